@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The allocator core is Embedded Swift: no Swift runtime is loaded into the host
+// process and `-no-allocations` makes the compiler reject anything that would
+// allocate through the heap the core itself implements.
+let package = Package(
+    name: "SwiftMalloc",
+    products: [
+        .library(name: "swiftmalloc", type: .dynamic, targets: ["SwiftMalloc"]),
+    ],
+    targets: [
+        .target(
+            name: "SwiftMallocShims",
+            path: "Sources/SwiftMallocShims",
+            cSettings: [.unsafeFlags(["-gdwarf-4"])]
+        ),
+        .target(
+            name: "SwiftMalloc",
+            dependencies: ["SwiftMallocShims"],
+            path: "Sources/SwiftMalloc",
+            swiftSettings: [
+                .enableExperimentalFeature("Embedded"),
+                .unsafeFlags(["-no-allocations"]),
+            ],
+            linkerSettings: [
+                .unsafeFlags(["-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/SwiftMallocShims/exports.map"]),
+            ]
+        ),
+    ]
+)

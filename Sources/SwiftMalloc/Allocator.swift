@@ -1,0 +1,353 @@
+// Layer 4 logic behind the C API: the slow paths for small blocks (cache refill,
+// tracking, thread-exit mode), large blocks (page runs) and huge blocks (own
+// mappings), pointer validation, realloc and aligned allocation.
+import SwiftMallocShims
+
+/// Largest size the C API accepts (PTRDIFF_MAX), as glibc.
+let maxRequest: UInt = 0x7fff_ffff_ffff_ffff
+
+extension UnsafeMutablePointer where Pointee == Heap {
+    /// The calling thread's cache, created on its first call; nil after the thread's
+    /// cache was torn down at exit, or when caching is off.
+    @inline(__always) func currentCache() -> UnsafeMutablePointer<ThreadCache>? {
+        if let raw = swm_tls_cache_get() { return raw.assumingMemoryBound(to: ThreadCache.self) }
+        if swm_tls_state_get() == 0 { return createThreadCache() }
+        return nil
+    }
+
+    // ---- small blocks ------------------------------------------------------------------
+    /// A block of class `cls` (0 when out of memory).
+    func allocateSmall(_ cls: Int, requested: UInt) -> UInt {
+        if pointee.config.direct { return allocateDirect(cls, requested: requested) }
+        if let tc = currentCache() {
+            let p = tc.pop(cls)
+            if p != 0 { return p }
+            return tc.refill(cls, heap: self)
+        }
+        return allocateDirect(cls, requested: requested)
+    }
+
+    /// One block straight from the central list, recording its requested size when
+    /// tracking is on.
+    @inline(never)
+    func allocateDirect(_ cls: Int, requested: UInt) -> UInt {
+        let central = self.central(cls)
+        var list = BlockList()
+        swm_lock(&central.pointee.lock)
+        _ = central.take(1, cls, into: &list, heap: self)
+        let p = list.head
+        if p != 0 {
+            setFreeMark(p, 0)
+            if pointee.config.tracking {
+                let span = pageMapPointer.pointee.span(at: p).unsafelyUnwrapped
+                if span.pointee.blockInfo == nil {
+                    span.pointee.blockInfo = internalPointer.newInfo(count: Int(span.pointee.capacity))
+                }
+                if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
+                    info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: 0)
+                    central.pointee.requestedLive &+= requested
+                    central.pointee.trackedLive &+= 1
+                    noteRequested(Int(bitPattern: requested))
+                }
+            }
+        }
+        swm_unlock(&central.pointee.lock)
+        return p
+    }
+
+    /// Frees small block `p` (already validated as a block start of `span`).
+    func freeSmall(_ p: UInt, span: UnsafeMutablePointer<Span>, call: StaticString) {
+        let cls = Int(span.pointee.sizeClass)
+        if !pointee.config.direct, let tc = currentCache() {
+            let b = tc.bin(cls)
+            if b.pointee.count >= b.pointee.limit {
+                tc.flush(cls, keep: b.pointee.limit / 2, heap: self)
+            }
+            setNextFree(p, b.pointee.head)
+            setFreeMark(p, tc.pointee.freeKey)
+            b.pointee.head = p
+            b.pointee.count &+= 1
+            return
+        }
+        let central = self.central(cls)
+        swm_lock(&central.pointee.lock)
+        if pointee.config.direct && central.isOnFreeList(p, span: span) {
+            swm_unlock(&central.pointee.lock)
+            reportBadPointer(call, p, .doubleFree)
+        }
+        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
+            let requested = UInt(info[index].requested)
+            if requested != 0 {
+                central.pointee.requestedLive &-= requested
+                central.pointee.trackedLive &-= 1
+                noteRequested(0 &- Int(bitPattern: requested))
+            }
+            info[index] = BlockInfo()
+        }
+        central.put(p, span: span, heap: self)
+        swm_unlock(&central.pointee.lock)
+    }
+
+    // ---- large and huge blocks ------------------------------------------------------------
+    /// A block of whole pages aligned to `alignment` (a power of two >= pageSize).
+    func allocatePages(_ n: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
+        if n > maxRequest { return nil }
+        let pages = max(pagesFor(bytes: n), 1)
+        if n >= pointee.config.hugeThreshold || alignment > (UInt(1) << 20) {
+            return allocateHuge(n, pages: pages, alignment: alignment)
+        }
+        let pageHeap = pageHeapPointer
+        swm_lock(&pageHeap.pointee.lock)
+        guard let span = pageHeap.allocate(pages: pages, alignPages: alignment >> pageShift, heap: self) else {
+            swm_unlock(&pageHeap.pointee.lock)
+            return nil
+        }
+        span.pointee.state = .large
+        span.pointee.requested = n
+        span.pointee.info = BlockInfo(requested: UInt32(truncatingIfNeeded: min(n, UInt(UInt32.max))), site: 0)
+        let map = pageMapPointer
+        _ = map.pointee.set(page: span.pointee.start, to: span)
+        _ = map.pointee.set(page: span.pointee.end &- pageSize, to: span)
+        pointee.largeCount &+= 1
+        pointee.largePages &+= pages
+        pointee.largeRequested &+= n
+        noteHeld()
+        swm_unlock(&pageHeap.pointee.lock)
+        if pointee.config.tracking { noteRequested(Int(bitPattern: n)) }
+        return UnsafeMutableRawPointer(bitPattern: span.pointee.start)
+    }
+
+    private func allocateHuge(_ n: UInt, pages: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
+        let bytes = pages << pageShift
+        guard let p = OSPages.mapAligned(bytes, alignment: alignment) else { return nil }
+        let start = UInt(bitPattern: p)
+        guard let span = internalPointer.newSpan() else {
+            OSPages.unmap(p, bytes)
+            return nil
+        }
+        span.pointee.start = start
+        span.pointee.pageCount = pages
+        span.pointee.state = .huge
+        span.pointee.requested = n
+        span.pointee.mappedBytes = bytes
+        let pageHeap = pageHeapPointer
+        swm_lock(&pageHeap.pointee.lock)
+        let map = pageMapPointer
+        if !map.pointee.reserve(from: start, to: start &+ pageSize) {
+            swm_unlock(&pageHeap.pointee.lock)
+            internalPointer.deleteSpan(span)
+            OSPages.unmap(p, bytes)
+            return nil
+        }
+        _ = map.pointee.set(page: start, to: span)
+        pointee.hugeCount &+= 1
+        pointee.hugeBytes &+= bytes
+        pointee.hugeRequested &+= n
+        noteHeld()
+        swm_unlock(&pageHeap.pointee.lock)
+        if pointee.config.tracking { noteRequested(Int(bitPattern: n)) }
+        return p
+    }
+
+    func freeLarge(_ span: UnsafeMutablePointer<Span>) {
+        let pageHeap = pageHeapPointer
+        swm_lock(&pageHeap.pointee.lock)
+        let map = pageMapPointer
+        _ = map.pointee.set(page: span.pointee.start, to: nil)
+        _ = map.pointee.set(page: span.pointee.end &- pageSize, to: nil)
+        pointee.largeCount &-= 1
+        pointee.largePages &-= span.pointee.pageCount
+        pointee.largeRequested &-= span.pointee.requested
+        if pointee.config.tracking { noteRequested(0 &- Int(bitPattern: span.pointee.requested)) }
+        pageHeap.release(span, heap: self)
+        swm_unlock(&pageHeap.pointee.lock)
+    }
+
+    func freeHuge(_ span: UnsafeMutablePointer<Span>) {
+        let start = span.pointee.start
+        let bytes = span.pointee.mappedBytes
+        let pageHeap = pageHeapPointer
+        swm_lock(&pageHeap.pointee.lock)
+        _ = pageMapPointer.pointee.set(page: start, to: nil)
+        pointee.hugeCount &-= 1
+        pointee.hugeBytes &-= bytes
+        pointee.hugeRequested &-= span.pointee.requested
+        pointee.hugeUnmappedBytes &+= bytes
+        if pointee.config.tracking { noteRequested(0 &- Int(bitPattern: span.pointee.requested)) }
+        swm_unlock(&pageHeap.pointee.lock)
+        internalPointer.deleteSpan(span)
+        OSPages.unmap(UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped, bytes)
+    }
+
+    // ---- validation --------------------------------------------------------------------------
+    /// The span owning block `p`, or a report and abort when `p` is not a live block.
+    func validatedSpan(_ p: UInt, call: StaticString) -> UnsafeMutablePointer<Span> {
+        guard let span = pageMapPointer.pointee.span(at: p) else { reportBadPointer(call, p, .notOurs) }
+        switch span.pointee.state {
+        case .small:
+            if span.pointee.blockIndex(of: p) == nil { reportBadPointer(call, p, .insideBlock) }
+            if freeMark(p) == pointee.freeKey { reportBadPointer(call, p, .doubleFree) }
+        case .large, .huge:
+            if p != span.pointee.start { reportBadPointer(call, p, .insideBlock) }
+        case .freeRun:
+            reportBadPointer(call, p, .notOurs)
+        }
+        return span
+    }
+
+    func free(_ p: UInt, call: StaticString) {
+        let span = validatedSpan(p, call: call)
+        switch span.pointee.state {
+        case .small: freeSmall(p, span: span, call: call)
+        case .large: freeLarge(span)
+        case .huge: freeHuge(span)
+        case .freeRun: break
+        }
+    }
+
+    func usableSize(_ span: UnsafeMutablePointer<Span>) -> UInt {
+        span.pointee.state == .small ? UInt(span.pointee.blockSize) : span.pointee.pageCount << pageShift
+    }
+
+    // ---- allocation entry points used by the C API ---------------------------------------------
+    func allocate(_ n: UInt) -> UnsafeMutableRawPointer? {
+        if n <= maxSmallSize {
+            return UnsafeMutableRawPointer(bitPattern: allocateSmall(SizeClasses.index(for: n), requested: n))
+        }
+        return allocatePages(n, alignment: pageSize)
+    }
+
+    /// `alignment` is a power of two.
+    func allocateAligned(_ n: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
+        if alignment <= 16 { return allocate(n) }
+        if n > maxRequest { return nil }
+        if alignment <= pageSize && n <= maxSmallSize {
+            var cls = SizeClasses.index(for: n)
+            while cls < smallClassCount && UInt(pointee.classTable[cls].size) & (alignment &- 1) != 0 { cls &+= 1 }
+            if cls < smallClassCount {
+                return UnsafeMutableRawPointer(bitPattern: allocateSmall(cls, requested: n))
+            }
+        }
+        return allocatePages(n, alignment: max(alignment, pageSize))
+    }
+
+    func reallocate(_ p: UInt, _ n: UInt) -> UnsafeMutableRawPointer? {
+        let span = validatedSpan(p, call: "realloc()")
+        if n > maxRequest { return nil }
+        switch span.pointee.state {
+        case .small:
+            let size = UInt(span.pointee.blockSize)
+            if n <= size && n &* 2 >= size {
+                retrack(p, span: span, n)
+                return UnsafeMutableRawPointer(bitPattern: p)
+            }
+        case .large:
+            if n > maxSmallSize && n < pointee.config.hugeThreshold, let q = resizeLarge(span, n) { return q }
+        case .huge:
+            if n >= pointee.config.hugeThreshold, let q = resizeHuge(span, n) { return q }
+        case .freeRun:
+            break
+        }
+        guard let q = allocate(n) else { return nil }
+        let old = usableSize(span)
+        q.copyMemory(from: UnsafeRawPointer(bitPattern: p).unsafelyUnwrapped, byteCount: Int(min(old, n)))
+        free(p, call: "realloc()")
+        return q
+    }
+
+    /// Updates a small block's tracked requested size after an in-place realloc.
+    private func retrack(_ p: UInt, span: UnsafeMutablePointer<Span>, _ n: UInt) {
+        guard pointee.config.tracking else { return }
+        let central = self.central(Int(span.pointee.sizeClass))
+        swm_lock(&central.pointee.lock)
+        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].requested != 0 {
+            let old = UInt(info[index].requested)
+            central.pointee.requestedLive = central.pointee.requestedLive &- old &+ n
+            info[index].requested = UInt32(truncatingIfNeeded: n)
+            noteRequested(Int(bitPattern: n) &- Int(bitPattern: old))
+        }
+        swm_unlock(&central.pointee.lock)
+    }
+
+    /// In-place resize of a large block: same page count, shrink, or growth into a free
+    /// neighbour. nil when it must move.
+    private func resizeLarge(_ span: UnsafeMutablePointer<Span>, _ n: UInt) -> UnsafeMutableRawPointer? {
+        let pages = pagesFor(bytes: n)
+        let have = span.pointee.pageCount
+        let pageHeap = pageHeapPointer
+        swm_lock(&pageHeap.pointee.lock)
+        var ok = true
+        if pages < have {
+            pageHeap.shrink(span, by: have &- pages, heap: self)
+        } else if pages > have {
+            ok = pageHeap.extend(span, by: pages &- have, heap: self)
+        }
+        if ok {
+            pointee.largePages = pointee.largePages &- have &+ span.pointee.pageCount
+            pointee.largeRequested = pointee.largeRequested &- span.pointee.requested &+ n
+            if pointee.config.tracking { noteRequested(Int(bitPattern: n) &- Int(bitPattern: span.pointee.requested)) }
+            span.pointee.requested = n
+            noteHeld()
+        }
+        swm_unlock(&pageHeap.pointee.lock)
+        return ok ? UnsafeMutableRawPointer(bitPattern: span.pointee.start) : nil
+    }
+
+    /// Resizes a huge block with mremap (the kernel moves page tables, not bytes).
+    private func resizeHuge(_ span: UnsafeMutablePointer<Span>, _ n: UInt) -> UnsafeMutableRawPointer? {
+        let pages = pagesFor(bytes: n)
+        let bytes = pages << pageShift
+        let oldStart = span.pointee.start
+        if bytes == span.pointee.mappedBytes {
+            retrackHuge(span, n, bytes)
+            return UnsafeMutableRawPointer(bitPattern: oldStart)
+        }
+        let pageHeap = pageHeapPointer
+        // Unpublish first: the old address stops being a valid block once remapped.
+        swm_lock(&pageHeap.pointee.lock)
+        _ = pageMapPointer.pointee.set(page: oldStart, to: nil)
+        swm_unlock(&pageHeap.pointee.lock)
+        let moved = swm_os_remap(UnsafeMutableRawPointer(bitPattern: oldStart), Int(span.pointee.mappedBytes), Int(bytes))
+        let start = moved.map { UInt(bitPattern: $0) } ?? oldStart
+        swm_lock(&pageHeap.pointee.lock)
+        let map = pageMapPointer
+        if moved != nil && !map.pointee.reserve(from: start, to: start &+ pageSize) {
+            internalFailure("page map leaf unavailable after mremap", start)
+        }
+        _ = map.pointee.set(page: start, to: span)
+        swm_unlock(&pageHeap.pointee.lock)
+        guard moved != nil else { return nil }
+        span.pointee.start = start
+        retrackHuge(span, n, bytes)
+        return UnsafeMutableRawPointer(bitPattern: start)
+    }
+
+    private func retrackHuge(_ span: UnsafeMutablePointer<Span>, _ n: UInt, _ bytes: UInt) {
+        let pageHeap = pageHeapPointer
+        swm_lock(&pageHeap.pointee.lock)
+        pointee.hugeBytes = pointee.hugeBytes &- span.pointee.mappedBytes &+ bytes
+        pointee.hugeRequested = pointee.hugeRequested &- span.pointee.requested &+ n
+        if pointee.config.tracking { noteRequested(Int(bitPattern: n) &- Int(bitPattern: span.pointee.requested)) }
+        span.pointee.mappedBytes = bytes
+        span.pointee.pageCount = bytes >> pageShift
+        span.pointee.requested = n
+        noteHeld()
+        swm_unlock(&pageHeap.pointee.lock)
+    }
+
+    // ---- peaks ------------------------------------------------------------------------------
+    /// Records a new peak of bytes held in blocks' pages. Caller holds the page heap lock.
+    @inline(__always) func noteHeld() {
+        let held = (pageHeapPointer.pointee.usedPages << pageShift) &+ pointee.hugeBytes
+        if held > pointee.peakHeldBytes { pointee.peakHeldBytes = held }
+    }
+
+    /// Adds `delta` to the live requested total (tracking only) and records its peak.
+    func noteRequested(_ delta: Int) {
+        let now = swm_fetch_add(&pointee.requestedTotal, UInt(bitPattern: delta)) &+ UInt(bitPattern: delta)
+        var peak = swm_load_relaxed(&pointee.peakRequestedBytes)
+        while now > peak && swm_cas(&pointee.peakRequestedBytes, peak, now) == 0 {
+            peak = swm_load_relaxed(&pointee.peakRequestedBytes)
+        }
+    }
+}

@@ -1,0 +1,161 @@
+// Layer 2c: the central lists of one size class. Thread caches refill from here and
+// flush back here in batches; a span that becomes empty goes straight back to the
+// page heap, where any class (or a large block) can reuse its pages at once.
+//
+// Invariants (under `lock`): `partial` lists exactly the class's spans with
+// live < capacity; spans become partial at the head when a block comes back to a full
+// span (nearly full spans are refilled first, so sparse ones can drain and be
+// returned); `liveBlocks` is the sum of the spans' `live`.
+import SwiftMallocShims
+
+struct Central {
+    var lock: Int32 = 0
+    var partial: UnsafeMutablePointer<Span>? = nil
+    var spanCount: UInt = 0
+    var liveBlocks: UInt = 0
+    /// Requested bytes of live tracked blocks (tracking only).
+    var requestedLive: UInt = 0
+    var trackedLive: UInt = 0
+    var peakLiveBlocks: UInt = 0
+    var peakSpans: UInt = 0
+    /// Spans given back to the page heap, cumulative.
+    var spansReleased: UInt = 0
+}
+
+/// A batch of free blocks linked through their first word.
+struct BlockList {
+    var head: UInt = 0
+    var tail: UInt = 0
+    var count: UInt = 0
+
+    @inline(__always) mutating func push(_ block: UInt) {
+        setNextFree(block, head)
+        if head == 0 { tail = block }
+        head = block
+        count &+= 1
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == Central {
+    private func linkPartial(_ span: UnsafeMutablePointer<Span>) {
+        span.pointee.prev = nil
+        span.pointee.next = pointee.partial
+        pointee.partial?.pointee.prev = span
+        pointee.partial = span
+    }
+
+    private func unlinkPartial(_ span: UnsafeMutablePointer<Span>) {
+        if let p = span.pointee.prev { p.pointee.next = span.pointee.next } else { pointee.partial = span.pointee.next }
+        span.pointee.next?.pointee.prev = span.pointee.prev
+        span.pointee.next = nil
+        span.pointee.prev = nil
+    }
+
+    /// A new span for class `cls` from the page heap, on the partial list. Caller holds `lock`.
+    private func newSpan(_ cls: Int, heap: UnsafeMutablePointer<Heap>) -> UnsafeMutablePointer<Span>? {
+        let info = heap.pointee.classTable[cls]
+        let pageHeap = heap.pageHeapPointer
+        swm_lock(&pageHeap.pointee.lock)
+        let span = pageHeap.allocate(pages: UInt(info.pages), alignPages: 1, heap: heap)
+        if let s = span {
+            s.pointee.state = .small
+            s.pointee.sizeClass = UInt8(truncatingIfNeeded: cls)
+            s.pointee.blockSize = info.size
+            s.pointee.reciprocal = info.reciprocal
+            s.pointee.capacity = UInt16(truncatingIfNeeded: info.capacity)
+            s.pointee.live = 0
+            s.pointee.carved = 0
+            s.pointee.freeList = 0
+            s.pointee.blockInfo = nil
+            heap.pageMapPointer.pointee.setRange(s.pointee.start, pages: s.pointee.pageCount, to: s)
+        }
+        swm_unlock(&pageHeap.pointee.lock)
+        if let s = span {
+            pointee.spanCount &+= 1
+            if pointee.spanCount > pointee.peakSpans { pointee.peakSpans = pointee.spanCount }
+            linkPartial(s)
+        }
+        return span
+    }
+
+    /// Moves up to `want` free blocks of class `cls` into `list`. Returns false only
+    /// when none could be had (out of memory). Caller holds `lock`.
+    func take(_ want: UInt, _ cls: Int, into list: inout BlockList, heap: UnsafeMutablePointer<Heap>) -> Bool {
+        while list.count < want {
+            var span = pointee.partial
+            if span == nil { span = newSpan(cls, heap: heap) }
+            guard let s = span else { return list.count > 0 }
+            while list.count < want && s.pointee.live < s.pointee.capacity {
+                var block = s.pointee.freeList
+                if block != 0 {
+                    s.pointee.freeList = nextFree(block)
+                } else {
+                    block = s.pointee.start &+ UInt(s.pointee.carved) &* UInt(s.pointee.blockSize)
+                    s.pointee.carved &+= 1
+                }
+                s.pointee.live &+= 1
+                list.push(block)
+            }
+            if s.pointee.live == s.pointee.capacity { unlinkPartial(s) }
+        }
+        pointee.liveBlocks &+= list.count
+        if pointee.liveBlocks > pointee.peakLiveBlocks { pointee.peakLiveBlocks = pointee.liveBlocks }
+        return true
+    }
+
+    /// Returns one block to its span. Caller holds `lock`; `span` owns `block`.
+    func put(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) {
+        setNextFree(block, span.pointee.freeList)
+        setFreeMark(block, heap.pointee.freeKey)
+        span.pointee.freeList = block
+        let wasFull = span.pointee.live == span.pointee.capacity
+        span.pointee.live &-= 1
+        pointee.liveBlocks &-= 1
+        if span.pointee.live == 0 {
+            if !wasFull { unlinkPartial(span) }
+            releaseSpan(span, heap: heap)
+        } else if wasFull {
+            linkPartial(span)
+        }
+    }
+
+    /// Returns every block of `list` (all of this class) to its span.
+    func put(_ list: BlockList, heap: UnsafeMutablePointer<Heap>) {
+        var block = list.head
+        var n = list.count
+        let map = heap.pageMapPointer
+        while n > 0 {
+            let next = nextFree(block)
+            put(block, span: map.pointee.span(at: block).unsafelyUnwrapped, heap: heap)
+            block = next
+            n &-= 1
+        }
+    }
+
+    /// An empty span goes back to the page heap. Caller holds `lock`.
+    private func releaseSpan(_ span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) {
+        pointee.spanCount &-= 1
+        pointee.spansReleased &+= 1
+        if let info = span.pointee.blockInfo {
+            heap.internalPointer.deleteInfo(info, count: Int(span.pointee.capacity))
+            span.pointee.blockInfo = nil
+        }
+        let pageHeap = heap.pageHeapPointer
+        swm_lock(&pageHeap.pointee.lock)
+        heap.pageMapPointer.pointee.setRange(span.pointee.start, pages: span.pointee.pageCount, to: nil)
+        pageHeap.release(span, heap: heap)
+        swm_unlock(&pageHeap.pointee.lock)
+    }
+
+    /// True when `block` is on its span's free list (a definite double free).
+    func isOnFreeList(_ block: UInt, span: UnsafeMutablePointer<Span>) -> Bool {
+        var b = span.pointee.freeList
+        var guardCount = UInt(span.pointee.capacity)
+        while b != 0 && guardCount > 0 {
+            if b == block { return true }
+            b = nextFree(b)
+            guardCount &-= 1
+        }
+        return false
+    }
+}

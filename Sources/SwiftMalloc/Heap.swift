@@ -1,0 +1,123 @@
+// The process-wide allocator state: one Heap, mapped at first use and published
+// through `swm_heap`. It ties the layers together: page map → page heap → size
+// classes (central lists) → thread caches. Lock order, outermost first:
+// threadsLock → class locks (ascending) → page heap lock → internal memory lock.
+import SwiftMallocShims
+
+struct Heap {
+    var pageMapStorage: UnsafeMutablePointer<PageMap>? = nil
+    var pageHeapStorage: UnsafeMutablePointer<PageHeap>? = nil
+    var internalStorage: UnsafeMutablePointer<InternalMemory>? = nil
+    var classes: UnsafeMutablePointer<SizeClass>? = nil
+    var lookup: UnsafeMutablePointer<UInt8>? = nil
+    var centrals: UnsafeMutablePointer<Central>? = nil
+    /// Written into the second word of every free small block (see Span.swift).
+    var freeKey: UInt = 0
+    var config = Config()
+    /// Thread caches of live threads, and recycled cache memory.
+    var threadsLock: Int32 = 0
+    var threads: UnsafeMutablePointer<ThreadCache>? = nil
+    var spareCaches: UnsafeMutablePointer<ThreadCache>? = nil
+    var threadCount: UInt = 0
+    var threadsCreated: UInt = 0
+    /// Huge blocks (own mappings), under the page heap lock.
+    var hugeCount: UInt = 0
+    var hugeBytes: UInt = 0
+    var hugeRequested: UInt = 0
+    var hugeUnmappedBytes: UInt = 0
+    /// Large blocks (page runs), under the page heap lock.
+    var largeCount: UInt = 0
+    var largePages: UInt = 0
+    var largeRequested: UInt = 0
+    var peakHeldBytes: UInt = 0
+    var peakRequestedBytes: UInt = 0
+    /// Live requested bytes over all blocks (tracking only), updated atomically.
+    var requestedTotal: UInt = 0
+    var forkCount: UInt = 0
+
+    @inline(__always) var classTable: UnsafeMutablePointer<SizeClass> { classes.unsafelyUnwrapped }
+}
+
+/// Settings read from the environment at start-up.
+struct Config {
+    /// SWIFTMALLOC_STATS=1: track requested sizes and print statistics at exit.
+    var statsAtExit = false
+    /// SWIFTMALLOC_CHECK=1: verify every free against the span's free list.
+    var check = false
+    /// Requested sizes are recorded per block (stats or profiling).
+    var tracking = false
+    /// Thread caches are bypassed: every call goes to the central lists (tracking or check).
+    var direct = false
+    /// Blocks of at least this many bytes get their own mapping.
+    var hugeThreshold: UInt = 1 << 20
+    var environmentRead = false
+}
+
+extension UnsafeMutablePointer where Pointee == Heap {
+    @inline(__always) var pageMapPointer: UnsafeMutablePointer<PageMap> { pointee.pageMapStorage.unsafelyUnwrapped }
+    @inline(__always) var pageHeapPointer: UnsafeMutablePointer<PageHeap> { pointee.pageHeapStorage.unsafelyUnwrapped }
+    @inline(__always) var internalPointer: UnsafeMutablePointer<InternalMemory> { pointee.internalStorage.unsafelyUnwrapped }
+
+    @inline(__always) func central(_ cls: Int) -> UnsafeMutablePointer<Central> {
+        pointee.centrals.unsafelyUnwrapped + cls
+    }
+}
+
+/// The heap, initialising it on first use; nil only when the system refuses memory.
+@inline(__always) func currentHeap() -> UnsafeMutablePointer<Heap>? {
+    if let h = swm_heap_get() { return h.assumingMemoryBound(to: Heap.self) }
+    return initializeHeap()
+}
+
+private nonisolated(unsafe) var initLock: Int32 = 0
+
+@inline(never)
+func initializeHeap() -> UnsafeMutablePointer<Heap>? {
+    swm_lock(&initLock)
+    defer { swm_unlock(&initLock) }
+    if let h = swm_heap_get() { return h.assumingMemoryBound(to: Heap.self) }
+    let heapBytes = (UInt(MemoryLayout<Heap>.stride) &+ 63) & ~UInt(63)
+    let mapBytes = (UInt(MemoryLayout<PageMap>.stride) &+ 63) & ~UInt(63)
+    let pageHeapBytes = (UInt(MemoryLayout<PageHeap>.stride) &+ 63) & ~UInt(63)
+    let internalBytes = (UInt(MemoryLayout<InternalMemory>.stride) &+ 63) & ~UInt(63)
+    let classBytes = UInt(MemoryLayout<SizeClass>.stride &* smallClassCount)
+    let centralBytes = (UInt(MemoryLayout<Central>.stride &* smallClassCount) &+ 63) & ~UInt(63)
+    let binBytes = UInt(MemoryLayout<UnsafeMutablePointer<Span>?>.stride &* binCount)
+    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries)
+    guard let raw = OSPages.map(total) else { return nil }
+    let heap = raw.bindMemory(to: Heap.self, capacity: 1)
+    heap.initialize(to: Heap())
+    var cursor = raw + Int(heapBytes)
+    let pageMap = cursor.bindMemory(to: PageMap.self, capacity: 1)
+    pageMap.initialize(to: PageMap())
+    cursor += Int(mapBytes)
+    let pageHeap = cursor.bindMemory(to: PageHeap.self, capacity: 1)
+    pageHeap.initialize(to: PageHeap())
+    cursor += Int(pageHeapBytes)
+    let meta = cursor.bindMemory(to: InternalMemory.self, capacity: 1)
+    meta.initialize(to: InternalMemory())
+    cursor += Int(internalBytes)
+    heap.pointee.pageMapStorage = pageMap
+    heap.pointee.pageHeapStorage = pageHeap
+    heap.pointee.internalStorage = meta
+    let centrals = cursor.bindMemory(to: Central.self, capacity: smallClassCount)
+    var i = 0
+    while i < smallClassCount { (centrals + i).initialize(to: Central()); i &+= 1 }
+    cursor += Int(centralBytes)
+    let classes = cursor.bindMemory(to: SizeClass.self, capacity: smallClassCount)
+    cursor += Int(classBytes)
+    let bins = cursor.bindMemory(to: UnsafeMutablePointer<Span>?.self, capacity: binCount)
+    cursor += Int(binBytes)
+    let lookup = cursor.bindMemory(to: UInt8.self, capacity: lookupEntries)
+    SizeClasses.build(table: classes, lookup: lookup)
+    heap.pointee.centrals = centrals
+    heap.pointee.classes = classes
+    heap.pointee.lookup = lookup
+    pageHeap.pointee.bins = bins
+    guard pageMap.pointee.initialize() else { return nil }
+    heap.pointee.freeKey = UInt(swm_random_seed()) | 1
+    heap.readEnvironment()
+    _ = swm_thread_key_create()
+    swm_heap_publish(heap)
+    return heap
+}

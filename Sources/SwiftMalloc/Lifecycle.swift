@@ -1,0 +1,91 @@
+// Process and thread life: configuration at start-up, statistics at exit, the
+// thread-exit flush, and the fork protocol (every allocator lock is taken before
+// fork and released — or reset in the child — after it, so the child inherits a
+// consistent heap; caches of threads that do not exist in the child are flushed).
+import SwiftMallocShims
+
+@inline(__always) private func flag(_ name: StaticString) -> Bool {
+    guard let v = swm_getenv(UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)) else { return false }
+    return v[0] != 0 && v[0] != 48  // set, and not "0"
+}
+
+extension UnsafeMutablePointer where Pointee == Heap {
+    func readEnvironment() {
+        pointee.config.statsAtExit = flag("SWIFTMALLOC_STATS")
+        pointee.config.check = flag("SWIFTMALLOC_CHECK")
+        pointee.config.tracking = pointee.config.statsAtExit
+        pointee.config.direct = pointee.config.tracking || pointee.config.check
+    }
+
+    /// Every lock, in the documented order.
+    func lockAll() {
+        swm_lock(&pointee.threadsLock)
+        var cls = 1
+        while cls < smallClassCount { swm_lock(&central(cls).pointee.lock); cls &+= 1 }
+        swm_lock(&pageHeapPointer.pointee.lock)
+        swm_lock(&internalPointer.pointee.lock)
+    }
+
+    func unlockAll() {
+        swm_unlock(&internalPointer.pointee.lock)
+        swm_unlock(&pageHeapPointer.pointee.lock)
+        var cls = smallClassCount &- 1
+        while cls >= 1 { swm_unlock(&central(cls).pointee.lock); cls &-= 1 }
+        swm_unlock(&pointee.threadsLock)
+    }
+
+    func resetAllLocks() {
+        swm_lock_reset(&internalPointer.pointee.lock)
+        swm_lock_reset(&pageHeapPointer.pointee.lock)
+        var cls = 1
+        while cls < smallClassCount { swm_lock_reset(&central(cls).pointee.lock); cls &+= 1 }
+        swm_lock_reset(&pointee.threadsLock)
+    }
+}
+
+@_cdecl("swm_on_load")
+func swm_on_load() {
+    _ = currentHeap()
+}
+
+@_cdecl("swm_on_exit")
+func swm_on_exit() {
+    guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
+    if heap.pointee.config.statsAtExit { heap.printStats(fd: 2) }
+}
+
+@_cdecl("swm_thread_exit")
+func swm_thread_exit(_ cache: UnsafeMutableRawPointer?) {
+    guard let cache, let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
+    // From here on this thread's calls bypass caching (other keys' destructors may still run).
+    swm_tls_cache_set(nil)
+    swm_tls_state_set(2)
+    heap.retireThreadCache(cache.assumingMemoryBound(to: ThreadCache.self))
+}
+
+
+@_cdecl("swm_fork_prepare")
+func swm_fork_prepare() {
+    guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
+    heap.lockAll()
+}
+
+@_cdecl("swm_fork_parent")
+func swm_fork_parent() {
+    guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
+    heap.unlockAll()
+}
+
+@_cdecl("swm_fork_child")
+func swm_fork_child() {
+    guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
+    heap.resetAllLocks()
+    heap.pointee.forkCount &+= 1
+    // Only the forking thread exists in the child: recycle every other thread's cache.
+    let mine = swm_tls_cache_get()?.assumingMemoryBound(to: ThreadCache.self)
+    var tc = heap.pointee.threads
+    while let t = tc {
+        tc = t.pointee.next
+        if t != mine { heap.retireThreadCache(t) }
+    }
+}

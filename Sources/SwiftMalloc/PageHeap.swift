@@ -1,0 +1,323 @@
+// Layer 1b: the page heap. Holds every page-heap chunk mapped from the OS and hands
+// out page runs — to size classes as spans, and to large blocks — best-fit, split
+// on allocation and coalesced with free neighbours on release (the seed's "large
+// blocks ... the address range is coalesced"). Free pages are "dirty" (possibly
+// resident) until purged with MADV_DONTNEED; the purge policy keeps a small dirty
+// reserve and lets older dirty runs decay back to the system.
+//
+// Invariants (under `lock`):
+// - every free run is on exactly one bin: bin k (1...128) holds runs of k pages,
+//   bin 0 holds longer ones; `binMask` has bit k set iff bin k is non-empty;
+// - no two free runs are adjacent (they are merged on release);
+// - a free run with dirtyPages > 0 is on the dirty list, newest at the head;
+// - dirtyPagesTotal and freePagesTotal are the sums over free runs.
+import SwiftMallocShims
+
+let binCount = 129
+let exactBinMax: UInt = 128
+let pageHeapChunkBytes: UInt = 4 << 20
+/// A free run unused this long is purged (1 s).
+let decayNanoseconds: UInt64 = 1_000_000_000
+
+struct PageHeap {
+    var lock: Int32 = 0
+    var bins: UnsafeMutablePointer<UnsafeMutablePointer<Span>?>? = nil
+    var binMask: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    var dirtyHead: UnsafeMutablePointer<Span>? = nil
+    var dirtyTail: UnsafeMutablePointer<Span>? = nil
+    var dirtyPagesTotal: UInt = 0
+    var freePagesTotal: UInt = 0
+    /// Pages mapped from the OS for page-heap chunks (never unmapped; purged instead).
+    var mappedPages: UInt = 0
+    /// Pages given back with MADV_DONTNEED, cumulative.
+    var purgedPagesTotal: UInt = 0
+    var purgeCalls: UInt = 0
+    /// Pages in spans handed out (small spans and large blocks).
+    var usedPages: UInt = 0
+    /// Most dirty free pages kept before the oldest are purged.
+    var dirtyLimitPages: UInt = 1024
+    var lastDecayCheck: UInt64 = 0
+}
+
+extension UnsafeMutablePointer where Pointee == PageHeap {
+    // ---- bins ----------------------------------------------------------------------
+    @inline(__always) private func binIndex(_ pages: UInt) -> Int {
+        pages <= exactBinMax ? Int(truncatingIfNeeded: pages) : 0
+    }
+
+    private func setMask(_ bin: Int, _ on: Bool) {
+        withUnsafeMutableBytes(of: &pointee.binMask) { raw in
+            let words = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
+            let bit = UInt64(1) << UInt64(bin & 63)
+            if on { words[bin >> 6] |= bit } else { words[bin >> 6] &= ~bit }
+        }
+    }
+
+    /// The first non-empty exact bin >= `from`, or -1.
+    private func firstBin(from: Int) -> Int {
+        var result = -1
+        withUnsafeMutableBytes(of: &pointee.binMask) { raw in
+            let words = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
+            var w = from >> 6
+            var mask = ~UInt64(0) << UInt64(from & 63)
+            while w < 3 {
+                let bits = words[w] & mask
+                if bits != 0 {
+                    result = w &* 64 &+ bits.trailingZeroBitCount
+                    return
+                }
+                w &+= 1
+                mask = ~UInt64(0)
+            }
+        }
+        return result < binCount ? result : -1
+    }
+
+    private func insertFree(_ run: UnsafeMutablePointer<Span>) {
+        let b = binIndex(run.pointee.pageCount)
+        let bins = pointee.bins.unsafelyUnwrapped
+        run.pointee.prev = nil
+        run.pointee.next = bins[b]
+        bins[b]?.pointee.prev = run
+        bins[b] = run
+        setMask(b, true)
+        pointee.freePagesTotal &+= run.pointee.pageCount
+        if run.pointee.dirtyPages > 0 {
+            run.pointee.dirtyPrev = nil
+            run.pointee.dirtyNext = pointee.dirtyHead
+            if let h = pointee.dirtyHead { h.pointee.dirtyPrev = run } else { pointee.dirtyTail = run }
+            pointee.dirtyHead = run
+            pointee.dirtyPagesTotal &+= run.pointee.dirtyPages
+        }
+    }
+
+    private func removeFree(_ run: UnsafeMutablePointer<Span>) {
+        let b = binIndex(run.pointee.pageCount)
+        let bins = pointee.bins.unsafelyUnwrapped
+        if let p = run.pointee.prev { p.pointee.next = run.pointee.next } else { bins[b] = run.pointee.next }
+        run.pointee.next?.pointee.prev = run.pointee.prev
+        if bins[b] == nil { setMask(b, false) }
+        pointee.freePagesTotal &-= run.pointee.pageCount
+        if run.pointee.dirtyPages > 0 { unlinkDirty(run) }
+        run.pointee.next = nil
+        run.pointee.prev = nil
+    }
+
+    private func unlinkDirty(_ run: UnsafeMutablePointer<Span>) {
+        if let p = run.pointee.dirtyPrev { p.pointee.dirtyNext = run.pointee.dirtyNext } else { pointee.dirtyHead = run.pointee.dirtyNext }
+        if let n = run.pointee.dirtyNext { n.pointee.dirtyPrev = run.pointee.dirtyPrev } else { pointee.dirtyTail = run.pointee.dirtyPrev }
+        run.pointee.dirtyNext = nil
+        run.pointee.dirtyPrev = nil
+        pointee.dirtyPagesTotal &-= run.pointee.dirtyPages
+    }
+
+    /// Marks a free run's boundary pages in the page map.
+    private func mapEnds(_ run: UnsafeMutablePointer<Span>, _ map: UnsafeMutablePointer<PageMap>) {
+        _ = map.pointee.set(page: run.pointee.start, to: run)
+        _ = map.pointee.set(page: run.pointee.end &- pageSize, to: run)
+    }
+
+    // ---- allocation --------------------------------------------------------------------
+    /// A run of `pages` pages whose start is aligned to `alignPages` pages (a power of
+    /// two), or nil when the system is out of memory. The returned descriptor has
+    /// state .freeRun and no page-map entries: the caller claims it. Caller holds `lock`.
+    func allocate(pages: UInt, alignPages: UInt, heap: UnsafeMutablePointer<Heap>) -> UnsafeMutablePointer<Span>? {
+        let need = pages &+ alignPages &- 1
+        var run = findFit(need)
+        if run == nil {
+            if !grow(need, heap: heap) { return nil }
+            run = findFit(need)
+        }
+        guard let r = run else { return nil }
+        removeFree(r)
+        let map = heap.pageMapPointer
+        _ = map.pointee.set(page: r.pointee.start, to: nil)
+        _ = map.pointee.set(page: r.pointee.end &- pageSize, to: nil)
+        // Split off an aligned lead and the tail; each remainder goes back as a free run.
+        let alignBytes = alignPages << pageShift
+        let alignedStart = (r.pointee.start &+ alignBytes &- 1) & ~(alignBytes &- 1)
+        let leadPages = (alignedStart &- r.pointee.start) >> pageShift
+        let tailPages = r.pointee.pageCount &- leadPages &- pages
+        var dirty = r.pointee.dirtyPages
+        if leadPages > 0 {
+            if let lead = heap.internalPointer.newSpan() {
+                lead.pointee.start = r.pointee.start
+                lead.pointee.pageCount = leadPages
+                lead.pointee.dirtyPages = min(dirty, leadPages)
+                lead.pointee.freedAt = r.pointee.freedAt
+                dirty &-= lead.pointee.dirtyPages
+                insertFree(lead)
+                mapEnds(lead, map)
+            }
+            // Without a descriptor the lead's pages stay unused until the chunk's
+            // neighbours are freed around them; correctness is unaffected.
+        }
+        if tailPages > 0 {
+            if let tail = heap.internalPointer.newSpan() {
+                tail.pointee.start = alignedStart &+ (pages << pageShift)
+                tail.pointee.pageCount = tailPages
+                let mine = min(dirty, pages)
+                tail.pointee.dirtyPages = min(dirty &- mine, tailPages)
+                tail.pointee.freedAt = r.pointee.freedAt
+                dirty = mine
+                insertFree(tail)
+                mapEnds(tail, map)
+            }
+        }
+        r.pointee.start = alignedStart
+        r.pointee.pageCount = pages
+        r.pointee.dirtyPages = 0
+        r.pointee.next = nil
+        r.pointee.prev = nil
+        pointee.usedPages &+= pages
+        return r
+    }
+
+    /// Best fit among free runs of at least `pages` pages.
+    private func findFit(_ pages: UInt) -> UnsafeMutablePointer<Span>? {
+        let bins = pointee.bins.unsafelyUnwrapped
+        if pages <= exactBinMax {
+            let b = firstBin(from: Int(truncatingIfNeeded: pages))
+            if b > 0 { return bins[b] }
+        }
+        var best: UnsafeMutablePointer<Span>? = nil
+        var cursor = bins[0]
+        while let c = cursor {
+            if c.pointee.pageCount >= pages && (best == nil || c.pointee.pageCount < best!.pointee.pageCount) {
+                best = c
+                if c.pointee.pageCount == pages { break }
+            }
+            cursor = c.pointee.next
+        }
+        return best
+    }
+
+    /// Maps a new chunk of at least `pages` pages and adds it as a free run.
+    private func grow(_ pages: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
+        let bytes = max(pageHeapChunkBytes, pages << pageShift)
+        guard let chunk = OSPages.map(bytes) else { return false }
+        let start = UInt(bitPattern: chunk)
+        let map = heap.pageMapPointer
+        guard map.pointee.reserve(from: start, to: start &+ bytes),
+              let run = heap.internalPointer.newSpan() else {
+            OSPages.unmap(chunk, bytes)
+            return false
+        }
+        pointee.mappedPages &+= bytes >> pageShift
+        run.pointee.start = start
+        run.pointee.pageCount = bytes >> pageShift
+        run.pointee.dirtyPages = 0
+        pointee.usedPages &+= run.pointee.pageCount   // release() subtracts it again
+        release(run, heap: heap, dirty: false)
+        return true
+    }
+
+    // ---- release -------------------------------------------------------------------------
+    /// Returns a run (its page-map entries already cleared by the caller) to the free
+    /// runs, merging it with free neighbours. Caller holds `lock`.
+    func release(_ run: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>, dirty: Bool = true) {
+        let map = heap.pageMapPointer
+        pointee.usedPages &-= run.pointee.pageCount
+        run.pointee.state = .freeRun
+        run.pointee.sizeClass = 0
+        run.pointee.dirtyPages = dirty ? run.pointee.pageCount : 0
+        run.pointee.freedAt = swm_now_ns()
+        if let left = map.pointee.span(at: run.pointee.start &- pageSize), left.pointee.state == .freeRun,
+           left.pointee.end == run.pointee.start {
+            removeFree(left)
+            _ = map.pointee.set(page: left.pointee.end &- pageSize, to: nil)
+            _ = map.pointee.set(page: left.pointee.start, to: nil)
+            run.pointee.start = left.pointee.start
+            run.pointee.pageCount &+= left.pointee.pageCount
+            run.pointee.dirtyPages &+= left.pointee.dirtyPages
+            heap.internalPointer.deleteSpan(left)
+        }
+        if let right = map.pointee.span(at: run.pointee.end), right.pointee.state == .freeRun,
+           right.pointee.start == run.pointee.end {
+            removeFree(right)
+            _ = map.pointee.set(page: right.pointee.start, to: nil)
+            _ = map.pointee.set(page: right.pointee.end &- pageSize, to: nil)
+            run.pointee.pageCount &+= right.pointee.pageCount
+            run.pointee.dirtyPages &+= right.pointee.dirtyPages
+            heap.internalPointer.deleteSpan(right)
+        }
+        insertFree(run)
+        mapEnds(run, map)
+        enforceDirtyLimit(now: run.pointee.freedAt)
+    }
+
+    // ---- giving memory back ----------------------------------------------------------------
+    private func purge(_ run: UnsafeMutablePointer<Span>) {
+        let dirty = run.pointee.dirtyPages
+        unlinkDirty(run)
+        run.pointee.dirtyPages = 0
+        OSPages.purge(UnsafeMutableRawPointer(bitPattern: run.pointee.start).unsafelyUnwrapped,
+                      run.pointee.pageCount << pageShift)
+        pointee.purgedPagesTotal &+= dirty
+        pointee.purgeCalls &+= 1
+    }
+
+    /// Purges the oldest dirty runs while more than the reserve is dirty, and every
+    /// run that has stayed dirty longer than the decay time. Caller holds `lock`.
+    func enforceDirtyLimit(now: UInt64) {
+        while pointee.dirtyPagesTotal > pointee.dirtyLimitPages, let oldest = pointee.dirtyTail {
+            purge(oldest)
+        }
+        if now &- pointee.lastDecayCheck >= decayNanoseconds / 4 {
+            pointee.lastDecayCheck = now
+            while let oldest = pointee.dirtyTail, now &- oldest.pointee.freedAt >= decayNanoseconds {
+                purge(oldest)
+            }
+        }
+    }
+
+    /// Purges every dirty free run; returns the number of pages given back.
+    func purgeAll() -> UInt {
+        var pages: UInt = 0
+        while let oldest = pointee.dirtyTail {
+            pages &+= oldest.pointee.dirtyPages
+            purge(oldest)
+        }
+        return pages
+    }
+
+    /// Takes `extra` pages directly after large span `span` from a free neighbour, if
+    /// one is there (in-place growth). Caller holds `lock`.
+    func extend(_ span: UnsafeMutablePointer<Span>, by extra: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
+        let map = heap.pageMapPointer
+        guard let right = map.pointee.span(at: span.pointee.end), right.pointee.state == .freeRun,
+              right.pointee.start == span.pointee.end, right.pointee.pageCount >= extra else { return false }
+        removeFree(right)
+        _ = map.pointee.set(page: right.pointee.start, to: nil)
+        _ = map.pointee.set(page: right.pointee.end &- pageSize, to: nil)
+        let dirty = right.pointee.dirtyPages
+        if right.pointee.pageCount > extra {
+            right.pointee.start &+= extra << pageShift
+            right.pointee.pageCount &-= extra
+            right.pointee.dirtyPages = dirty > extra ? dirty &- extra : 0
+            insertFree(right)
+            mapEnds(right, map)
+        } else {
+            heap.internalPointer.deleteSpan(right)
+        }
+        _ = map.pointee.set(page: span.pointee.end &- pageSize, to: nil)
+        span.pointee.pageCount &+= extra
+        pointee.usedPages &+= extra
+        _ = map.pointee.set(page: span.pointee.end &- pageSize, to: span)
+        _ = map.pointee.set(page: span.pointee.start, to: span)
+        return true
+    }
+
+    /// Gives the last `pages` pages of large span `span` back (in-place shrink).
+    func shrink(_ span: UnsafeMutablePointer<Span>, by pages: UInt, heap: UnsafeMutablePointer<Heap>) {
+        guard pages > 0, pages < span.pointee.pageCount, let tail = heap.internalPointer.newSpan() else { return }
+        let map = heap.pageMapPointer
+        _ = map.pointee.set(page: span.pointee.end &- pageSize, to: nil)
+        span.pointee.pageCount &-= pages
+        _ = map.pointee.set(page: span.pointee.start, to: span)
+        _ = map.pointee.set(page: span.pointee.end &- pageSize, to: span)
+        tail.pointee.start = span.pointee.end
+        tail.pointee.pageCount = pages
+        release(tail, heap: heap)
+    }
+}

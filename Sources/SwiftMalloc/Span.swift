@@ -1,0 +1,85 @@
+// Layer 2b: the span, a run of whole pages with one purpose, described out of band
+// (the 4.3BSD kmemusage entry, grown up). Blocks carry no header: everything free
+// and realloc need is found from the page map entry, which points here.
+import SwiftMallocShims
+
+enum SpanState: UInt8 {
+    case freeRun = 1    // in the page heap, available for any use
+    case small = 2      // cut into blocks of one size class
+    case large = 3      // one block: a page run from the page heap
+    case huge = 4       // one block: its own mapping from the OS
+}
+
+/// Descriptor of one span. Invariants:
+/// - `start` is page-aligned; the span covers `pageCount` pages.
+/// - small: 0 <= live <= carved <= capacity; blocks [carved, capacity) were never
+///   handed out; `freeList` links exactly `carved - live` blocks through their first
+///   word; the span is on its class's partial list iff live < capacity.
+/// - large/huge: `requested` is the caller's size; `pageCount` pages are held
+///   (huge: `mappedBytes` were mapped for it).
+/// - freeRun: `dirtyPages` of its pages may be resident; it sits in the page heap's
+///   bins and, when dirty, on the dirty list.
+/// Owned by the lock of whoever holds it: a class lock for small spans, the page
+/// heap lock for free runs and for every page-map write.
+struct Span {
+    var start: UInt = 0
+    var pageCount: UInt = 0
+    var state: SpanState = .freeRun
+    var sizeClass: UInt8 = 0
+    var live: UInt16 = 0
+    var carved: UInt16 = 0
+    var capacity: UInt16 = 0
+    var blockSize: UInt32 = 0
+    var reciprocal: UInt32 = 0
+    var freeList: UInt = 0
+    /// Links on the class's partial list, or on a page-heap bin.
+    var next: UnsafeMutablePointer<Span>? = nil
+    var prev: UnsafeMutablePointer<Span>? = nil
+    /// Free runs: links on the page heap's dirty list (oldest at the tail).
+    var dirtyNext: UnsafeMutablePointer<Span>? = nil
+    var dirtyPrev: UnsafeMutablePointer<Span>? = nil
+    var dirtyPages: UInt = 0
+    var freedAt: UInt64 = 0
+    /// Large and huge blocks: bytes asked for; huge: bytes mapped.
+    var requested: UInt = 0
+    var mappedBytes: UInt = 0
+    /// When tracking is on: one BlockInfo per block of a small span (nil until the
+    /// first tracked allocation in it). Room for the profiler's call-site id.
+    var blockInfo: UnsafeMutablePointer<BlockInfo>? = nil
+    var info: BlockInfo = BlockInfo()   // the one block of a large/huge span
+
+    @inline(__always) var end: UInt { start &+ (pageCount << pageShift) }
+
+    /// Block index of `address` if it is the start of a block handed out from this
+    /// small span, else nil.
+    @inline(__always) func blockIndex(of address: UInt) -> Int? {
+        let offset = address &- start
+        let index = (offset &* UInt(reciprocal)) >> 32
+        if index &* UInt(blockSize) != offset || index >= UInt(carved) { return nil }
+        return Int(truncatingIfNeeded: index)
+    }
+}
+
+/// Per-block record kept beside a span while tracking is on: the requested size
+/// (0 = block not tracked) and the call-site id the profiler assigns.
+struct BlockInfo {
+    var requested: UInt32 = 0
+    var site: UInt32 = 0
+}
+
+/// Intrusive singly linked lists through the first word of free blocks.
+@inline(__always) func nextFree(_ block: UInt) -> UInt {
+    UnsafeMutablePointer<UInt>(bitPattern: block).unsafelyUnwrapped.pointee
+}
+@inline(__always) func setNextFree(_ block: UInt, _ next: UInt) {
+    UnsafeMutablePointer<UInt>(bitPattern: block).unsafelyUnwrapped.pointee = next
+}
+/// The second word of a free small block holds the process's free key; live blocks
+/// never carry it (it is cleared on hand-out), so finding it on free means the block
+/// is already free.
+@inline(__always) func freeMark(_ block: UInt) -> UInt {
+    UnsafeMutablePointer<UInt>(bitPattern: block &+ 8).unsafelyUnwrapped.pointee
+}
+@inline(__always) func setFreeMark(_ block: UInt, _ key: UInt) {
+    UnsafeMutablePointer<UInt>(bitPattern: block &+ 8).unsafelyUnwrapped.pointee = key
+}

@@ -1,0 +1,253 @@
+// Statistics: the seed's utilization (requested ÷ held) per size class and in total,
+// the glibc introspection calls (mallinfo2, mallinfo, malloc_stats, malloc_trim,
+// mallopt), and the report printed at exit with SWIFTMALLOC_STATS=1.
+import SwiftMallocShims
+
+/// A consistent-enough snapshot of one size class.
+struct ClassSnapshot {
+    var spans: UInt = 0
+    var liveBlocks: UInt = 0     // taken from spans (includes thread caches)
+    var cachedBlocks: UInt = 0   // sitting in thread caches
+    var requested: UInt = 0
+    var tracked: UInt = 0
+    var peakSpans: UInt = 0
+    var spansReleased: UInt = 0
+}
+
+/// Process totals derived from the snapshots and the page heap.
+struct Totals {
+    var smallHeld: UInt = 0
+    var smallInUse: UInt = 0      // blocks held by the program
+    var smallFreeBytes: UInt = 0  // free blocks inside spans and caches
+    var smallFreeBlocks: UInt = 0
+    var requested: UInt = 0
+    var largeBytes: UInt = 0
+    var largeCount: UInt = 0
+    var hugeBytes: UInt = 0
+    var hugeCount: UInt = 0
+    var mappedBytes: UInt = 0
+    var freePageBytes: UInt = 0
+    var dirtyBytes: UInt = 0
+    var purgedBytes: UInt = 0
+    var freeRuns: UInt = 0
+}
+
+extension UnsafeMutablePointer where Pointee == Heap {
+    func snapshot(_ cls: Int) -> ClassSnapshot {
+        var s = ClassSnapshot()
+        let c = central(cls)
+        swm_lock(&c.pointee.lock)
+        s.spans = c.pointee.spanCount
+        s.liveBlocks = c.pointee.liveBlocks
+        s.requested = c.pointee.requestedLive
+        s.tracked = c.pointee.trackedLive
+        s.peakSpans = c.pointee.peakSpans
+        s.spansReleased = c.pointee.spansReleased
+        swm_unlock(&c.pointee.lock)
+        swm_lock(&pointee.threadsLock)
+        var tc = pointee.threads
+        while let t = tc {
+            s.cachedBlocks &+= UInt(t.bin(cls).pointee.count)
+            tc = t.pointee.next
+        }
+        swm_unlock(&pointee.threadsLock)
+        return s
+    }
+
+    func totals() -> Totals {
+        var t = Totals()
+        var cls = 1
+        while cls < smallClassCount {
+            let s = snapshot(cls)
+            let info = pointee.classTable[cls]
+            t.smallHeld &+= s.spans &* UInt(info.pages) << pageShift
+            let inUse = s.liveBlocks &- min(s.cachedBlocks, s.liveBlocks)
+            t.smallInUse &+= inUse &* UInt(info.size)
+            let freeBlocks = s.spans &* UInt(info.capacity) &- inUse
+            t.smallFreeBlocks &+= freeBlocks
+            t.smallFreeBytes &+= freeBlocks &* UInt(info.size)
+            t.requested &+= s.requested
+            cls &+= 1
+        }
+        let ph = pageHeapPointer
+        swm_lock(&ph.pointee.lock)
+        t.largeBytes = pointee.largePages << pageShift
+        t.largeCount = pointee.largeCount
+        t.requested &+= pointee.config.tracking ? pointee.largeRequested &+ pointee.hugeRequested : 0
+        t.hugeBytes = pointee.hugeBytes
+        t.hugeCount = pointee.hugeCount
+        t.mappedBytes = ph.pointee.mappedPages << pageShift
+        t.freePageBytes = ph.pointee.freePagesTotal << pageShift
+        t.dirtyBytes = ph.pointee.dirtyPagesTotal << pageShift
+        t.purgedBytes = ph.pointee.purgedPagesTotal << pageShift
+        var b = 0
+        while b < binCount {
+            var r = ph.pointee.bins.unsafelyUnwrapped[b]
+            while let run = r { t.freeRuns &+= 1; r = run.pointee.next }
+            b &+= 1
+        }
+        swm_unlock(&ph.pointee.lock)
+        return t
+    }
+
+    /// The statistics table; `fd` is usually stderr.
+    func printStats(fd: Int32) {
+        var storage = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
+                       UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &storage) { raw in
+            var out = TextBuffer(base: raw.baseAddress!.assumingMemoryBound(to: UInt8.self), capacity: raw.count, fd: fd)
+            writeStats(&out)
+            out.flush()
+        }
+    }
+
+    private func writeStats(_ out: inout TextBuffer) {
+        let tracking = pointee.config.tracking
+        out.text("swiftmalloc: statistics for pid ")
+        out.decimal(UInt(swm_getpid()))
+        out.text(tracking ? " (requested sizes tracked)\n" : " (requested sizes not tracked: set SWIFTMALLOC_STATS=1)\n")
+        out.text(" class    size  pages/span   spans  live blocks     in use       held   requested   util  peak spans  pages returned\n")
+        var cls = 1
+        while cls < smallClassCount {
+            let s = snapshot(cls)
+            let info = pointee.classTable[cls]
+            if s.spans != 0 || s.spansReleased != 0 || s.peakSpans != 0 {
+                let held = s.spans &* UInt(info.pages) << pageShift
+                let live = s.liveBlocks &- min(s.cachedBlocks, s.liveBlocks)
+                out.decimal(UInt(cls), width: 6)
+                out.decimal(UInt(info.size), width: 8)
+                out.decimal(UInt(info.pages), width: 12)
+                out.decimal(s.spans, width: 8)
+                out.decimal(live, width: 13)
+                out.decimal(live &* UInt(info.size), width: 11)
+                out.decimal(held, width: 11)
+                if tracking {
+                    out.decimal(s.requested, width: 12)
+                    out.percent(s.requested, of: held, width: 7)
+                } else {
+                    out.text("           -      -")
+                }
+                out.decimal(s.peakSpans, width: 12)
+                out.decimal(s.spansReleased &* UInt(info.pages), width: 16)
+                out.byte(10)
+            }
+            cls &+= 1
+        }
+        let t = totals()
+        let held = t.smallHeld &+ t.largeBytes &+ t.hugeBytes
+        out.text("small: held "); out.bytes(t.smallHeld)
+        out.text(", in use "); out.bytes(t.smallInUse)
+        out.text(", free blocks "); out.decimal(t.smallFreeBlocks); out.byte(10)
+        out.text("large: "); out.decimal(t.largeCount); out.text(" blocks, "); out.bytes(t.largeBytes)
+        out.text("; huge: "); out.decimal(t.hugeCount); out.text(" blocks, "); out.bytes(t.hugeBytes)
+        out.text(" (unmapped so far "); out.bytes(pointee.hugeUnmappedBytes); out.text(")\n")
+        out.text("page heap: mapped "); out.bytes(t.mappedBytes)
+        out.text(", free "); out.bytes(t.freePageBytes)
+        out.text(" in "); out.decimal(t.freeRuns); out.text(" runs, dirty "); out.bytes(t.dirtyBytes)
+        out.text(", returned to the system so far "); out.bytes(t.purgedBytes); out.byte(10)
+        out.text("total: held "); out.bytes(held)
+        if tracking {
+            out.text(", requested "); out.bytes(t.requested)
+            out.text(", utilization "); out.percent(t.requested, of: held)
+        }
+        out.text("; peak held "); out.bytes(pointee.peakHeldBytes)
+        if tracking { out.text(", peak requested "); out.bytes(swm_load_relaxed(&pointee.peakRequestedBytes)) }
+        out.byte(10)
+        out.text("threads: "); out.decimal(pointee.threadCount); out.text(" live, ")
+        out.decimal(pointee.threadsCreated); out.text(" caches created; internal metadata ")
+        out.bytes(internalPointer.pointee.mappedBytes); out.byte(10)
+    }
+}
+
+@_cdecl("swiftmalloc_stats_print")
+public func swiftmalloc_stats_print() {
+    guard let heap = currentHeap() else { return }
+    heap.printStats(fd: 2)
+}
+
+@_cdecl("swiftmalloc_mallinfo2")
+public func swiftmalloc_mallinfo2() -> mallinfo2 {
+    var m = mallinfo2()
+    guard let heap = currentHeap() else { return m }
+    let t = heap.totals()
+    m.arena = Int(bitPattern: t.mappedBytes)
+    m.ordblks = Int(bitPattern: t.freeRuns)
+    m.smblks = Int(bitPattern: t.smallFreeBlocks)
+    m.hblks = Int(bitPattern: t.hugeCount)
+    m.hblkhd = Int(bitPattern: t.hugeBytes)
+    m.usmblks = Int(bitPattern: heap.pointee.peakHeldBytes)
+    m.fsmblks = Int(bitPattern: t.smallFreeBytes)
+    m.uordblks = Int(bitPattern: t.smallInUse &+ t.largeBytes &+ t.hugeBytes)
+    m.fordblks = Int(bitPattern: t.freePageBytes &+ t.smallFreeBytes)
+    m.keepcost = Int(bitPattern: t.dirtyBytes)
+    return m
+}
+
+@_cdecl("swiftmalloc_mallinfo")
+public func swiftmalloc_mallinfo() -> mallinfo {
+    let m2 = swiftmalloc_mallinfo2()
+    var m = mallinfo()
+    m.arena = Int32(truncatingIfNeeded: m2.arena)
+    m.ordblks = Int32(truncatingIfNeeded: m2.ordblks)
+    m.smblks = Int32(truncatingIfNeeded: m2.smblks)
+    m.hblks = Int32(truncatingIfNeeded: m2.hblks)
+    m.hblkhd = Int32(truncatingIfNeeded: m2.hblkhd)
+    m.usmblks = Int32(truncatingIfNeeded: m2.usmblks)
+    m.fsmblks = Int32(truncatingIfNeeded: m2.fsmblks)
+    m.uordblks = Int32(truncatingIfNeeded: m2.uordblks)
+    m.fordblks = Int32(truncatingIfNeeded: m2.fordblks)
+    m.keepcost = Int32(truncatingIfNeeded: m2.keepcost)
+    return m
+}
+
+@_cdecl("swiftmalloc_malloc_stats")
+public func swiftmalloc_malloc_stats() {
+    guard let heap = currentHeap() else { return }
+    let t = heap.totals()
+    let system = t.mappedBytes &+ t.hugeBytes
+    let inUse = t.smallInUse &+ t.largeBytes &+ t.hugeBytes
+    withLine { out in
+        out.text("Arena 0:\nsystem bytes     = "); out.decimal(t.mappedBytes, width: 10)
+        out.text("\nin use bytes     = "); out.decimal(t.smallInUse &+ t.largeBytes, width: 10)
+        out.text("\nTotal (incl. mmap):\nsystem bytes     = "); out.decimal(system, width: 10)
+        out.text("\nin use bytes     = "); out.decimal(inUse, width: 10)
+        out.text("\nmax mmap regions = "); out.decimal(t.hugeCount, width: 10)
+        out.text("\nmax mmap bytes   = "); out.decimal(t.hugeBytes, width: 10)
+        out.byte(10)
+    }
+}
+
+/// Flushes the calling thread's cache and gives every free page back to the system.
+@_cdecl("swiftmalloc_trim")
+public func swiftmalloc_trim(_ pad: Int) -> Int32 {
+    guard let heap = currentHeap() else { return 0 }
+    if let raw = swm_tls_cache_get() { raw.assumingMemoryBound(to: ThreadCache.self).flushAll(heap: heap) }
+    let ph = heap.pageHeapPointer
+    swm_lock(&ph.pointee.lock)
+    let pages = ph.purgeAll()
+    swm_unlock(&ph.pointee.lock)
+    return pages > 0 ? 1 : 0
+}
+
+@_cdecl("swiftmalloc_mallopt")
+public func swiftmalloc_mallopt(_ param: Int32, _ value: Int32) -> Int32 {
+    guard let heap = currentHeap() else { return 0 }
+    switch param {
+    case M_TRIM_THRESHOLD:
+        if value < 0 { return 0 }
+        let ph = heap.pageHeapPointer
+        swm_lock(&ph.pointee.lock)
+        ph.pointee.dirtyLimitPages = UInt(value) >> pageShift
+        ph.enforceDirtyLimit(now: swm_now_ns())
+        swm_unlock(&ph.pointee.lock)
+        return 1
+    case M_MMAP_THRESHOLD:
+        if value < 0 { return 0 }
+        heap.pointee.config.hugeThreshold = max(UInt(value), maxSmallSize &+ 1)
+        return 1
+    case M_TOP_PAD, M_MMAP_MAX, M_CHECK_ACTION, M_PERTURB, M_ARENA_TEST, M_ARENA_MAX, M_MXFAST:
+        return 1   // accepted; no counterpart in this design (see README)
+    default:
+        return 0
+    }
+}

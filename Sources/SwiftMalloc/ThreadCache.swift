@@ -1,0 +1,172 @@
+// Layer 3: the thread cache. Each thread keeps, per size class, a short LIFO stack of
+// free blocks linked through their first word, so a common malloc or free is a
+// pop or a push with no lock and no atomic instruction. The cache holds a copy of
+// what the fast paths need (size lookup table, page-map root, free key) so they
+// touch nothing but this memory and the block itself.
+//
+// Invariants: bin[c] holds `count` blocks of class c, count <= limit; every block
+// in a bin is counted live by its span and central list (it has been taken from
+// them), and carries the free key in its second word. limit is 0 for every class
+// while tracking is on, so all calls then take the slow path.
+import SwiftMallocShims
+
+struct CacheBin {
+    var head: UInt = 0
+    var count: UInt32 = 0
+    var limit: UInt32 = 0
+}
+
+struct ThreadCache {
+    var freeKey: UInt = 0
+    var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>?>? = nil
+    var next: UnsafeMutablePointer<ThreadCache>? = nil
+    var prev: UnsafeMutablePointer<ThreadCache>? = nil
+    // Followed in memory by the size lookup table (lookupEntries bytes, padded to
+    // 72) and by `smallClassCount` CacheBins: see lookupOffset and binsOffset.
+}
+
+/// Layout of a cache's memory: header, lookup table, bins.
+@inline(__always) var lookupOffset: Int { MemoryLayout<ThreadCache>.stride }
+@inline(__always) var binsOffset: Int { lookupOffset + 72 }
+@inline(__always) var threadCacheBytes: Int { binsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
+
+extension UnsafeMutablePointer where Pointee == ThreadCache {
+    @inline(__always) func sizeClass(forSmall n: UInt) -> Int {
+        Int((UnsafeMutableRawPointer(self) + lookupOffset)
+            .load(fromByteOffset: Int(truncatingIfNeeded: (n &+ 15) >> 4), as: UInt8.self))
+    }
+
+    @inline(__always) func bin(_ cls: Int) -> UnsafeMutablePointer<CacheBin> {
+        (UnsafeMutableRawPointer(self) + binsOffset).assumingMemoryBound(to: CacheBin.self) + cls
+    }
+
+    /// Pops a block of class `cls`, or 0 when the bin is empty.
+    @inline(__always) func pop(_ cls: Int) -> UInt {
+        let b = bin(cls)
+        let p = b.pointee.head
+        if p != 0 {
+            b.pointee.head = nextFree(p)
+            b.pointee.count &-= 1
+            setFreeMark(p, 0)
+        }
+        return p
+    }
+
+    /// Refills bin `cls` from its central list and pops one block (0: out of memory).
+    @inline(never)
+    func refill(_ cls: Int, heap: UnsafeMutablePointer<Heap>) -> UInt {
+        let central = heap.central(cls)
+        let info = heap.pointee.classTable[cls]
+        var list = BlockList()
+        swm_lock(&central.pointee.lock)
+        _ = central.take(UInt(max(info.refillBatch, 1)), cls, into: &list, heap: heap)
+        swm_unlock(&central.pointee.lock)
+        if list.count == 0 { return 0 }
+        let key = pointee.freeKey
+        let b = bin(cls)
+        // Mark the blocks free (they are, until popped) and push them on the bin.
+        var block = list.head
+        while block != 0 {
+            let next = nextFree(block)
+            setFreeMark(block, key)
+            block = next
+        }
+        setNextFree(list.tail, b.pointee.head)
+        b.pointee.head = list.head
+        b.pointee.count &+= UInt32(truncatingIfNeeded: list.count)
+        return pop(cls)
+    }
+
+    /// Gives the oldest blocks of bin `cls` back until at most `keep` remain.
+    @inline(never)
+    func flush(_ cls: Int, keep: UInt32, heap: UnsafeMutablePointer<Heap>) {
+        let b = bin(cls)
+        if b.pointee.count <= keep { return }
+        var list = BlockList()
+        if keep == 0 {
+            list.head = b.pointee.head
+            b.pointee.head = 0
+        } else {
+            var last = b.pointee.head
+            var i: UInt32 = 1
+            while i < keep { last = nextFree(last); i &+= 1 }
+            list.head = nextFree(last)
+            setNextFree(last, 0)
+        }
+        list.count = UInt(b.pointee.count &- keep)
+        b.pointee.count = keep
+        let central = heap.central(cls)
+        swm_lock(&central.pointee.lock)
+        central.put(list, heap: heap)
+        swm_unlock(&central.pointee.lock)
+    }
+
+    func flushAll(heap: UnsafeMutablePointer<Heap>) {
+        var cls = 1
+        while cls < smallClassCount {
+            flush(cls, keep: 0, heap: heap)
+            cls &+= 1
+        }
+    }
+
+    /// Sets every bin's limit from the class table (0 for all while tracking is on).
+    func applyLimits(heap: UnsafeMutablePointer<Heap>) {
+        let tracking = heap.pointee.config.tracking
+        var cls = 1
+        while cls < smallClassCount {
+            bin(cls).pointee.limit = tracking ? 0 : heap.pointee.classTable[cls].cacheLimit
+            cls &+= 1
+        }
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == Heap {
+    /// A cache for the calling thread, registered for flushing at thread exit.
+    @inline(never)
+    func createThreadCache() -> UnsafeMutablePointer<ThreadCache>? {
+        swm_lock(&pointee.threadsLock)
+        var tc = pointee.spareCaches
+        if let t = tc {
+            pointee.spareCaches = t.pointee.next
+        } else {
+            let meta = internalPointer
+            swm_lock(&meta.pointee.lock)
+            tc = meta.pointee.bump(UInt(threadCacheBytes))?.bindMemory(to: ThreadCache.self, capacity: 1)
+            swm_unlock(&meta.pointee.lock)
+        }
+        guard let t = tc else {
+            swm_unlock(&pointee.threadsLock)
+            return nil
+        }
+        UnsafeMutableRawPointer(t).initializeMemory(as: UInt8.self, repeating: 0, count: threadCacheBytes)
+        t.initialize(to: ThreadCache())
+        t.pointee.freeKey = pointee.freeKey
+        t.pointee.pageMapRoot = pageMapPointer.pointee.root
+        let table = (UnsafeMutableRawPointer(t) + lookupOffset).assumingMemoryBound(to: UInt8.self)
+        table.update(from: pointee.lookup.unsafelyUnwrapped, count: lookupEntries)
+        t.applyLimits(heap: self)
+        t.pointee.next = pointee.threads
+        pointee.threads?.pointee.prev = t
+        pointee.threads = t
+        pointee.threadCount &+= 1
+        pointee.threadsCreated &+= 1
+        swm_unlock(&pointee.threadsLock)
+        swm_tls_cache_set(UnsafeMutableRawPointer(t))
+        swm_tls_state_set(1)
+        swm_thread_key_set(UnsafeMutableRawPointer(t))
+        return t
+    }
+
+    /// Flushes a cache and recycles its memory; `tc` must belong to no running thread.
+    func retireThreadCache(_ tc: UnsafeMutablePointer<ThreadCache>) {
+        tc.flushAll(heap: self)
+        swm_lock(&pointee.threadsLock)
+        if let p = tc.pointee.prev { p.pointee.next = tc.pointee.next } else { pointee.threads = tc.pointee.next }
+        tc.pointee.next?.pointee.prev = tc.pointee.prev
+        pointee.threadCount &-= 1
+        tc.pointee.prev = nil
+        tc.pointee.next = pointee.spareCaches
+        pointee.spareCaches = tc
+        swm_unlock(&pointee.threadsLock)
+    }
+}

@@ -1,0 +1,34 @@
+// The reserved C names, each a single jump to the Swift entry point of the same
+// function under the `swiftmalloc_` prefix. The prefixed symbols are protected:
+// exported, but bound inside this library, so the jump needs no PLT.
+#define SWM_PROTECT(impl) extern char impl[] __attribute__((visibility("protected")));
+#define SWM_FORWARD(pub, impl)                                                        \
+    __asm__(".text\n.globl " #pub "\n.type " #pub ",@function\n.p2align 4\n" #pub    \
+            ":\n\tjmp " #impl "\n.size " #pub ", .-" #pub "\n");
+
+#define SWM_API(X)                                  \
+    X(malloc, swiftmalloc_malloc)                   \
+    X(free, swiftmalloc_free)                       \
+    X(calloc, swiftmalloc_calloc)                   \
+    X(realloc, swiftmalloc_realloc)                 \
+    X(reallocarray, swiftmalloc_reallocarray)       \
+    X(posix_memalign, swiftmalloc_posix_memalign)   \
+    X(aligned_alloc, swiftmalloc_aligned_alloc)     \
+    X(memalign, swiftmalloc_memalign)               \
+    X(valloc, swiftmalloc_valloc)                   \
+    X(pvalloc, swiftmalloc_pvalloc)                 \
+    X(malloc_usable_size, swiftmalloc_usable_size)  \
+    X(malloc_trim, swiftmalloc_trim)                \
+    X(mallinfo2, swiftmalloc_mallinfo2)             \
+    X(mallinfo, swiftmalloc_mallinfo)               \
+    X(malloc_stats, swiftmalloc_malloc_stats)       \
+    X(mallopt, swiftmalloc_mallopt)                 \
+    X(free_sized, swiftmalloc_free_sized)           \
+    X(free_aligned_sized, swiftmalloc_free_aligned_sized) \
+    X(cfree, swiftmalloc_free)
+
+#define SWM_DECLARE(pub, impl) SWM_PROTECT(impl)
+#define SWM_REFERENCE(pub, impl) (void *)impl,
+SWM_API(SWM_DECLARE)
+__attribute__((used)) static void *const swm_protected_refs[] = { SWM_API(SWM_REFERENCE) };
+SWM_API(SWM_FORWARD)

@@ -1,0 +1,144 @@
+// The few things the Swift core cannot say itself: thread-local storage with the
+// initial-exec model, errno, futex-based locks, atomics on plain words, and thin
+// wrappers over the system calls the allocator makes. Nothing here allocates.
+#ifndef SWIFTMALLOC_SHIMS_H
+#define SWIFTMALLOC_SHIMS_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/auxv.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <malloc.h>
+
+#ifndef MREMAP_MAYMOVE
+#define MREMAP_MAYMOVE 1
+#endif
+
+// ---- Thread-local state -------------------------------------------------------
+// swm_tls_cache: this thread's cache, or NULL before its first call.
+// swm_tls_state: 0 = no cache yet, 1 = cache live, 2 = torn down at thread exit
+// (later calls from that thread bypass caching), 3 = inside the allocator's own
+// slow path (re-entry guard for profiling).
+extern __thread void *swm_tls_cache __attribute__((tls_model("initial-exec")));
+extern __thread int swm_tls_state __attribute__((tls_model("initial-exec")));
+
+static inline __attribute__((always_inline)) void *swm_tls_cache_get(void) { return swm_tls_cache; }
+static inline __attribute__((always_inline)) void swm_tls_cache_set(void *c) { swm_tls_cache = c; }
+static inline __attribute__((always_inline)) int swm_tls_state_get(void) { return swm_tls_state; }
+static inline __attribute__((always_inline)) void swm_tls_state_set(int s) { swm_tls_state = s; }
+
+// ---- Process-wide root --------------------------------------------------------
+// swm_heap: the allocator's global state (a Heap in the Swift core), mapped at
+// first use. NULL until initialised.
+extern void *swm_heap;
+static inline __attribute__((always_inline)) void *swm_heap_get(void) { return __atomic_load_n(&swm_heap, __ATOMIC_ACQUIRE); }
+static inline void swm_heap_publish(void *h) { __atomic_store_n(&swm_heap, h, __ATOMIC_RELEASE); }
+
+// ---- errno --------------------------------------------------------------------
+static inline void swm_set_errno(int e) { errno = e; }
+static inline int swm_get_errno(void) { return errno; }
+
+// ---- Locks: a three-state futex mutex (0 free, 1 held, 2 held with waiters) ----
+static inline void swm_lock_slow(int32_t *l) {
+    int32_t c = __atomic_exchange_n(l, 2, __ATOMIC_ACQUIRE);
+    while (c != 0) {
+        syscall(SYS_futex, l, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+        c = __atomic_exchange_n(l, 2, __ATOMIC_ACQUIRE);
+    }
+}
+static inline void swm_lock(int32_t *l) {
+    int32_t expected = 0;
+    if (__builtin_expect(__atomic_compare_exchange_n(l, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED), 1)) return;
+    for (int i = 0; i < 64; i++) {
+        __builtin_ia32_pause();
+        expected = 0;
+        if (__atomic_load_n(l, __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(l, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return;
+    }
+    swm_lock_slow(l);
+}
+static inline void swm_unlock(int32_t *l) {
+    if (__atomic_exchange_n(l, 0, __ATOMIC_RELEASE) == 2)
+        syscall(SYS_futex, l, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+/// Only for the child after fork(): no other thread exists, so the lock is simply free.
+static inline void swm_lock_reset(int32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELAXED); }
+
+// ---- Atomics on plain words ---------------------------------------------------
+static inline uintptr_t swm_load_acquire(uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void swm_store_release(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline uintptr_t swm_load_relaxed(uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void swm_store_relaxed(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline uintptr_t swm_fetch_add(uintptr_t *p, uintptr_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline int swm_cas(uintptr_t *p, uintptr_t expected, uintptr_t desired) {
+    return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+// ---- Operating system ---------------------------------------------------------
+/// Fresh zeroed read-write pages, or NULL (errno from mmap).
+static inline void *swm_os_map(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+static inline int swm_os_unmap(void *p, size_t size) { return munmap(p, size); }
+/// Give the pages' physical memory back; the range stays mapped and reads as zero.
+static inline int swm_os_purge(void *p, size_t size) { return madvise(p, size, MADV_DONTNEED); }
+static inline void *swm_os_remap(void *p, size_t oldSize, size_t newSize) {
+    void *q = mremap(p, oldSize, newSize, MREMAP_MAYMOVE);
+    return q == MAP_FAILED ? NULL : q;
+}
+static inline void swm_write_fd(int fd, const void *buf, size_t len) {
+    const char *b = (const char *)buf;
+    while (len > 0) {
+        ssize_t n = write(fd, b, len);
+        if (n < 0) { if (errno == EINTR) continue; return; }
+        b += n; len -= (size_t)n;
+    }
+}
+static inline int swm_open_write(const char *path) {
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+static inline int swm_close(int fd) { return close(fd); }
+static inline uint64_t swm_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+/// 64 bits from the kernel's per-process random bytes (AT_RANDOM); never allocates.
+static inline uint64_t swm_random_seed(void) {
+    const uint64_t *r = (const uint64_t *)getauxval(AT_RANDOM);
+    uint64_t v = r ? (r[0] ^ (r[1] << 1)) : (uint64_t)(uintptr_t)&swm_heap;
+    return v ^ (uint64_t)getpid() * 0x9E3779B97F4A7C15ull;
+}
+static inline int swm_getpid(void) { return (int)getpid(); }
+static inline void swm_abort(void) __attribute__((noreturn));
+static inline void swm_abort(void) { extern void abort(void) __attribute__((noreturn)); abort(); }
+/// The value of an environment variable, or NULL; safe before libc's own constructors ran.
+const char *swm_getenv(const char *name);
+/// Size of physical memory in bytes (0 if unknown).
+static inline size_t swm_physical_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES);
+    return pages > 0 ? (size_t)pages * 4096u : 0;
+}
+
+// ---- Threads ------------------------------------------------------------------
+/// Creates the key whose destructor hands a thread's cache back at thread exit.
+int swm_thread_key_create(void);
+/// Associates `cache` with the calling thread so the key's destructor runs at its exit.
+void swm_thread_key_set(void *cache);
+
+/// Signed 64-bit leading-zero count helper for size-class computation.
+static inline unsigned swm_log2(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x | 1); }
+
+#endif

@@ -1,0 +1,63 @@
+// Process-level glue the Swift core cannot express: the thread-local variables,
+// the global root pointer, the thread-exit key, the load/exit hooks and fork handlers.
+#include "SwiftMallocShims.h"
+#include <stdlib.h>
+#include <string.h>
+
+__thread void *swm_tls_cache __attribute__((tls_model("initial-exec"))) = NULL;
+__thread int swm_tls_state __attribute__((tls_model("initial-exec"))) = 0;
+void *swm_heap = NULL;
+
+// Entry points implemented in Swift (hidden: see hide.c).
+extern void swm_thread_exit(void *cache);
+extern void swm_on_load(void);
+extern void swm_on_exit(void);
+extern void swm_fork_prepare(void);
+extern void swm_fork_parent(void);
+extern void swm_fork_child(void);
+
+// ---- Environment before libc is initialised ----------------------------------
+// The dynamic loader may call malloc before libc's constructor has set `environ`;
+// then the variables are read once from /proc/self/environ into static storage.
+extern char **environ;
+static char swm_env_buf[32768];
+static size_t swm_env_len;
+static int swm_env_loaded;
+
+const char *swm_getenv(const char *name) {
+    size_t n = strlen(name);
+    if (environ != NULL) {
+        for (char **e = environ; *e != NULL; e++)
+            if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+        return NULL;
+    }
+    if (!swm_env_loaded) {
+        swm_env_loaded = 1;
+        int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t r;
+            while (swm_env_len < sizeof swm_env_buf - 1 &&
+                   (r = read(fd, swm_env_buf + swm_env_len, sizeof swm_env_buf - 1 - swm_env_len)) > 0)
+                swm_env_len += (size_t)r;
+            close(fd);
+        }
+    }
+    for (size_t i = 0; i < swm_env_len; i += strlen(swm_env_buf + i) + 1)
+        if (strncmp(swm_env_buf + i, name, n) == 0 && swm_env_buf[i + n] == '=') return swm_env_buf + i + n + 1;
+    return NULL;
+}
+
+// ---- Thread exit ---------------------------------------------------------------
+// Keys below PTHREAD_KEYS_MAX/32 live in glibc's static array, so creating the key
+// early (from the first allocation) never allocates.
+static pthread_key_t swm_key;
+static void swm_key_destructor(void *cache) { swm_thread_exit(cache); }
+int swm_thread_key_create(void) { return pthread_key_create(&swm_key, swm_key_destructor); }
+void swm_thread_key_set(void *cache) { pthread_setspecific(swm_key, cache); }
+
+// ---- Load, exit, fork ------------------------------------------------------------
+__attribute__((constructor)) static void swm_constructor(void) {
+    swm_on_load();
+    pthread_atfork(swm_fork_prepare, swm_fork_parent, swm_fork_child);
+}
+__attribute__((destructor)) static void swm_destructor(void) { swm_on_exit(); }
