@@ -167,7 +167,7 @@ public func swiftmalloc_stats_print() {
 
 @_cdecl("swiftmalloc_mallinfo2")
 public func swiftmalloc_mallinfo2() -> mallinfo2 {
-    var m = mallinfo2()
+    var m = mallinfo2.init()
     guard let heap = currentHeap() else { return m }
     let t = heap.totals()
     m.arena = Int(bitPattern: t.mappedBytes)
@@ -186,7 +186,7 @@ public func swiftmalloc_mallinfo2() -> mallinfo2 {
 @_cdecl("swiftmalloc_mallinfo")
 public func swiftmalloc_mallinfo() -> mallinfo {
     let m2 = swiftmalloc_mallinfo2()
-    var m = mallinfo()
+    var m = mallinfo.init()
     m.arena = Int32(truncatingIfNeeded: m2.arena)
     m.ordblks = Int32(truncatingIfNeeded: m2.ordblks)
     m.smblks = Int32(truncatingIfNeeded: m2.smblks)

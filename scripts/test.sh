@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what it needs, builds the library in release mode,
+# runs the C tests (preloaded and linked), and the real programs under preload.
+# Prints "N passed, N failed" last; exits non-zero if anything failed.
+set -u
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh || { echo "dependency installation failed"; exit 1; }
+swift build -c release 2>&1 | tail -n 3
+lib="$PWD/.build/release/libswiftmalloc.so"
+[ -f "$lib" ] || { echo "build failed: $lib missing"; echo "0 passed, 1 failed"; exit 1; }
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+export RESULTS_FILE="$results"
+for suite in Tests/run-c-tests.sh Tests/programs/run-program-tests.sh; do
+    echo "== $suite"
+    bash "$suite" "$lib" || true
+done
+passed=$(grep -c '^PASS' "$results")
+failed=$(grep -c '^FAIL' "$results")
+if [ "$failed" -gt 0 ]; then
+    echo "failures:"
+    grep '^FAIL' "$results" | sed 's/^/  /'
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
