@@ -4,9 +4,14 @@
 // consistent heap; caches of threads that do not exist in the child are flushed).
 import SwiftMallocShims
 
+@inline(__always) private func environment(_ name: StaticString) -> UnsafePointer<CChar>? {
+    swm_getenv(UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self))
+}
+
+/// Set, and neither empty nor "0".
 @inline(__always) private func flag(_ name: StaticString) -> Bool {
-    guard let v = swm_getenv(UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)) else { return false }
-    return v[0] != 0 && v[0] != 48  // set, and not "0"
+    guard let v = environment(name) else { return false }
+    return v[0] != 0 && v[0] != 48
 }
 
 extension UnsafeMutablePointer where Pointee == Heap {
@@ -15,6 +20,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         pointee.config.check = flag("SWIFTMALLOC_CHECK")
         pointee.config.tracking = pointee.config.statsAtExit
         pointee.config.direct = pointee.config.tracking || pointee.config.check
+        if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
     }
 
     /// Every lock, in the documented order.
@@ -45,7 +51,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
 
 @_cdecl("swm_on_load")
 func swm_on_load() {
-    _ = currentHeap()
+    guard let heap = currentHeap() else { return }
+    heap.pointee.loaded = true
+    heap.startPurgerIfWanted()
 }
 
 @_cdecl("swm_on_exit")
@@ -81,6 +89,9 @@ func swm_fork_child() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     heap.resetAllLocks()
     heap.pointee.forkCount &+= 1
+    // The purger thread does not exist in the child; start a new one when needed.
+    if heap.pointee.purgerState == .running { heap.pointee.purgerState = .notStarted }
+    heap.pointee.purgerSleeping = 0
     // Only the forking thread exists in the child: recycle every other thread's cache.
     let mine = swm_tls_cache_get()?.assumingMemoryBound(to: ThreadCache.self)
     var tc = heap.pointee.threads

@@ -244,6 +244,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         insertFree(run)
         mapEnds(run, map)
         enforceDirtyLimit(now: run.pointee.freedAt)
+        if run.pointee.dirtyPages > 0 { heap.noteDirty() }
     }
 
     // ---- giving memory back ----------------------------------------------------------------
@@ -263,11 +264,14 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         while pointee.dirtyPagesTotal > pointee.dirtyLimitPages, let oldest = pointee.dirtyTail {
             purge(oldest)
         }
-        if now &- pointee.lastDecayCheck >= decayNanoseconds / 4 {
-            pointee.lastDecayCheck = now
-            while let oldest = pointee.dirtyTail, now &- oldest.pointee.freedAt >= decayNanoseconds {
-                purge(oldest)
-            }
+        if now &- pointee.lastDecayCheck >= decayNanoseconds / 4 { purgeExpired(now: now) }
+    }
+
+    /// Purges every run that has stayed dirty for the decay time. Caller holds `lock`.
+    func purgeExpired(now: UInt64) {
+        pointee.lastDecayCheck = now
+        while let oldest = pointee.dirtyTail, now &- oldest.pointee.freedAt >= decayNanoseconds {
+            purge(oldest)
         }
     }
 
