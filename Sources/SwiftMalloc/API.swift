@@ -23,9 +23,8 @@ public func swiftmalloc_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
 @inline(never)
 func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
     guard let heap = currentHeap() else { return fail(ENOMEM) }
-    let p = heap.allocate(n)
-    heap.startPurgerIfWanted()
-    return p ?? fail(ENOMEM)
+    if let p = heap.allocate(n) { return p }
+    return fail(ENOMEM)
 }
 
 @_cdecl("swiftmalloc_free")
@@ -59,7 +58,6 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
 func freeSlow(_ p: UInt, call: StaticString) {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { reportBadPointer(call, p, .notOurs) }
     heap.free(p, call: call)
-    heap.startPurgerIfWanted()
 }
 
 @_cdecl("swiftmalloc_calloc")

@@ -34,12 +34,6 @@ struct Heap {
     /// Live requested bytes over all blocks (tracking only), updated atomically.
     var requestedTotal: UInt = 0
     var forkCount: UInt = 0
-    /// The library's constructor has run (threads may be created from now on).
-    var loaded = false
-    /// Background purger (Purger.swift), under the page heap lock.
-    var purgerState: PurgerState = .notStarted
-    /// 1 while the purger waits for dirty pages; a futex word.
-    var purgerSleeping: Int32 = 0
 
     @inline(__always) var classTable: UnsafeMutablePointer<SizeClass> { classes.unsafelyUnwrapped }
 }
@@ -56,8 +50,6 @@ struct Config {
     var direct = false
     /// Blocks of at least this many bytes get their own mapping.
     var hugeThreshold: UInt = 1 << 20
-    /// SWIFTMALLOC_BACKGROUND=0: no purge thread.
-    var background = true
     var environmentRead = false
 }
 

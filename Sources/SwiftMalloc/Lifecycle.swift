@@ -20,7 +20,6 @@ extension UnsafeMutablePointer where Pointee == Heap {
         pointee.config.check = flag("SWIFTMALLOC_CHECK")
         pointee.config.tracking = pointee.config.statsAtExit
         pointee.config.direct = pointee.config.tracking || pointee.config.check
-        if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
     }
 
     /// Every lock, in the documented order.
@@ -51,9 +50,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
 
 @_cdecl("swm_on_load")
 func swm_on_load() {
-    guard let heap = currentHeap() else { return }
-    heap.pointee.loaded = true
-    heap.startPurgerIfWanted()
+    _ = currentHeap()
 }
 
 @_cdecl("swm_on_exit")
@@ -89,9 +86,6 @@ func swm_fork_child() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     heap.resetAllLocks()
     heap.pointee.forkCount &+= 1
-    // The purger thread does not exist in the child; start a new one when needed.
-    if heap.pointee.purgerState == .running { heap.pointee.purgerState = .notStarted }
-    heap.pointee.purgerSleeping = 0
     // Only the forking thread exists in the child: recycle every other thread's cache.
     let mine = swm_tls_cache_get()?.assumingMemoryBound(to: ThreadCache.self)
     var tc = heap.pointee.threads

@@ -244,7 +244,6 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         insertFree(run)
         mapEnds(run, map)
         enforceDirtyLimit(now: run.pointee.freedAt)
-        if run.pointee.dirtyPages > 0 { heap.noteDirty() }
     }
 
     // ---- giving memory back ----------------------------------------------------------------
