@@ -1,0 +1,198 @@
+/*
+ * badfree.c — invalid frees must be caught.
+ *
+ * Usage: badfree CASE     run one case
+ *        badfree --list   print the case names, one per line
+ *
+ * Each case first prints one line on stdout,
+ *     ADDR <address> CALL <free()|realloc()>
+ * with the address (as %p prints it) it is about to pass to the named call, then
+ * makes that invalid call. SwiftMalloc must then print one line on stderr that
+ * starts with "swiftmalloc: " and names the call and the address, and abort():
+ * the process dies of SIGABRT. If the invalid call returns, the case prints a
+ * note on stderr and exits with status 1. Tests/run-c-tests.sh checks all this.
+ */
+#define _GNU_SOURCE
+#define TEST_NAME "badfree"
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static _Alignas(64) unsigned char global_buffer[256];
+
+static void announce(const void *addr, const char *call)
+{
+    printf("ADDR %p CALL %s\n", addr, call);
+    fflush(stdout);
+}
+
+static void returned(const char *what)
+{
+    fprintf(stderr, "badfree: the invalid call (%s) returned instead of aborting\n", what);
+    fflush(stderr);
+    _exit(1);
+}
+
+static unsigned char *alloc_filled(size_t n)
+{
+    unsigned char *p = malloc(n);
+    CHECK(p != NULL, "malloc(%zu) returned NULL", n);
+    memset(p, 0x6B, n);
+    return opaque_ptr(p);
+}
+
+/* Frees a block of size n, then frees it again. */
+static void double_free(size_t n)
+{
+    unsigned char *p = alloc_filled(n);
+    /* Other live blocks of the same size around it, as in a real program. */
+    unsigned char *before = alloc_filled(n), *after = alloc_filled(n);
+    unsigned char *again = opaque_ptr(p);
+    announce(p, "free()");
+    free(p);
+    free(again);
+    returned("second free()");
+    free(before);
+    free(after);
+}
+
+static void realloc_freed(size_t n)
+{
+    unsigned char *p = alloc_filled(n);
+    unsigned char *other = alloc_filled(n);
+    unsigned char *again = opaque_ptr(p);
+    announce(p, "realloc()");
+    free(p);
+    void *q = realloc(again, n * 2);
+    (void)q;
+    returned("realloc() of a freed block");
+    free(other);
+}
+
+static void interior(size_t n, size_t offset)
+{
+    unsigned char *p = alloc_filled(n);
+    unsigned char *q = p + offset;
+    announce(q, "free()");
+    free(opaque_ptr(q));
+    returned("free() of an interior pointer");
+}
+
+typedef void (*case_fn)(void);
+
+static void c_double_small(void) { double_free(32); }
+static void c_double_medium(void) { double_free(2000); }
+static void c_double_medium20k(void) { double_free(20 << 10); }
+static void c_double_large(void) { double_free(256 << 10); }
+static void c_double_huge(void) { double_free(8 << 20); }
+
+static void c_double_interleaved(void)
+{
+    unsigned char *a = alloc_filled(48), *b = alloc_filled(48);
+    unsigned char *again = opaque_ptr(a);
+    announce(a, "free()");
+    free(a);
+    free(b);
+    free(again);
+    returned("free(a); free(b); free(a)");
+}
+
+static void c_realloc_freed_small(void) { realloc_freed(40); }
+static void c_realloc_freed_large(void) { realloc_freed(512 << 10); }
+static void c_interior_small(void) { interior(64, 16); }
+static void c_interior_large(void) { interior(256 << 10, 4096); }
+static void c_misaligned(void) { interior(64, 1); }
+
+static void c_stack(void)
+{
+    unsigned char local[128];
+    memset(local, 1, sizeof local);
+    void *p = opaque_ptr(local + 64);
+    announce(p, "free()");
+    free(p);
+    returned("free() of a stack address");
+}
+
+static void c_global(void)
+{
+    memset(global_buffer, 2, sizeof global_buffer);
+    void *p = opaque_ptr(global_buffer);
+    announce(p, "free()");
+    free(p);
+    returned("free() of a global address");
+}
+
+static void c_mmap(void)
+{
+    size_t len = 1 << 20;
+    unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(m != MAP_FAILED, "mmap failed");
+    memset(m, 3, len);
+    announce(m, "free()");
+    free(opaque_ptr(m));
+    returned("free() of a region mapped by the program");
+}
+
+static void c_realloc_stack(void)
+{
+    unsigned char local[64];
+    memset(local, 4, sizeof local);
+    void *p = opaque_ptr(local);
+    announce(p, "realloc()");
+    void *q = realloc(p, 100);
+    (void)q;
+    returned("realloc() of a stack address");
+}
+
+static const struct { const char *name; case_fn fn; } cases[] = {
+    { "double-free-small", c_double_small },
+    { "double-free-medium", c_double_medium },
+    { "double-free-medium-20k", c_double_medium20k },
+    { "double-free-large", c_double_large },
+    { "double-free-huge", c_double_huge },
+    { "double-free-interleaved", c_double_interleaved },
+    { "realloc-freed-small", c_realloc_freed_small },
+    { "realloc-freed-large", c_realloc_freed_large },
+    { "interior-small", c_interior_small },
+    { "interior-large", c_interior_large },
+    { "misaligned", c_misaligned },
+    { "stack", c_stack },
+    { "global", c_global },
+    { "foreign-mmap", c_mmap },
+    { "realloc-stack", c_realloc_stack },
+};
+
+int main(int argc, char **argv)
+{
+    const size_t ncases = sizeof cases / sizeof cases[0];
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < ncases; i++)
+            printf("%s\n", cases[i].name);
+        return 0;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CASE | --list\n", argv[0]);
+        return 2;
+    }
+    for (size_t i = 0; i < ncases; i++)
+        if (strcmp(argv[1], cases[i].name) == 0) {
+            /* Some ordinary allocator traffic first, so that the allocator is
+             * initialised and holds other live and freed blocks. */
+            void *warm[64];
+            for (int j = 0; j < 64; j++) {
+                warm[j] = malloc((size_t)(j + 1) * 24);
+                CHECK(warm[j] != NULL, "malloc returned NULL");
+            }
+            for (int j = 0; j < 64; j += 2)
+                free(warm[j]);
+            cases[i].fn();
+            return 1;
+        }
+    fprintf(stderr, "badfree: unknown case '%s'\n", argv[1]);
+    return 2;
+}

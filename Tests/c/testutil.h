@@ -1,0 +1,177 @@
+/*
+ * testutil.h — small helpers shared by the C tests in Tests/c/.
+ *
+ * Every test is a self-checking program: on the first failed check it prints one
+ * diagnostic line naming the test, the source line and what was expected, and
+ * exits with status 1. Exit status 0 means every check passed.
+ */
+#ifndef SWIFTMALLOC_TESTUTIL_H
+#define SWIFTMALLOC_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef TEST_NAME
+#define TEST_NAME "test"
+#endif
+
+__attribute__((format(printf, 2, 3), noreturn)) static void
+test_fail_at(int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: FAILED at line %d: ", TEST_NAME, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(NULL);
+    exit(1);
+}
+
+#define FAIL(...) test_fail_at(__LINE__, __VA_ARGS__)
+/* CHECK(condition, printf-style description of what went wrong) */
+#define CHECK(cond, ...)               \
+    do {                               \
+        if (!(cond))                   \
+            test_fail_at(__LINE__, __VA_ARGS__); \
+    } while (0)
+
+/* Hides a pointer from the optimizer, so that allocation calls whose result is
+ * otherwise unused (or freed at once) are really made. */
+static inline void *opaque_ptr(void *p)
+{
+    __asm__ volatile("" : "+r"(p) : : "memory");
+    return p;
+}
+
+static inline size_t opaque_size(size_t n)
+{
+    __asm__ volatile("" : "+r"(n));
+    return n;
+}
+
+/* xorshift64* — deterministic, seeded per test / per thread. */
+typedef struct { uint64_t s; } rng_t;
+
+static inline void rng_seed(rng_t *r, uint64_t seed)
+{
+    r->s = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    if (r->s == 0)
+        r->s = 1;
+}
+
+static inline uint64_t rng_next(rng_t *r)
+{
+    uint64_t x = r->s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* Uniform in [lo, hi]. */
+static inline size_t rng_range(rng_t *r, size_t lo, size_t hi)
+{
+    return lo + (size_t)(rng_next(r) % (uint64_t)(hi - lo + 1));
+}
+
+/* Roughly log-uniform in [lo, hi] (lo >= 1). */
+static inline size_t rng_log_range(rng_t *r, size_t lo, size_t hi)
+{
+    size_t top = lo;
+    int steps = 0;
+    while (top < hi && steps < 63) {
+        top <<= 1;
+        steps++;
+    }
+    int k = steps ? (int)(rng_next(r) % (uint64_t)(steps + 1)) : 0;
+    size_t a = lo << k;
+    size_t b = (a << 1) - 1;
+    if (b > hi || b < a)
+        b = hi;
+    if (a > hi)
+        a = hi;
+    return rng_range(r, a, b);
+}
+
+/* Position-dependent byte pattern keyed by a 64-bit seed: two live blocks with
+ * different seeds have different contents, so an overlap shows up as a
+ * mismatch when the older block is checked. */
+static inline uint64_t pattern_word(uint64_t seed, size_t word_index)
+{
+    uint64_t x = seed ^ ((uint64_t)word_index * 0x9E3779B97F4A7C15ull);
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    return x;
+}
+
+static inline void pattern_fill_range(unsigned char *p, size_t from, size_t to, uint64_t seed)
+{
+    size_t i = from;
+    while (i < to && (i & 7)) {
+        p[i] = (unsigned char)(pattern_word(seed, i >> 3) >> ((i & 7) * 8));
+        i++;
+    }
+    for (; i + 8 <= to; i += 8) {
+        uint64_t w = pattern_word(seed, i >> 3);
+        memcpy(p + i, &w, 8);
+    }
+    for (; i < to; i++)
+        p[i] = (unsigned char)(pattern_word(seed, i >> 3) >> ((i & 7) * 8));
+}
+
+static inline void pattern_fill(void *p, size_t n, uint64_t seed)
+{
+    pattern_fill_range((unsigned char *)p, 0, n, seed);
+}
+
+/* Returns the offset of the first byte that does not match, or (size_t)-1. */
+static inline size_t pattern_check(const void *vp, size_t n, uint64_t seed)
+{
+    const unsigned char *p = (const unsigned char *)vp;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = pattern_word(seed, i >> 3), got;
+        memcpy(&got, p + i, 8);
+        if (got != w)
+            break;
+    }
+    for (; i < n; i++)
+        if (p[i] != (unsigned char)(pattern_word(seed, i >> 3) >> ((i & 7) * 8)))
+            return i;
+    return (size_t)-1;
+}
+
+/* Resident set size in bytes, from /proc/self/statm. */
+static inline size_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static inline double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static inline int is_aligned(const void *p, size_t a)
+{
+    return ((uintptr_t)p & (a - 1)) == 0;
+}
+
+#endif /* SWIFTMALLOC_TESTUTIL_H */

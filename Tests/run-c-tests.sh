@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Runs the C tests in Tests/c/ against a built libswiftmalloc.so.
+#
+# Usage: Tests/run-c-tests.sh LIBPATH [TEST...]
+#   LIBPATH  the library, e.g. .build/release/libswiftmalloc.so
+#   TEST     names of tests to run (file names in Tests/c/ without .c); all by default
+#
+# Every Tests/c/*.c is compiled twice and each binary is run:
+#   preload  a plain binary run with LD_PRELOAD=LIBPATH
+#   linked   a binary linked to the library (-lswiftmalloc, with an rpath)
+# Each run has a time limit (C_TEST_TIMEOUT seconds, 120 by default). A test
+# passes when it exits 0; its output is shown only when it fails.
+#
+# badfree is special: it is run once per case (badfree --list), and each case must
+# die of SIGABRT after printing a line on stderr that starts with "swiftmalloc: "
+# and names the call and the address the case announced on stdout.
+set -u
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+if [ $# -lt 1 ]; then
+    echo "usage: $0 LIBPATH [TEST...]" >&2
+    exit 2
+fi
+if [ ! -f "$1" ]; then
+    echo "$0: no library at $1" >&2
+    exit 2
+fi
+lib=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+libdir=$(dirname "$lib")
+shift
+timeout_s=${C_TEST_TIMEOUT:-120}
+CC=${CC:-gcc}
+CFLAGS=(-O2 -g -pthread -Wall -I "$root/include")
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/swiftmalloc-ctests.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+ulimit -c 0 2>/dev/null || true # aborting tests must not leave core files
+
+if [ $# -gt 0 ]; then
+    tests=("$@")
+else
+    tests=()
+    for src in "$root"/Tests/c/*.c; do
+        tests+=("$(basename "$src" .c)")
+    done
+fi
+
+# Prints the last lines of a test's output, indented, after a failure.
+show() {
+    local label=$1 file=$2
+    [ -s "$file" ] || return 0
+    echo "    --- $label (last 40 lines) ---"
+    tail -n 40 "$file" | sed 's/^/    /'
+}
+
+# run_one NAME MODE BINARY [ARGS...]: runs a test binary in a mode; sets $rc and
+# leaves its output in $work/out and $work/err.
+run_one() {
+    local mode=$2 bin=$3
+    shift 3
+    if [ "$mode" = preload ]; then
+        (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" "$bin" "$@" >"$work/out" 2>"$work/err") 2>/dev/null
+    else
+        (cd "$work" && timeout "$timeout_s" "$bin" "$@" >"$work/out" 2>"$work/err") 2>/dev/null
+    fi
+    rc=$?
+}
+
+describe_rc() {
+    case $1 in
+        124) echo "timed out after ${timeout_s}s" ;;
+        134) echo "killed by SIGABRT" ;;
+        139) echo "killed by SIGSEGV" ;;
+        135) echo "killed by SIGBUS" ;;
+        137) echo "killed by SIGKILL" ;;
+        *) if [ "$1" -gt 128 ]; then echo "killed by signal $(($1 - 128))"; else echo "exit status $1"; fi ;;
+    esac
+}
+
+run_badfree() {
+    local mode=$1 bin=$2 cases c line addr call
+    if ! cases=$("$bin" --list); then
+        fail "badfree --list ($mode)"
+        return
+    fi
+    for c in $cases; do
+        run_one badfree "$mode" "$bin" "$c"
+        line=$(grep -m1 '^ADDR ' "$work/out")
+        addr=$(echo "$line" | awk '{print $2}')
+        call=$(echo "$line" | awk '{print $4}')
+        if [ -z "$addr" ] || [ -z "$call" ]; then
+            fail "badfree $c ($mode)"
+            echo "    the case did not announce its address ($(describe_rc $rc))"
+            show stdout "$work/out"
+            show stderr "$work/err"
+            continue
+        fi
+        local problems=()
+        [ "$rc" -eq 134 ] || problems+=("expected death by SIGABRT (status 134), got: $(describe_rc $rc)")
+        if ! awk -v a="$addr" -v c="$call" '
+                index($0, "swiftmalloc: ") == 1 && index($0, c) > 0 {
+                    s = $0
+                    while ((i = index(s, a)) > 0) {
+                        nxt = substr(s, i + length(a), 1)
+                        if (nxt !~ /[0-9a-fA-FxX]/) { found = 1; exit }
+                        s = substr(s, i + length(a))
+                    }
+                }
+                END { exit !found }' "$work/err"; then
+            problems+=("expected a stderr line starting 'swiftmalloc: ' naming $call and $addr")
+        fi
+        if [ ${#problems[@]} -eq 0 ]; then
+            pass "badfree $c ($mode)"
+        else
+            fail "badfree $c ($mode)"
+            printf '    %s\n' "${problems[@]}"
+            show stdout "$work/out"
+            show stderr "$work/err"
+        fi
+    done
+}
+
+start=$(date +%s)
+for t in "${tests[@]}"; do
+    src="$root/Tests/c/$t.c"
+    if [ ! -f "$src" ]; then
+        fail "$t (no such test: $src)"
+        continue
+    fi
+    plain="$work/$t.preload"
+    linked="$work/$t.linked"
+    if ! "$CC" "${CFLAGS[@]}" "$src" -o "$plain" -ldl >"$work/cc.log" 2>&1; then
+        fail "$t (preload): compile"
+        show "compiler" "$work/cc.log"
+        plain=
+    fi
+    if ! "$CC" "${CFLAGS[@]}" "$src" -o "$linked" -L"$libdir" -Wl,--no-as-needed -lswiftmalloc \
+            -Wl,-rpath,"$libdir" -ldl >"$work/cc.log" 2>&1; then
+        fail "$t (linked): compile"
+        show "compiler" "$work/cc.log"
+        linked=
+    fi
+    for mode in preload linked; do
+        if [ "$mode" = preload ]; then bin=$plain; else bin=$linked; fi
+        [ -n "$bin" ] || continue
+        if [ "$t" = badfree ]; then
+            run_badfree "$mode" "$bin"
+            continue
+        fi
+        t0=$(date +%s)
+        run_one "$t" "$mode" "$bin"
+        secs=$(($(date +%s) - t0))
+        if [ "$rc" -eq 0 ]; then
+            pass "$t ($mode)"
+        else
+            fail "$t ($mode)"
+            echo "    $(describe_rc $rc) after ${secs}s"
+            show stdout "$work/out"
+            show stderr "$work/err"
+        fi
+    done
+done
+echo "C tests took $(($(date +%s) - start))s"
+summary
