@@ -21,7 +21,9 @@ let package = Package(
             path: "Sources/SwiftMalloc",
             swiftSettings: [
                 .enableExperimentalFeature("Embedded"),
-                .unsafeFlags(["-no-allocations"]),
+                // Leaf functions (the malloc/free fast paths) need no frame pointer; the
+                // rest keep theirs, so frame-pointer stack walks still work.
+                .unsafeFlags(["-no-allocations", "-Xcc", "-momit-leaf-frame-pointer"]),
             ],
             linkerSettings: [
                 .unsafeFlags(["-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/SwiftMallocShims/exports.map"]),

@@ -12,8 +12,8 @@ import SwiftMallocShims
 @_cdecl("swiftmalloc_malloc")
 public func swiftmalloc_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
     let n = UInt(bitPattern: size)
-    if let raw = swm_tls_cache_get(), n <= lookupMaxSize {
-        let tc = raw.assumingMemoryBound(to: ThreadCache.self)
+    if n <= lookupMaxSize {
+        let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
         let p = tc.pop(tc.sizeClass(forSmall: n))
         if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
     }
@@ -31,15 +31,14 @@ func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
 public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
     guard let ptr else { return }
     let p = UInt(bitPattern: ptr)
-    if let raw = swm_tls_cache_get(), p >> addressBits == 0 {
-        let tc = raw.assumingMemoryBound(to: ThreadCache.self)
-        if let leaf = tc.pointee.pageMapRoot.unsafelyUnwrapped[Int(truncatingIfNeeded: p >> (pageShift &+ leafBits))],
-           let span = UnsafeMutablePointer<Span>(bitPattern: leaf[Int(truncatingIfNeeded: (p >> pageShift) & ((1 << leafBits) &- 1))]),
-           span.pointee.sizeClass != 0 {
-            let offset = p &- span.pointee.start
-            let index = (offset &* UInt(span.pointee.reciprocal)) >> 32
-            let key = tc.pointee.freeKey
-            if index &* UInt(span.pointee.blockSize) == offset && index < UInt(span.pointee.carved) && freeMark(p) != key {
+    // Only a small span has carved > 0 (large, huge and free-run descriptors keep 0),
+    // so the block-start test below also sends every other kind to the slow path.
+    if let span = spanOwning(p) {
+        let offset = p &- span.pointee.start
+        let index = (offset &* UInt(span.pointee.reciprocal)) >> 32
+        let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
+        let key = tc.pointee.freeKey
+        if index &* UInt(span.pointee.blockSize) == offset && index < UInt(span.pointee.carved) && freeMark(p) != key {
                 let b = tc.bin(Int(truncatingIfNeeded: span.pointee.sizeClass))
                 if b.pointee.count < b.pointee.limit {
                     setNextFree(p, b.pointee.head)
@@ -48,7 +47,6 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
                     b.pointee.count &+= 1
                     return
                 }
-            }
         }
     }
     freeSlow(p, call: "free()")

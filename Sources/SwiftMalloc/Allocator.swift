@@ -10,7 +10,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// The calling thread's cache, created on its first call; nil after the thread's
     /// cache was torn down at exit, or when caching is off.
     @inline(__always) func currentCache() -> UnsafeMutablePointer<ThreadCache>? {
-        if let raw = swm_tls_cache_get() { return raw.assumingMemoryBound(to: ThreadCache.self) }
+        let raw = swm_tls_cache_get()
+        if raw != swm_empty_cache_get() { return raw?.assumingMemoryBound(to: ThreadCache.self) }
         if swm_tls_state_get() == 0 { return createThreadCache() }
         return nil
     }

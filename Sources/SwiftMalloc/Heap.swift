@@ -73,6 +73,8 @@ private nonisolated(unsafe) var initLock: Int32 = 0
 
 @inline(never)
 func initializeHeap() -> UnsafeMutablePointer<Heap>? {
+    // The static empty cache stands in for a thread's cache until it has one.
+    if threadCacheBytes > Int(SWM_EMPTY_CACHE_BYTES) { internalFailure("thread cache larger than the empty cache", UInt(threadCacheBytes)) }
     swm_lock(&initLock)
     defer { swm_unlock(&initLock) }
     if let h = swm_heap_get() { return h.assumingMemoryBound(to: Heap.self) }
@@ -114,7 +116,6 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     heap.pointee.classes = classes
     heap.pointee.lookup = lookup
     pageHeap.pointee.bins = bins
-    guard pageMap.pointee.initialize() else { return nil }
     heap.pointee.freeKey = UInt(swm_random_seed()) | 1
     heap.readEnvironment()
     _ = swm_thread_key_create()

@@ -63,7 +63,7 @@ func swm_on_exit() {
 func swm_thread_exit(_ cache: UnsafeMutableRawPointer?) {
     guard let cache, let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     // From here on this thread's calls bypass caching (other keys' destructors may still run).
-    swm_tls_cache_set(nil)
+    swm_tls_cache_set(swm_empty_cache_get())
     swm_tls_state_set(2)
     heap.retireThreadCache(cache.assumingMemoryBound(to: ThreadCache.self))
 }
@@ -87,7 +87,7 @@ func swm_fork_child() {
     heap.resetAllLocks()
     heap.pointee.forkCount &+= 1
     // Only the forking thread exists in the child: recycle every other thread's cache.
-    let mine = swm_tls_cache_get()?.assumingMemoryBound(to: ThreadCache.self)
+    let mine = swm_tls_cache_get()?.assumingMemoryBound(to: ThreadCache.self)  // may be the empty cache
     var tc = heap.pointee.threads
     while let t = tc {
         tc = t.pointee.next

@@ -220,6 +220,9 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         pointee.usedPages &-= run.pointee.pageCount
         run.pointee.state = .freeRun
         run.pointee.sizeClass = 0
+        run.pointee.carved = 0     // keeps the free fast path away from non-small spans
+        run.pointee.blockSize = 0
+        run.pointee.reciprocal = 0
         run.pointee.dirtyPages = dirty ? run.pointee.pageCount : 0
         run.pointee.freedAt = swm_now_ns()
         if let left = map.pointee.span(at: run.pointee.start &- pageSize), left.pointee.state == .freeRun,

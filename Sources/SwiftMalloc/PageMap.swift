@@ -1,7 +1,7 @@
 // Layer 1: the page map. Answers in O(1), for any address, which span owns its
 // page, or "not ours". Two levels over the 47-bit user address space: a root of
-// 2^17 pointers (1 MiB of address space, touched only where used) and leaves of
-// 2^18 entries (2 MiB each, one per GiB of address space, mapped on first use).
+// 2^17 pointers (a static 1 MiB array in .bss, touched only where used) and leaves
+// of 2^18 entries (2 MiB each, one per GiB of address space, mapped on first use).
 // Nothing is reserved up front beyond the root, so `ulimit -v` is respected.
 //
 // Invariant: entry[page] is non-zero iff the page is (a) any page of a small span,
@@ -15,33 +15,34 @@ let addressBits: UInt = 47
 let leafBits: UInt = 18
 let rootBits: UInt = 17   // addressBits - pageShift - leafBits
 
+/// The static root: leaf pointers, nil where no page of that GiB was ever ours.
+@inline(__always) var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>?> {
+    UnsafeMutableRawPointer(swm_page_root_get()).assumingMemoryBound(to: UnsafeMutablePointer<UInt>?.self)
+}
+
+/// The descriptor of the span owning `address`'s page, or nil: the lookup every
+/// free starts with (also inlined by hand into the free fast path).
+@inline(__always) func spanOwning(_ address: UInt) -> UnsafeMutablePointer<Span>? {
+    if address >> addressBits != 0 { return nil }
+    guard let leaf = pageMapRoot[Int(truncatingIfNeeded: address >> (pageShift &+ leafBits))] else { return nil }
+    return UnsafeMutablePointer<Span>(bitPattern: leaf[Int(truncatingIfNeeded: (address >> pageShift) & ((1 << leafBits) &- 1))])
+}
+
 struct PageMap {
-    var root: UnsafeMutablePointer<UnsafeMutablePointer<UInt>?>? = nil
+    var root: UnsafeMutablePointer<UnsafeMutablePointer<UInt>?> = pageMapRoot
 
-    /// Maps the root; false when the system refuses.
-    mutating func initialize() -> Bool {
-        guard let r = OSPages.map(UInt(1) << rootBits &* 8) else { return false }
-        root = r.bindMemory(to: UnsafeMutablePointer<UInt>?.self, capacity: 1 << Int(rootBits))
-        return true
-    }
-
-    @inline(__always) func span(at address: UInt) -> UnsafeMutablePointer<Span>? {
-        if address >> addressBits != 0 { return nil }
-        guard let leaf = root.unsafelyUnwrapped[Int(truncatingIfNeeded: address >> (pageShift &+ leafBits))] else { return nil }
-        let entry = leaf[Int(truncatingIfNeeded: (address >> pageShift) & ((1 << leafBits) &- 1))]
-        return UnsafeMutablePointer<Span>(bitPattern: entry)
-    }
+    @inline(__always) func span(at address: UInt) -> UnsafeMutablePointer<Span>? { spanOwning(address) }
 
     /// Sets the entry of one page, mapping its leaf if needed. Caller holds the page
     /// heap lock. False when a leaf cannot be mapped.
     mutating func set(page address: UInt, to span: UnsafeMutablePointer<Span>?) -> Bool {
         let r = Int(truncatingIfNeeded: address >> (pageShift &+ leafBits))
-        var leaf = root.unsafelyUnwrapped[r]
+        var leaf = root[r]
         if leaf == nil {
             if span == nil { return true }
             guard let fresh = OSPages.map(UInt(1) << leafBits &* 8) else { return false }
             leaf = fresh.bindMemory(to: UInt.self, capacity: 1 << Int(leafBits))
-            root.unsafelyUnwrapped[r] = leaf
+            root[r] = leaf
         }
         leaf.unsafelyUnwrapped[Int(truncatingIfNeeded: (address >> pageShift) & ((1 << leafBits) &- 1))] =
             UInt(bitPattern: span)
@@ -54,9 +55,9 @@ struct PageMap {
         var a = start & ~((UInt(1) << (pageShift &+ leafBits)) &- 1)
         while a < end {
             let r = Int(truncatingIfNeeded: a >> (pageShift &+ leafBits))
-            if root.unsafelyUnwrapped[r] == nil {
+            if root[r] == nil {
                 guard let fresh = OSPages.map(UInt(1) << leafBits &* 8) else { return false }
-                root.unsafelyUnwrapped[r] = fresh.bindMemory(to: UInt.self, capacity: 1 << Int(leafBits))
+                root[r] = fresh.bindMemory(to: UInt.self, capacity: 1 << Int(leafBits))
             }
             a &+= UInt(1) << (pageShift &+ leafBits)
         }

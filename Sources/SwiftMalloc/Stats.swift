@@ -221,7 +221,9 @@ public func swiftmalloc_malloc_stats() {
 @_cdecl("swiftmalloc_trim")
 public func swiftmalloc_trim(_ pad: Int) -> Int32 {
     guard let heap = currentHeap() else { return 0 }
-    if let raw = swm_tls_cache_get() { raw.assumingMemoryBound(to: ThreadCache.self).flushAll(heap: heap) }
+    if let raw = swm_tls_cache_get(), raw != swm_empty_cache_get() {
+        raw.assumingMemoryBound(to: ThreadCache.self).flushAll(heap: heap)
+    }
     let ph = heap.pageHeapPointer
     swm_lock(&ph.pointee.lock)
     let pages = ph.purgeAll()

@@ -7,7 +7,9 @@
 // Invariants: bin[c] holds `count` blocks of class c, count <= limit; every block
 // in a bin is counted live by its span and central list (it has been taken from
 // them), and carries the free key in its second word. limit is 0 for every class
-// while tracking is on, so all calls then take the slow path.
+// while tracking is on, so all calls then take the slow path. A thread without a
+// cache points at the static empty cache (all zero: every lookup gives class 0,
+// whose bin is empty with limit 0), so the fast paths never test for "no cache".
 import SwiftMallocShims
 
 struct CacheBin {
@@ -18,7 +20,6 @@ struct CacheBin {
 
 struct ThreadCache {
     var freeKey: UInt = 0
-    var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>?>? = nil
     var next: UnsafeMutablePointer<ThreadCache>? = nil
     var prev: UnsafeMutablePointer<ThreadCache>? = nil
     // Followed in memory by the size lookup table (lookupEntries bytes, padded to
@@ -141,7 +142,6 @@ extension UnsafeMutablePointer where Pointee == Heap {
         UnsafeMutableRawPointer(t).initializeMemory(as: UInt8.self, repeating: 0, count: threadCacheBytes)
         t.initialize(to: ThreadCache())
         t.pointee.freeKey = pointee.freeKey
-        t.pointee.pageMapRoot = pageMapPointer.pointee.root
         let table = (UnsafeMutableRawPointer(t) + lookupOffset).assumingMemoryBound(to: UInt8.self)
         table.update(from: pointee.lookup.unsafelyUnwrapped, count: lookupEntries)
         t.applyLimits(heap: self)

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-__thread void *swm_tls_cache __attribute__((tls_model("initial-exec"))) = NULL;
+char swm_empty_cache[SWM_EMPTY_CACHE_BYTES] __attribute__((aligned(64), visibility("hidden")));
+void *swm_page_root[SWM_PAGE_ROOT_ENTRIES] __attribute__((aligned(4096), visibility("hidden")));
+__thread void *swm_tls_cache __attribute__((tls_model("initial-exec"))) = swm_empty_cache;
 __thread int swm_tls_state __attribute__((tls_model("initial-exec"))) = 0;
 void *swm_heap = NULL;
 

@@ -26,10 +26,14 @@
 #endif
 
 // ---- Thread-local state -------------------------------------------------------
-// swm_tls_cache: this thread's cache, or NULL before its first call.
+// swm_tls_cache: this thread's cache; until the thread has one it points at
+// swm_empty_cache, a zeroed cache whose bins are all empty with limit 0, so the
+// fast paths need no null test: they simply fall through to the slow path.
 // swm_tls_state: 0 = no cache yet, 1 = cache live, 2 = torn down at thread exit
-// (later calls from that thread bypass caching), 3 = inside the allocator's own
-// slow path (re-entry guard for profiling).
+// (later calls from that thread bypass caching).
+#define SWM_EMPTY_CACHE_BYTES 1024
+extern char swm_empty_cache[SWM_EMPTY_CACHE_BYTES];
+static inline __attribute__((always_inline)) void *swm_empty_cache_get(void) { return swm_empty_cache; }
 extern __thread void *swm_tls_cache __attribute__((tls_model("initial-exec")));
 extern __thread int swm_tls_state __attribute__((tls_model("initial-exec")));
 
@@ -37,6 +41,13 @@ static inline __attribute__((always_inline)) void *swm_tls_cache_get(void) { ret
 static inline __attribute__((always_inline)) void swm_tls_cache_set(void *c) { swm_tls_cache = c; }
 static inline __attribute__((always_inline)) int swm_tls_state_get(void) { return swm_tls_state; }
 static inline __attribute__((always_inline)) void swm_tls_state_set(int s) { swm_tls_state = s; }
+
+// ---- The page map's root --------------------------------------------------------
+// 2^17 leaf pointers (one per GiB of the 47-bit address space) in .bss: 1 MiB of
+// address space whose pages become resident only where a leaf is installed.
+#define SWM_PAGE_ROOT_ENTRIES (1u << 17)
+extern void *swm_page_root[SWM_PAGE_ROOT_ENTRIES];
+static inline __attribute__((always_inline)) void **swm_page_root_get(void) { return swm_page_root; }
 
 // ---- Process-wide root --------------------------------------------------------
 // swm_heap: the allocator's global state (a Heap in the Swift core), mapped at
