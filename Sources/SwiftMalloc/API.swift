@@ -23,8 +23,8 @@ public func swiftmalloc_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
 @inline(never)
 func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
     guard let heap = currentHeap() else { return fail(ENOMEM) }
-    if let p = heap.allocate(n) { return p }
-    return fail(ENOMEM)
+    heap.startPurgerIfWanted()
+    return heap.allocate(n) ?? fail(ENOMEM)
 }
 
 @_cdecl("swiftmalloc_free")
@@ -62,7 +62,9 @@ func freeSlow(_ p: UInt, call: StaticString) {
 public func swiftmalloc_calloc(_ count: Int, _ size: Int) -> UnsafeMutableRawPointer? {
     let (total, overflow) = UInt(bitPattern: count).multipliedReportingOverflow(by: UInt(bitPattern: size))
     if overflow || total > maxRequest { return fail(ENOMEM) }
-    guard let heap = currentHeap(), let p = heap.allocate(total) else { return fail(ENOMEM) }
+    guard let heap = currentHeap() else { return fail(ENOMEM) }
+    heap.startPurgerIfWanted()
+    guard let p = heap.allocate(total) else { return fail(ENOMEM) }
     // Huge blocks are fresh mappings and already zero.
     if total < heap.pointee.config.hugeThreshold {
         p.initializeMemory(as: UInt8.self, repeating: 0, count: Int(total))
@@ -80,6 +82,7 @@ public func swiftmalloc_realloc(_ ptr: UnsafeMutableRawPointer?, _ size: Int) ->
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else {
         reportBadPointer("realloc()", UInt(bitPattern: ptr), .notOurs)
     }
+    heap.startPurgerIfWanted()
     if let q = heap.reallocate(UInt(bitPattern: ptr), UInt(bitPattern: size)) { return q }
     return fail(ENOMEM)
 }
@@ -97,7 +100,9 @@ public func swiftmalloc_reallocarray(_ ptr: UnsafeMutableRawPointer?, _ count: I
 public func swiftmalloc_posix_memalign(_ memptr: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ alignment: Int, _ size: Int) -> Int32 {
     let a = UInt(bitPattern: alignment)
     if !isPowerOfTwo(a) || a % 8 != 0 { return EINVAL }
-    guard let heap = currentHeap(), let p = heap.allocateAligned(UInt(bitPattern: size), alignment: a) else { return ENOMEM }
+    guard let heap = currentHeap() else { return ENOMEM }
+    heap.startPurgerIfWanted()
+    guard let p = heap.allocateAligned(UInt(bitPattern: size), alignment: a) else { return ENOMEM }
     memptr?.pointee = p
     return 0
 }
@@ -109,7 +114,9 @@ func alignedAllocate(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer
     var a = alignment
     if a > (UInt(1) << 63) { return fail(EINVAL) }
     if !isPowerOfTwo(a) { a = a <= 1 ? 1 : UInt(1) << (UInt(swm_log2(UInt64(a))) &+ 1) }
-    guard let heap = currentHeap(), let p = heap.allocateAligned(size, alignment: a) else { return fail(ENOMEM) }
+    guard let heap = currentHeap() else { return fail(ENOMEM) }
+    heap.startPurgerIfWanted()
+    guard let p = heap.allocateAligned(size, alignment: a) else { return fail(ENOMEM) }
     return p
 }
 

@@ -34,6 +34,10 @@ struct Heap {
     /// Live requested bytes over all blocks (tracking only), updated atomically.
     var requestedTotal: UInt = 0
     var forkCount: UInt = 0
+    /// The library's constructor has run (threads may be created from now on).
+    var loaded = false
+    /// Background purger (Purger.swift), under the page heap lock.
+    var purgerState: PurgerState = .idle
 
     @inline(__always) var classTable: UnsafeMutablePointer<SizeClass> { classes.unsafelyUnwrapped }
 }
@@ -49,7 +53,7 @@ struct Config {
     /// Thread caches are bypassed: every call goes to the central lists (tracking or check).
     var direct = false
     /// Blocks of at least this many bytes get their own mapping.
-    var hugeThreshold: UInt = 1 << 20
+    var hugeThreshold: UInt = 64 << 20
     var environmentRead = false
 }
 

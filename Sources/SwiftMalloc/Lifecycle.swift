@@ -20,6 +20,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         pointee.config.check = flag("SWIFTMALLOC_CHECK")
         pointee.config.tracking = pointee.config.statsAtExit
         pointee.config.direct = pointee.config.tracking || pointee.config.check
+        if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
     }
 
     /// Every lock, in the documented order.
@@ -50,7 +51,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
 
 @_cdecl("swm_on_load")
 func swm_on_load() {
-    _ = currentHeap()
+    guard let heap = currentHeap() else { return }
+    heap.pointee.loaded = true
 }
 
 @_cdecl("swm_on_exit")
@@ -86,6 +88,8 @@ func swm_fork_child() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     heap.resetAllLocks()
     heap.pointee.forkCount &+= 1
+    // The purger thread does not exist in the child; a later allocation starts one.
+    if heap.pointee.purgerState == .running { heap.pointee.purgerState = .wanted }
     // Only the forking thread exists in the child: recycle every other thread's cache.
     let mine = swm_tls_cache_get()?.assumingMemoryBound(to: ThreadCache.self)  // may be the empty cache
     var tc = heap.pointee.threads

@@ -34,9 +34,13 @@ struct PageHeap {
     var purgeCalls: UInt = 0
     /// Pages in spans handed out (small spans and large blocks).
     var usedPages: UInt = 0
-    /// Most dirty free pages kept before the oldest are purged.
+    /// The dirty reserve: dirty free pages always allowed (M_TRIM_THRESHOLD).
     var dirtyLimitPages: UInt = 1024
     var lastDecayCheck: UInt64 = 0
+    /// Most pages in use during the current and the previous decay window.
+    var windowPeakPages: UInt = 0
+    var previousWindowPeakPages: UInt = 0
+    var windowStart: UInt64 = 0
 }
 
 extension UnsafeMutablePointer where Pointee == PageHeap {
@@ -178,12 +182,21 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         let bins = pointee.bins.unsafelyUnwrapped
         if pages <= exactBinMax {
             let b = firstBin(from: Int(truncatingIfNeeded: pages))
-            if b > 0 { return bins[b] }
+            if b > 0 {
+                // Prefer a run whose pages are still resident: reusing it costs no faults.
+                var run = bins[b].unsafelyUnwrapped
+                var look = 4
+                while run.pointee.dirtyPages == 0 && look > 0, let next = run.pointee.next {
+                    run = next
+                    look &-= 1
+                }
+                return run.pointee.dirtyPages > 0 ? run : bins[b]
+            }
         }
         var best: UnsafeMutablePointer<Span>? = nil
         var cursor = bins[0]
         while let c = cursor {
-            if c.pointee.pageCount >= pages && (best == nil || c.pointee.pageCount < best!.pointee.pageCount) {
+            if c.pointee.pageCount >= pages && (best == nil || c.pointee.pageCount < best.unsafelyUnwrapped.pointee.pageCount) {
                 best = c
                 if c.pointee.pageCount == pages { break }
             }
@@ -247,6 +260,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         insertFree(run)
         mapEnds(run, map)
         enforceDirtyLimit(now: run.pointee.freedAt)
+        if run.pointee.dirtyPages > 0 && heap.pointee.purgerState == .idle { heap.pointee.purgerState = .wanted }
     }
 
     // ---- giving memory back ----------------------------------------------------------------
@@ -263,10 +277,32 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
     /// Purges the oldest dirty runs while more than the reserve is dirty, and every
     /// run that has stayed dirty longer than the decay time. Caller holds `lock`.
     func enforceDirtyLimit(now: UInt64) {
-        while pointee.dirtyPagesTotal > pointee.dirtyLimitPages, let oldest = pointee.dirtyTail {
+        let limit = dirtyAllowance(now: now)
+        while pointee.dirtyPagesTotal > limit, let oldest = pointee.dirtyTail {
             purge(oldest)
         }
         if now &- pointee.lastDecayCheck >= decayNanoseconds / 4 { purgeExpired(now: now) }
+    }
+
+    /// How many dirty pages may be kept now. With the purger running (it returns them
+    /// within about a second of disuse), freed pages are kept up to the heap's recent
+    /// peak, so churn reuses resident pages and RSS never exceeds the recent peak of
+    /// pages in use plus the reserve. Without it, the reserve plus an eighth of the
+    /// pages in use. Caller holds `lock`.
+    func dirtyAllowance(now: UInt64) -> UInt {
+        let used = pointee.usedPages
+        if now &- pointee.windowStart >= decayNanoseconds {
+            pointee.previousWindowPeakPages = pointee.windowPeakPages
+            pointee.windowPeakPages = used
+            pointee.windowStart = now
+        } else if used > pointee.windowPeakPages {
+            pointee.windowPeakPages = used
+        }
+        guard let h = swm_heap_get()?.assumingMemoryBound(to: Heap.self), h.pointee.purgerState == .running else {
+            return pointee.dirtyLimitPages &+ used / 8
+        }
+        let peak = max(pointee.windowPeakPages, pointee.previousWindowPeakPages)
+        return pointee.dirtyLimitPages &+ (peak > used ? peak &- used : 0)
     }
 
     /// Purges every run that has stayed dirty for the decay time. Caller holds `lock`.

@@ -31,4 +31,8 @@
 #define SWM_REFERENCE(pub, impl) (void *)impl,
 SWM_API(SWM_DECLARE)
 __attribute__((used)) static void *const swm_protected_refs[] = { SWM_API(SWM_REFERENCE) };
+// The prefixed-only build (libswiftmalloc-prefixed.so) leaves the reserved names
+// to the system allocator and exports only the swiftmalloc_* functions.
+#ifndef SWIFTMALLOC_PREFIXED_ONLY
 SWM_API(SWM_FORWARD)
+#endif

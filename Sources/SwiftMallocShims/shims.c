@@ -57,6 +57,28 @@ static void swm_key_destructor(void *cache) { swm_thread_exit(cache); }
 int swm_thread_key_create(void) { return pthread_key_create(&swm_key, swm_key_destructor); }
 void swm_thread_key_set(void *cache) { pthread_setspecific(swm_key, cache); }
 
+// ---- Background purge thread ------------------------------------------------------
+#include <signal.h>
+extern void swm_purger_main(void);
+static void *swm_purger_start(void *arg) {
+    (void)arg;
+    swm_purger_main();
+    return NULL;
+}
+int swm_start_purger(void) {
+    pthread_attr_t attr;
+    sigset_t all;
+    pthread_t thread;
+    if (pthread_attr_init(&attr) != 0) return -1;
+    sigfillset(&all);
+    pthread_attr_setsigmask_np(&attr, &all);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&thread, &attr, swm_purger_start, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc == 0) pthread_setname_np(thread, "swiftmalloc");
+    return rc;
+}
+
 // ---- Load, exit, fork ------------------------------------------------------------
 __attribute__((constructor)) static void swm_constructor(void) {
     swm_on_load();

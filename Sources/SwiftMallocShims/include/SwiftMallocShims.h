@@ -149,6 +149,15 @@ int swm_thread_key_create(void);
 /// Associates `cache` with the calling thread so the key's destructor runs at its exit.
 void swm_thread_key_set(void *cache);
 
+/// Starts the background purge thread (detached, all signals blocked, named
+/// "swiftmalloc"); returns 0 on success. Call with no allocator lock held.
+int swm_start_purger(void);
+/// Sleeps until *word != expected or `nanoseconds` pass (0: no time limit).
+static inline void swm_futex_wait(int32_t *word, int32_t expected, uint64_t nanoseconds) {
+    struct timespec ts = { (time_t)(nanoseconds / 1000000000u), (long)(nanoseconds % 1000000000u) };
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, nanoseconds ? &ts : NULL, NULL, 0);
+}
+
 /// Signed 64-bit leading-zero count helper for size-class computation.
 static inline unsigned swm_log2(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x | 1); }
 
