@@ -18,20 +18,22 @@ extension UnsafeMutablePointer where Pointee == Heap {
 
     // ---- small blocks ------------------------------------------------------------------
     /// A block of class `cls` (0 when out of memory).
-    func allocateSmall(_ cls: Int, requested: UInt) -> UInt {
-        if pointee.config.direct { return allocateDirect(cls, requested: requested) }
+    func allocateSmall(_ cls: Int, requested: UInt, site: UInt32? = nil) -> UInt {
+        if pointee.config.direct { return allocateDirect(cls, requested: requested, site: site) }
         if let tc = currentCache() {
             let p = tc.pop(cls)
             if p != 0 { return p }
             return tc.refill(cls, heap: self)
         }
-        return allocateDirect(cls, requested: requested)
+        return allocateDirect(cls, requested: requested, site: site)
     }
 
-    /// One block straight from the central list, recording its requested size when
-    /// tracking is on.
+    /// One block straight from the central list, recording its requested size (and,
+    /// when profiling, its call site) when tracking is on.
     @inline(never)
-    func allocateDirect(_ cls: Int, requested: UInt) -> UInt {
+    func allocateDirect(_ cls: Int, requested: UInt, site givenSite: UInt32? = nil) -> UInt {
+        let profiler = pointee.profiler
+        let site = givenSite ?? (profiler?.capture(size: requested) ?? 0)
         let central = self.central(cls)
         var list = BlockList()
         swm_lock(&central.pointee.lock)
@@ -45,7 +47,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
                     span.pointee.blockInfo = internalPointer.newInfo(count: Int(span.pointee.capacity))
                 }
                 if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
-                    info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: 0)
+                    info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
                     central.pointee.requestedLive &+= requested
                     central.pointee.trackedLive &+= 1
                     noteRequested(Int(bitPattern: requested))
@@ -53,6 +55,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
             }
         }
         swm_unlock(&central.pointee.lock)
+        if p != 0, let profiler {
+            profiler.recordAllocation(site: site, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
+        }
         return p
     }
 
@@ -76,8 +81,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
             swm_unlock(&central.pointee.lock)
             reportBadPointer(call, p, .doubleFree)
         }
+        var freed = BlockInfo()
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
-            let requested = UInt(info[index].requested)
+            freed = info[index]
+            let requested = UInt(freed.requested)
             if requested != 0 {
                 central.pointee.requestedLive &-= requested
                 central.pointee.trackedLive &-= 1
@@ -85,17 +92,22 @@ extension UnsafeMutablePointer where Pointee == Heap {
             }
             info[index] = BlockInfo()
         }
+        let held = UInt(span.pointee.blockSize)
         central.put(p, span: span, heap: self)
         swm_unlock(&central.pointee.lock)
+        if freed.requested != 0, let profiler = pointee.profiler {
+            profiler.recordFree(site: freed.site, size: UInt(freed.requested), held: held, heap: self)
+        }
     }
 
     // ---- large and huge blocks ------------------------------------------------------------
     /// A block of whole pages aligned to `alignment` (a power of two >= pageSize).
-    func allocatePages(_ n: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
+    func allocatePages(_ n: UInt, alignment: UInt, site givenSite: UInt32? = nil) -> UnsafeMutableRawPointer? {
         if n > maxRequest { return nil }
         let pages = max(pagesFor(bytes: n), 1)
+        let site = givenSite ?? (pointee.profiler?.capture(size: n) ?? 0)
         if n >= pointee.config.hugeThreshold || alignment > (UInt(1) << 20) {
-            return allocateHuge(n, pages: pages, alignment: alignment)
+            return allocateHuge(n, pages: pages, alignment: alignment, site: site)
         }
         let pageHeap = pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
@@ -105,7 +117,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         span.pointee.state = .large
         span.pointee.requested = n
-        span.pointee.info = BlockInfo(requested: UInt32(truncatingIfNeeded: min(n, UInt(UInt32.max))), site: 0)
+        span.pointee.info = BlockInfo(requested: UInt32(truncatingIfNeeded: min(n, UInt(UInt32.max))), site: site)
         let map = pageMapPointer
         _ = map.pointee.set(page: span.pointee.start, to: span)
         _ = map.pointee.set(page: span.pointee.end &- pageSize, to: span)
@@ -115,10 +127,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
         noteHeld()
         swm_unlock(&pageHeap.pointee.lock)
         if pointee.config.tracking { noteRequested(Int(bitPattern: n)) }
+        pointee.profiler?.recordAllocation(site: site, size: n, held: pages << pageShift, heap: self)
         return UnsafeMutableRawPointer(bitPattern: span.pointee.start)
     }
 
-    private func allocateHuge(_ n: UInt, pages: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
+    private func allocateHuge(_ n: UInt, pages: UInt, alignment: UInt, site: UInt32) -> UnsafeMutableRawPointer? {
         let bytes = pages << pageShift
         guard let p = OSPages.mapAligned(bytes, alignment: alignment) else { return nil }
         let start = UInt(bitPattern: p)
@@ -131,6 +144,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         span.pointee.state = .huge
         span.pointee.requested = n
         span.pointee.mappedBytes = bytes
+        span.pointee.info = BlockInfo(requested: 0, site: site)
         let pageHeap = pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
         let map = pageMapPointer
@@ -147,10 +161,13 @@ extension UnsafeMutablePointer where Pointee == Heap {
         noteHeld()
         swm_unlock(&pageHeap.pointee.lock)
         if pointee.config.tracking { noteRequested(Int(bitPattern: n)) }
+        pointee.profiler?.recordAllocation(site: site, size: n, held: bytes, heap: self)
         return p
     }
 
     func freeLarge(_ span: UnsafeMutablePointer<Span>) {
+        let site = span.pointee.info.site, requested = span.pointee.requested
+        let held = span.pointee.pageCount << pageShift
         let pageHeap = pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
         let map = pageMapPointer
@@ -162,11 +179,13 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if pointee.config.tracking { noteRequested(0 &- Int(bitPattern: span.pointee.requested)) }
         pageHeap.release(span, heap: self)
         swm_unlock(&pageHeap.pointee.lock)
+        pointee.profiler?.recordFree(site: site, size: requested, held: held, heap: self)
     }
 
     func freeHuge(_ span: UnsafeMutablePointer<Span>) {
         let start = span.pointee.start
         let bytes = span.pointee.mappedBytes
+        let site = span.pointee.info.site, requested = span.pointee.requested
         let pageHeap = pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
         _ = pageMapPointer.pointee.set(page: start, to: nil)
@@ -178,6 +197,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_unlock(&pageHeap.pointee.lock)
         internalPointer.deleteSpan(span)
         OSPages.unmap(UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped, bytes)
+        pointee.profiler?.recordFree(site: site, size: requested, held: bytes, heap: self)
     }
 
     // ---- validation --------------------------------------------------------------------------
@@ -211,11 +231,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 
     // ---- allocation entry points used by the C API ---------------------------------------------
-    func allocate(_ n: UInt) -> UnsafeMutableRawPointer? {
+    func allocate(_ n: UInt, site: UInt32? = nil) -> UnsafeMutableRawPointer? {
         if n <= maxSmallSize {
-            return UnsafeMutableRawPointer(bitPattern: allocateSmall(SizeClasses.index(for: n), requested: n))
+            return UnsafeMutableRawPointer(bitPattern: allocateSmall(SizeClasses.index(for: n), requested: n, site: site))
         }
-        return allocatePages(n, alignment: pageSize)
+        return allocatePages(n, alignment: pageSize, site: site)
     }
 
     /// `alignment` is a power of two.
@@ -235,21 +255,23 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func reallocate(_ p: UInt, _ n: UInt) -> UnsafeMutableRawPointer? {
         let span = validatedSpan(p, call: "realloc()")
         if n > maxRequest { return nil }
+        // The block's new life is charged to the realloc's caller.
+        let site = pointee.profiler?.capture(size: n)
         switch span.pointee.state {
         case .small:
             let size = UInt(span.pointee.blockSize)
             if n <= size && n &* 2 >= size {
-                retrack(p, span: span, n)
+                retrack(p, span: span, n, site: site ?? 0)
                 return UnsafeMutableRawPointer(bitPattern: p)
             }
         case .large:
-            if n > maxSmallSize && n < pointee.config.hugeThreshold, let q = resizeLarge(span, n) { return q }
+            if n > maxSmallSize && n < pointee.config.hugeThreshold, let q = resizeLarge(span, n, site: site ?? 0) { return q }
         case .huge:
-            if n >= pointee.config.hugeThreshold, let q = resizeHuge(span, n) { return q }
+            if n >= pointee.config.hugeThreshold, let q = resizeHuge(span, n, site: site ?? 0) { return q }
         case .freeRun:
             break
         }
-        guard let q = allocate(n) else { return nil }
+        guard let q = allocate(n, site: site) else { return nil }
         let old = usableSize(span)
         q.copyMemory(from: UnsafeRawPointer(bitPattern: p).unsafelyUnwrapped, byteCount: Int(min(old, n)))
         free(p, call: "realloc()")
@@ -257,24 +279,40 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 
     /// Updates a small block's tracked requested size after an in-place realloc.
-    private func retrack(_ p: UInt, span: UnsafeMutablePointer<Span>, _ n: UInt) {
+    private func retrack(_ p: UInt, span: UnsafeMutablePointer<Span>, _ n: UInt, site: UInt32) {
         guard pointee.config.tracking else { return }
         let central = self.central(Int(span.pointee.sizeClass))
+        var before = BlockInfo()
         swm_lock(&central.pointee.lock)
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].requested != 0 {
-            let old = UInt(info[index].requested)
+            before = info[index]
+            let old = UInt(before.requested)
             central.pointee.requestedLive = central.pointee.requestedLive &- old &+ n
-            info[index].requested = UInt32(truncatingIfNeeded: n)
+            info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: n), site: site)
             noteRequested(Int(bitPattern: n) &- Int(bitPattern: old))
         }
         swm_unlock(&central.pointee.lock)
+        if before.requested != 0, let profiler = pointee.profiler {
+            let held = UInt(span.pointee.blockSize)
+            profiler.recordFree(site: before.site, size: UInt(before.requested), held: held, heap: self)
+            profiler.recordAllocation(site: site, size: n, held: held, heap: self)
+        }
+    }
+
+    /// A large or huge block resized in place: the profiler sees a free and an allocation.
+    private func reprofile(_ span: UnsafeMutablePointer<Span>, oldSize: UInt, oldHeld: UInt, site: UInt32) {
+        guard let profiler = pointee.profiler else { return }
+        profiler.recordFree(site: span.pointee.info.site, size: oldSize, held: oldHeld, heap: self)
+        span.pointee.info.site = site
+        profiler.recordAllocation(site: site, size: span.pointee.requested, held: span.pointee.pageCount << pageShift, heap: self)
     }
 
     /// In-place resize of a large block: same page count, shrink, or growth into a free
     /// neighbour. nil when it must move.
-    private func resizeLarge(_ span: UnsafeMutablePointer<Span>, _ n: UInt) -> UnsafeMutableRawPointer? {
+    private func resizeLarge(_ span: UnsafeMutablePointer<Span>, _ n: UInt, site: UInt32) -> UnsafeMutableRawPointer? {
         let pages = pagesFor(bytes: n)
         let have = span.pointee.pageCount
+        let oldSize = span.pointee.requested
         let pageHeap = pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
         var ok = true
@@ -291,16 +329,19 @@ extension UnsafeMutablePointer where Pointee == Heap {
             noteHeld()
         }
         swm_unlock(&pageHeap.pointee.lock)
+        if ok { reprofile(span, oldSize: oldSize, oldHeld: have << pageShift, site: site) }
         return ok ? UnsafeMutableRawPointer(bitPattern: span.pointee.start) : nil
     }
 
     /// Resizes a huge block with mremap (the kernel moves page tables, not bytes).
-    private func resizeHuge(_ span: UnsafeMutablePointer<Span>, _ n: UInt) -> UnsafeMutableRawPointer? {
+    private func resizeHuge(_ span: UnsafeMutablePointer<Span>, _ n: UInt, site: UInt32) -> UnsafeMutableRawPointer? {
         let pages = pagesFor(bytes: n)
         let bytes = pages << pageShift
         let oldStart = span.pointee.start
+        let oldSize = span.pointee.requested, oldHeld = span.pointee.mappedBytes
         if bytes == span.pointee.mappedBytes {
             retrackHuge(span, n, bytes)
+            reprofile(span, oldSize: oldSize, oldHeld: oldHeld, site: site)
             return UnsafeMutableRawPointer(bitPattern: oldStart)
         }
         let pageHeap = pageHeapPointer
@@ -320,6 +361,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         guard moved != nil else { return nil }
         span.pointee.start = start
         retrackHuge(span, n, bytes)
+        reprofile(span, oldSize: oldSize, oldHeld: oldHeld, site: site)
         return UnsafeMutableRawPointer(bitPattern: start)
     }
 

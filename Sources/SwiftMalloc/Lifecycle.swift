@@ -14,11 +14,33 @@ import SwiftMallocShims
     return v[0] != 0 && v[0] != 48
 }
 
+/// A decimal environment value, or nil when unset or not a number.
+private func number(_ name: StaticString) -> UInt? {
+    guard let v = environment(name), v[0] != 0 else { return nil }
+    var n: UInt = 0
+    var i = 0
+    while v[i] != 0 {
+        let d = UInt8(bitPattern: v[i])
+        if d < 48 || d > 57 { return nil }
+        let (m, o1) = n.multipliedReportingOverflow(by: 10)
+        let (a, o2) = m.addingReportingOverflow(UInt(d &- 48))
+        if o1 || o2 { return nil }
+        n = a
+        i &+= 1
+    }
+    return n
+}
+
 extension UnsafeMutablePointer where Pointee == Heap {
     func readEnvironment() {
         pointee.config.statsAtExit = flag("SWIFTMALLOC_STATS")
         pointee.config.check = flag("SWIFTMALLOC_CHECK")
-        pointee.config.tracking = pointee.config.statsAtExit
+        let sample = number("SWIFTMALLOC_PROFILE_SAMPLE") ?? 0
+        if flag("SWIFTMALLOC_PROFILE") || sample > 0 {
+            configureProfiler(sampleMean: sample, depth: Int(number("SWIFTMALLOC_PROFILE_DEPTH") ?? 32),
+                              reportTemplate: environment("SWIFTMALLOC_REPORT"))
+        }
+        pointee.config.tracking = pointee.config.statsAtExit || pointee.profiler != nil
         pointee.config.direct = pointee.config.tracking || pointee.config.check
         if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
     }
@@ -53,12 +75,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
 func swm_on_load() {
     guard let heap = currentHeap() else { return }
     heap.pointee.loaded = true
+    if let profiler = heap.pointee.profiler { profiler.pointee.libunwind = swm_unwinder_open() != 0 }
 }
 
 @_cdecl("swm_on_exit")
 func swm_on_exit() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     if heap.pointee.config.statsAtExit { heap.printStats(fd: 2) }
+    if heap.pointee.profiler != nil { heap.writeProfileAtExit() }
 }
 
 @_cdecl("swm_thread_exit")
@@ -74,6 +98,7 @@ func swm_thread_exit(_ cache: UnsafeMutableRawPointer?) {
 @_cdecl("swm_fork_prepare")
 func swm_fork_prepare() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
+    if let profiler = heap.pointee.profiler { swm_lock(&profiler.pointee.lock) }
     heap.lockAll()
 }
 
@@ -81,12 +106,14 @@ func swm_fork_prepare() {
 func swm_fork_parent() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     heap.unlockAll()
+    if let profiler = heap.pointee.profiler { swm_unlock(&profiler.pointee.lock) }
 }
 
 @_cdecl("swm_fork_child")
 func swm_fork_child() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     heap.resetAllLocks()
+    if let profiler = heap.pointee.profiler { swm_lock_reset(&profiler.pointee.lock) }
     heap.pointee.forkCount &+= 1
     // The purger thread does not exist in the child; a later allocation starts one.
     if heap.pointee.purgerState == .running { heap.pointee.purgerState = .wanted }

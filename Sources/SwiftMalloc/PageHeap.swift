@@ -41,7 +41,13 @@ struct PageHeap {
     var windowPeakPages: UInt = 0
     var previousWindowPeakPages: UInt = 0
     var windowStart: UInt64 = 0
+    /// Every chunk mapped: (start, pages) pairs, for walks over the whole heap.
+    var chunks: UnsafeMutablePointer<UInt>? = nil
+    var chunkCount: Int = 0
 }
+
+/// Chunks recorded for heap walks (4096 chunks of at least 4 MiB: 16 GiB).
+let chunkRecordCapacity = 4096
 
 extension UnsafeMutablePointer where Pointee == PageHeap {
     // ---- bins ----------------------------------------------------------------------
@@ -217,6 +223,14 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
             return false
         }
         pointee.mappedPages &+= bytes >> pageShift
+        if pointee.chunks == nil, let raw = OSPages.map(UInt(chunkRecordCapacity &* 16)) {
+            pointee.chunks = raw.bindMemory(to: UInt.self, capacity: chunkRecordCapacity &* 2)
+        }
+        if let chunks = pointee.chunks, pointee.chunkCount < chunkRecordCapacity {
+            chunks[pointee.chunkCount &* 2] = start
+            chunks[pointee.chunkCount &* 2 &+ 1] = bytes >> pageShift
+            pointee.chunkCount &+= 1
+        }
         run.pointee.start = start
         run.pointee.pageCount = bytes >> pageShift
         run.pointee.dirtyPages = 0

@@ -158,6 +158,22 @@ static inline void swm_futex_wait(int32_t *word, int32_t expected, uint64_t nano
     syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, nanoseconds ? &ts : NULL, NULL, 0);
 }
 
+// ---- Stack capture for the profiler ---------------------------------------------------
+/// Loads libunwind's unw_backtrace with dlopen (so the library needs no libunwind
+/// unless profiling is on) and records this library's own text range. Returns 1 when
+/// libunwind is available, 0 when captures fall back to a frame-pointer walk. Call
+/// once, from the constructor.
+int swm_unwinder_open(void);
+/// Captures up to `max` return addresses of the calling thread, innermost first,
+/// without this library's own frames. Returns the count.
+int swm_backtrace(uintptr_t *frames, int max);
+/// 1 while the calling thread is inside a capture (re-entry guard).
+extern __thread int swm_tls_capturing __attribute__((tls_model("initial-exec")));
+static inline int swm_capturing_get(void) { return swm_tls_capturing; }
+static inline void swm_capturing_set(int v) { swm_tls_capturing = v; }
+/// Reads a whole small file (e.g. /proc/self/maps) into buf; returns bytes read or -1.
+long swm_read_file(const char *path, char *buf, long cap);
+
 /// Signed 64-bit leading-zero count helper for size-class computation.
 static inline unsigned swm_log2(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x | 1); }
 

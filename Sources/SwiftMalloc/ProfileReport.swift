@@ -1,0 +1,356 @@
+// Writes the profile (format: docs/PROFILE-FORMAT.md) at exit and on request, and a
+// short summary on stderr at exit. Only mappings, fixed buffers and write(2): the
+// report path never allocates, so it is safe at exit and inside any thread.
+import SwiftMallocShims
+
+/// Scratch memory for one report: the text buffer, the path, /proc files, pins.
+private struct ReportScratch {
+    static let textBytes = 1 << 16
+    static let pathBytes = 4096
+    static let procBytes = 4 << 20
+}
+
+extension UnsafeMutablePointer where Pointee == Heap {
+    @inline(never)
+    func writeProfileAtExit() {
+        guard let profiler = pointee.profiler else { return }
+        var pathStorage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                          UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                          UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                          UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &pathStorage) { raw in
+            let path = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
+            reportPath(into: path, capacity: raw.count, profiler: profiler)
+            let ok = writeProfile(to: path, reason: "exit")
+            printProfileSummary(path: path, written: ok)
+        }
+    }
+
+    /// SWIFTMALLOC_REPORT (or swiftmalloc.%p.report) with %p replaced by the pid.
+    private func reportPath(into out: UnsafeMutablePointer<CChar>, capacity: Int, profiler: UnsafeMutablePointer<Profiler>) {
+        withUnsafeMutableBytes(of: &profiler.pointee.reportTemplate) { t in
+            var template = t.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self)
+            let fallback: StaticString = "swiftmalloc.%p.report"
+            if template[0] == 0 { template = UnsafeMutablePointer<UInt8>(mutating: fallback.utf8Start) }
+            var o = 0
+            var i = 0
+            while template[i] != 0 && o < capacity &- 24 {
+                if template[i] == 37 && template[i &+ 1] == 112 {   // "%p"
+                    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+                    var pid = UInt(swm_getpid())
+                    var n = 0
+                    withUnsafeMutableBytes(of: &digits) { d in
+                        repeat { d[n] = UInt8(48 &+ pid % 10); pid /= 10; n &+= 1 } while pid > 0
+                        while n > 0 { n &-= 1; out[o] = CChar(bitPattern: d[n]); o &+= 1 }
+                    }
+                    i &+= 2
+                } else {
+                    out[o] = CChar(bitPattern: template[i])
+                    o &+= 1
+                    i &+= 1
+                }
+            }
+            out[o] = 0
+        }
+    }
+
+    private func printProfileSummary(path: UnsafePointer<CChar>, written: Bool) {
+        guard let profiler = pointee.profiler else { return }
+        var liveBytes: UInt = 0, liveCount: UInt = 0, liveSites: UInt = 0
+        swm_lock(&profiler.pointee.lock)
+        let siteCount = profiler.pointee.siteCount
+        if let sites = profiler.pointee.sites {
+            var id = 1
+            while id < siteCount {
+                if sites[id].liveCount > 0 {
+                    liveSites &+= 1
+                    liveBytes &+= sites[id].liveBytes
+                    liveCount &+= sites[id].liveCount
+                }
+                id &+= 1
+            }
+        }
+        let peak = profiler.pointee.peakRequested
+        swm_unlock(&profiler.pointee.lock)
+        withLine { out in
+            out.text("swiftmalloc: profile of pid ")
+            out.decimal(UInt(swm_getpid()))
+            out.text(profiler.pointee.sampleMean == 0 ? " (every allocation): " : " (sampled): ")
+            out.decimal(UInt(siteCount &- 1))
+            out.text(" call sites; live at exit ")
+            out.bytes(liveBytes)
+            out.text(" in ")
+            out.decimal(liveCount)
+            out.text(" blocks from ")
+            out.decimal(liveSites)
+            out.text(" sites; peak ")
+            out.bytes(peak)
+            out.byte(10)
+        }
+        withLine { out in
+            if written {
+                out.text("swiftmalloc: report written to ")
+                out.cString(path)
+                out.text(" (view it with: swiftmalloc report ")
+                out.cString(path)
+                out.text(")\n")
+            } else {
+                out.text("swiftmalloc: could not write the report to ")
+                out.cString(path)
+                out.byte(10)
+            }
+        }
+    }
+
+    /// Writes the whole profile to `path`; false when the file cannot be written.
+    @discardableResult
+    func writeProfile(to path: UnsafePointer<CChar>, reason: StaticString) -> Bool {
+        guard let profiler = pointee.profiler else { return false }
+        let fd = swm_open_write(path)
+        if fd < 0 { return false }
+        defer { _ = swm_close(fd) }
+        let scratchBytes = UInt(ReportScratch.textBytes &+ ReportScratch.procBytes)
+        guard let scratch = OSPages.map(scratchBytes) else { return false }
+        defer { OSPages.unmap(scratch, scratchBytes) }
+        var out = TextBuffer(base: scratch.assumingMemoryBound(to: UInt8.self), capacity: ReportScratch.textBytes, fd: fd)
+        let proc = (scratch + ReportScratch.textBytes).assumingMemoryBound(to: CChar.self)
+
+        out.text("swiftmalloc-profile 1\npid ")
+        out.decimal(UInt(swm_getpid()))
+        out.text("\ncommand")
+        let cmdline: StaticString = "/proc/self/cmdline"
+        let n = swm_read_file(UnsafeRawPointer(cmdline.utf8Start).assumingMemoryBound(to: CChar.self), proc, ReportScratch.procBytes &- 1)
+        var i = 0
+        while i < n {
+            out.byte(32)
+            while i < n && proc[i] != 0 {
+                let c = UInt8(bitPattern: proc[i])
+                out.byte(c == 10 ? 32 : c)
+                i &+= 1
+            }
+            i &+= 1
+        }
+        if profiler.pointee.sampleMean == 0 {
+            out.text("\nmode full")
+        } else {
+            out.text("\nmode sampled ")
+            out.decimal(profiler.pointee.sampleMean)
+        }
+        out.text("\ndepth ")
+        out.decimal(UInt(profiler.pointee.depth))
+        out.text(profiler.pointee.libunwind ? "\nunwinder libunwind" : "\nunwinder frame-pointer")
+        out.text("\nelapsed_ns ")
+        out.decimal(UInt(swm_now_ns() &- profiler.pointee.startedAt))
+        out.text("\nreason ")
+        out.text(reason)
+        out.byte(10)
+        writeModules(&out, proc: proc)
+
+        let pins = computePins(profiler)
+        swm_lock(&profiler.pointee.lock)
+        writeSites(&out, profiler)
+        swm_unlock(&profiler.pointee.lock)
+        writeClasses(&out)
+        if let (units, count) = pins {
+            var id = 0
+            while id < count {
+                let pages = (units[id] &+ 512) >> 10
+                if pages > 0 {
+                    out.text("pin "); out.decimal(UInt(id)); out.byte(32); out.decimal(pages); out.byte(10)
+                }
+                id &+= 1
+            }
+            OSPages.unmap(UnsafeMutableRawPointer(units), UInt(count &* 8))
+        }
+        swm_lock(&profiler.pointee.lock)
+        if let t = profiler.pointee.timeline {
+            var k = 0
+            while k < profiler.pointee.timelineCount {
+                out.text("sample "); out.decimal(UInt(t[k].elapsed))
+                out.byte(32); out.decimal(t[k].requested)
+                out.byte(32); out.decimal(t[k].held); out.byte(10)
+                k &+= 1
+            }
+        }
+        swm_unlock(&profiler.pointee.lock)
+        out.text("end\n")
+        out.flush()
+        return true
+    }
+
+    /// Executable file mappings from /proc/self/maps.
+    private func writeModules(_ out: inout TextBuffer, proc: UnsafeMutablePointer<CChar>) {
+        let maps: StaticString = "/proc/self/maps"
+        let n = swm_read_file(UnsafeRawPointer(maps.utf8Start).assumingMemoryBound(to: CChar.self), proc, ReportScratch.procBytes)
+        if n <= 0 { return }
+        var line = 0
+        while line < n {
+            var end = line
+            while end < n && proc[end] != 10 { end &+= 1 }
+            // start-end perms offset dev inode path
+            var field = 0, i = line
+            var start: UInt = 0, stop: UInt = 0, offset: UInt = 0
+            var executable = false
+            var pathAt = -1
+            while i < end && field < 5 {
+                while i < end && proc[i] == 32 { i &+= 1 }
+                let f = i
+                while i < end && proc[i] != 32 { i &+= 1 }
+                switch field {
+                case 0:
+                    var j = f
+                    start = parseHex(proc, &j, i)
+                    j &+= 1
+                    stop = parseHex(proc, &j, i)
+                case 1: executable = i &- f >= 3 && proc[f &+ 2] == 120   // "x"
+                case 2:
+                    var j = f
+                    offset = parseHex(proc, &j, i)
+                default: break
+                }
+                field &+= 1
+            }
+            while i < end && proc[i] == 32 { i &+= 1 }
+            if i < end && proc[i] == 47 { pathAt = i }                       // "/"
+            if executable && pathAt >= 0 {
+                out.text("module "); out.hex(start); out.byte(32); out.hex(stop); out.byte(32); out.hex(offset); out.byte(32)
+                var k = pathAt
+                while k < end { out.byte(UInt8(bitPattern: proc[k])); k &+= 1 }
+                out.byte(10)
+            }
+            line = end &+ 1
+        }
+    }
+
+    private func parseHex(_ s: UnsafeMutablePointer<CChar>, _ i: inout Int, _ end: Int) -> UInt {
+        var v: UInt = 0
+        while i < end {
+            let c = UInt8(bitPattern: s[i])
+            var d: UInt8
+            if c >= 48 && c <= 57 { d = c &- 48 } else if c >= 97 && c <= 102 { d = c &- 87 } else { break }
+            v = (v << 4) | UInt(d)
+            i &+= 1
+        }
+        return v
+    }
+
+    /// Caller holds the profile lock.
+    private func writeSites(_ out: inout TextBuffer, _ profiler: UnsafeMutablePointer<Profiler>) {
+        guard let sites = profiler.pointee.sites else { return }
+        var id = 0
+        while id < profiler.pointee.siteCount {
+            let s = sites + id
+            if id > 0, let frames = s.pointee.frames {
+                out.text("site "); out.decimal(UInt(id)); out.byte(32); out.decimal(UInt(s.pointee.depth))
+                var f = 0
+                while f < Int(s.pointee.depth) { out.byte(32); out.hex(frames[f]); f &+= 1 }
+                out.byte(10)
+            }
+            let atPeak = s.pointee.seenEpoch == profiler.pointee.peakEpoch
+            out.text("stat "); out.decimal(UInt(id))
+            out.byte(32); out.decimal(s.pointee.allocCount)
+            out.byte(32); out.decimal(s.pointee.allocBytes)
+            out.byte(32); out.decimal(s.pointee.freeCount)
+            out.byte(32); out.decimal(s.pointee.liveCount)
+            out.byte(32); out.decimal(s.pointee.liveBytes)
+            out.byte(32); out.decimal(s.pointee.liveHeld)
+            out.byte(32); out.decimal(atPeak ? s.pointee.peakLiveBytes : s.pointee.liveBytes)
+            out.byte(32); out.decimal(atPeak ? s.pointee.peakLiveCount : s.pointee.liveCount)
+            out.byte(10)
+            id &+= 1
+        }
+    }
+
+    private func writeClasses(_ out: inout TextBuffer) {
+        var cls = 1
+        while cls < smallClassCount {
+            let s = snapshot(cls)
+            let info = pointee.classTable[cls]
+            if s.spans != 0 || s.spansReleased != 0 {
+                out.text("class "); out.decimal(UInt(cls))
+                out.byte(32); out.decimal(UInt(info.size))
+                out.byte(32); out.decimal(UInt(info.pages))
+                out.byte(32); out.decimal(s.spans)
+                out.byte(32); out.decimal(s.liveBlocks &- min(s.cachedBlocks, s.liveBlocks))
+                out.byte(32); out.decimal(s.requested)
+                out.byte(32); out.decimal(s.spans &* UInt(info.pages) << pageShift)
+                out.byte(32); out.decimal(s.spansReleased &* UInt(info.pages))
+                out.byte(32); out.decimal(s.peakSpans)
+                out.byte(10)
+            }
+            cls &+= 1
+        }
+        let t = totals()
+        out.text("large "); out.decimal(t.largeCount); out.byte(32); out.decimal(pointee.largeRequested)
+        out.byte(32); out.decimal(t.largeBytes); out.byte(10)
+        out.text("huge "); out.decimal(t.hugeCount); out.byte(32); out.decimal(pointee.hugeRequested)
+        out.byte(32); out.decimal(t.hugeBytes); out.byte(10)
+        out.text("heap "); out.decimal(t.smallHeld &+ t.largeBytes &+ t.hugeBytes)
+        out.byte(32); out.decimal(t.requested)
+        out.byte(32); out.decimal(pointee.peakHeldBytes)
+        out.byte(32); out.decimal(swm_load_relaxed(&pointee.peakRequestedBytes))
+        out.byte(32); out.decimal(t.mappedBytes &+ t.hugeBytes)
+        out.byte(32); out.decimal(t.dirtyBytes)
+        out.byte(32); out.decimal(t.purgedBytes &+ pointee.hugeUnmappedBytes)
+        out.byte(10)
+    }
+
+    /// Pages kept only by long-lived blocks: every small span at most a quarter
+    /// occupied charges its pages to the sites of its live blocks, by their bytes.
+    /// Returns per-site units of 1/1024 page (a mapping the caller unmaps).
+    private func computePins(_ profiler: UnsafeMutablePointer<Profiler>) -> (UnsafeMutablePointer<UInt>, Int)? {
+        swm_lock(&profiler.pointee.lock)
+        let count = profiler.pointee.siteCount
+        swm_unlock(&profiler.pointee.lock)
+        guard let raw = OSPages.map(UInt(count &* 8)) else { return nil }
+        let units = raw.bindMemory(to: UInt.self, capacity: count)
+        let pageHeap = pageHeapPointer
+        lockAll()
+        if let chunks = pageHeap.pointee.chunks {
+            var c = 0
+            while c < pageHeap.pointee.chunkCount {
+                let start = chunks[c &* 2]
+                let end = start &+ (chunks[c &* 2 &+ 1] << pageShift)
+                var page = start
+                while page < end {
+                    guard let span = spanOwning(page), span.pointee.start == page else { page &+= pageSize; continue }
+                    if span.pointee.state == .small { chargePins(span, units, count) }
+                    page = span.pointee.end > page ? span.pointee.end : page &+ pageSize
+                }
+                c &+= 1
+            }
+        }
+        unlockAll()
+        return (units, count)
+    }
+
+    private func chargePins(_ span: UnsafeMutablePointer<Span>, _ units: UnsafeMutablePointer<UInt>, _ count: Int) {
+        let live = UInt(span.pointee.live)
+        guard live > 0, live &* 4 <= UInt(span.pointee.capacity), let info = span.pointee.blockInfo else { return }
+        var total: UInt = 0
+        var i = 0
+        while i < Int(span.pointee.carved) { total &+= UInt(info[i].requested); i &+= 1 }
+        if total == 0 { return }
+        let spanUnits = span.pointee.pageCount << 10
+        i = 0
+        while i < Int(span.pointee.carved) {
+            let r = UInt(info[i].requested)
+            if r != 0 && Int(info[i].site) < count { units[Int(info[i].site)] &+= spanUnits &* r / total }
+            i &+= 1
+        }
+    }
+}
+
+@_cdecl("swiftmalloc_report_write")
+public func swiftmalloc_report_write(_ path: UnsafePointer<CChar>?) -> Int32 {
+    guard let heap = currentHeap(), heap.pointee.profiler != nil else {
+        swm_set_errno(ENOTSUP)
+        return -1
+    }
+    guard let path else {
+        swm_set_errno(EINVAL)
+        return -1
+    }
+    return heap.writeProfile(to: path, reason: "request") ? 0 : -1
+}

@@ -1,0 +1,311 @@
+// The heap profiler, beside the allocator (never inside its fast paths): with
+// SWIFTMALLOC_PROFILE=1 every allocation's stack is captured (libunwind's
+// unw_backtrace, loaded at start-up) and deduplicated into a call-site table; each
+// live block keeps its site id in the span's BlockInfo array (small blocks) or its
+// descriptor (large and huge), so no block carries a header. Per site it counts
+// allocations, frees, live blocks and bytes (requested and held), and the live
+// bytes at the heap's peak. SWIFTMALLOC_PROFILE_SAMPLE=N samples one allocation per
+// N bytes on average instead, with unbiased, scaled estimates.
+//
+// Profiling puts the heap in tracking mode (thread-cache limits 0), so the fast
+// paths are unchanged, instruction for instruction, when it is off.
+//
+// Memory: the site table, the frames and the timeline live in mappings of their own,
+// never in malloc. Lock order: the profile lock is taken with no other allocator
+// lock held, except the internal memory lock it may take inside.
+import SwiftMallocShims
+
+/// One call site: a distinct stack. Counters are exact in full mode and scaled
+/// estimates in sampled mode (see ProfileMath).
+struct Site {
+    var hash: UInt64 = 0
+    var frames: UnsafeMutablePointer<UInt>? = nil
+    var depth: UInt32 = 0
+    var allocCount: UInt = 0
+    var allocBytes: UInt = 0
+    var freeCount: UInt = 0
+    var liveCount: UInt = 0
+    var liveBytes: UInt = 0
+    var liveHeld: UInt = 0
+    /// Live bytes and blocks when the heap last reached its peak; valid when
+    /// `seenEpoch` equals the profiler's `peakEpoch`, else the current values are.
+    var peakLiveBytes: UInt = 0
+    var peakLiveCount: UInt = 0
+    var seenEpoch: UInt = 0
+}
+
+struct TimelineSample {
+    var elapsed: UInt64 = 0
+    var requested: UInt = 0
+    var held: UInt = 0
+}
+
+let maxProfileDepth = 64
+let timelineCapacity = 4096
+let timelineIntervalNanoseconds: UInt64 = 10_000_000
+
+struct Profiler {
+    var lock: Int32 = 0
+    /// 0: every allocation; else the mean gap in bytes between samples.
+    var sampleMean: UInt = 0
+    var depth: Int = 32
+    var libunwind = false
+    var sites: UnsafeMutablePointer<Site>? = nil
+    var siteCount: Int = 1        // site 0 is "no stack"
+    var siteCapacity: Int = 0
+    var table: UnsafeMutablePointer<UInt32>? = nil
+    var tableCapacity: Int = 0
+    var frameCursor: UInt = 0
+    var frameLimit: UInt = 0
+    var liveRequested: UInt = 0
+    var peakRequested: UInt = 0
+    var peakEpoch: UInt = 0
+    var countdown: Int = 0
+    var random = RandomStream(state: 0x9E37_79B9_7F4A_7C15)
+    var timeline: UnsafeMutablePointer<TimelineSample>? = nil
+    var timelineCount: Int = 0
+    var lastSampleAt: UInt64 = 0
+    var startedAt: UInt64 = 0
+    /// SWIFTMALLOC_REPORT, copied (NUL-terminated); empty: swiftmalloc.%p.report.
+    var reportTemplate: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+/// A captured stack on the caller's stack, and the sampling weight it carries.
+struct Capture {
+    var site: UInt32 = 0
+}
+
+extension UnsafeMutablePointer where Pointee == Profiler {
+    // ---- site table -------------------------------------------------------------------
+    private func hashFrames(_ frames: UnsafePointer<UInt>, _ n: Int) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        var i = 0
+        while i < n {
+            h = (h ^ UInt64(frames[i])) &* 0x100_0000_01B3
+            h ^= h >> 29
+            i &+= 1
+        }
+        return h | 1
+    }
+
+    func growSites() -> Bool {
+        let newSiteCapacity = pointee.siteCapacity == 0 ? 4096 : pointee.siteCapacity &* 2
+        let newTableCapacity = newSiteCapacity &* 2
+        guard let s = OSPages.map(UInt(newSiteCapacity &* MemoryLayout<Site>.stride)),
+              let t = OSPages.map(UInt(newTableCapacity &* 4)) else { return false }
+        let sites = s.bindMemory(to: Site.self, capacity: newSiteCapacity)
+        let table = t.bindMemory(to: UInt32.self, capacity: newTableCapacity)
+        if let old = pointee.sites {
+            sites.update(from: old, count: pointee.siteCount)
+            OSPages.unmap(UnsafeMutableRawPointer(old), UInt(pointee.siteCapacity &* MemoryLayout<Site>.stride))
+        } else {
+            sites.initialize(to: Site())
+        }
+        if let oldTable = pointee.table {
+            OSPages.unmap(UnsafeMutableRawPointer(oldTable), UInt(pointee.tableCapacity &* 4))
+        }
+        // Rehash every site (ids are stable: they index `sites`).
+        var id = 1
+        while id < pointee.siteCount {
+            var slot = Int(truncatingIfNeeded: sites[id].hash) & (newTableCapacity &- 1)
+            while table[slot] != 0 { slot = (slot &+ 1) & (newTableCapacity &- 1) }
+            table[slot] = UInt32(id)
+            id &+= 1
+        }
+        pointee.sites = sites
+        pointee.table = table
+        pointee.siteCapacity = newSiteCapacity
+        pointee.tableCapacity = newTableCapacity
+        return true
+    }
+
+    private func storeFrames(_ frames: UnsafePointer<UInt>, _ n: Int) -> UnsafeMutablePointer<UInt>? {
+        let bytes = UInt(n &* 8)
+        if pointee.frameCursor == 0 || pointee.frameLimit &- pointee.frameCursor < bytes {
+            guard let chunk = OSPages.map(1 << 20) else { return nil }
+            pointee.frameCursor = UInt(bitPattern: chunk)
+            pointee.frameLimit = pointee.frameCursor &+ (1 << 20)
+        }
+        let p = UnsafeMutablePointer<UInt>(bitPattern: pointee.frameCursor).unsafelyUnwrapped
+        p.update(from: frames, count: n)
+        pointee.frameCursor &+= bytes
+        return p
+    }
+
+    /// The id of the site with these frames, creating it. Caller holds `lock`.
+    private func siteID(_ frames: UnsafePointer<UInt>, _ n: Int) -> UInt32 {
+        if n == 0 { return 0 }
+        if pointee.siteCount &* 2 >= pointee.tableCapacity && !growSites() { return 0 }
+        let h = hashFrames(frames, n)
+        let table = pointee.table.unsafelyUnwrapped
+        let sites = pointee.sites.unsafelyUnwrapped
+        let mask = pointee.tableCapacity &- 1
+        var slot = Int(truncatingIfNeeded: h) & mask
+        while table[slot] != 0 {
+            let s = sites + Int(table[slot])
+            if s.pointee.hash == h && Int(s.pointee.depth) == n {
+                var i = 0
+                while i < n && s.pointee.frames.unsafelyUnwrapped[i] == frames[i] { i &+= 1 }
+                if i == n { return table[slot] }
+            }
+            slot = (slot &+ 1) & mask
+        }
+        if pointee.siteCount >= pointee.siteCapacity { return 0 }
+        guard let stored = storeFrames(frames, n) else { return 0 }
+        let id = pointee.siteCount
+        (sites + id).initialize(to: Site(hash: h, frames: stored, depth: UInt32(n)))
+        pointee.siteCount &+= 1
+        table[slot] = UInt32(id)
+        return UInt32(id)
+    }
+
+    // ---- recording ------------------------------------------------------------------------
+    /// The site for an allocation of `size` bytes by the calling thread: captures the
+    /// stack (full mode, or when this allocation is sampled). Takes no allocator lock
+    /// other than the profile lock.
+    func capture(size: UInt) -> UInt32 {
+        if swm_capturing_get() != 0 { return 0 }
+        if pointee.sampleMean != 0 {
+            swm_lock(&pointee.lock)
+            pointee.countdown &-= Int(bitPattern: max(size, 1))
+            let sampled = pointee.countdown <= 0
+            if sampled { pointee.countdown = ProfileMath.gap(mean: pointee.sampleMean, random: &pointee.random) }
+            swm_unlock(&pointee.lock)
+            if !sampled { return 0 }
+        }
+        var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+             0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &buffer) { raw -> UInt32 in
+            let frames = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt.self)
+            swm_capturing_set(1)
+            let n = Int(swm_backtrace(frames, Int32(min(pointee.depth, maxProfileDepth))))
+            swm_capturing_set(0)
+            swm_lock(&pointee.lock)
+            let id = siteID(frames, n)
+            swm_unlock(&pointee.lock)
+            return id
+        }
+    }
+
+    /// Counter increments for one block: 1 and its bytes, or the sampled estimate.
+    @inline(__always) private func scaled(_ size: UInt, _ held: UInt, site: UInt32) -> (count: UInt, bytes: UInt, held: UInt) {
+        if pointee.sampleMean == 0 || site == 0 { return (1, size, held) }
+        let w = ProfileMath.weight(size: size, mean: pointee.sampleMean)
+        return (UInt(w + 0.5), UInt(Double(size) * w + 0.5), UInt(Double(held) * w + 0.5))
+    }
+
+    /// Saves the site's values as they were at the last peak before changing them.
+    @inline(__always) private func touch(_ s: UnsafeMutablePointer<Site>) {
+        if s.pointee.seenEpoch != pointee.peakEpoch {
+            s.pointee.peakLiveBytes = s.pointee.liveBytes
+            s.pointee.peakLiveCount = s.pointee.liveCount
+            s.pointee.seenEpoch = pointee.peakEpoch
+        }
+    }
+
+    func recordAllocation(site: UInt32, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
+        if pointee.sampleMean != 0 && site == 0 { return noteTimeline(heap: heap) }
+        let (count, bytes, heldBytes) = scaled(size, held, site: site)
+        swm_lock(&pointee.lock)
+        if let sites = pointee.sites, Int(site) < pointee.siteCount || site == 0 {
+            let s = sites + Int(site)
+            touch(s)
+            s.pointee.allocCount &+= count
+            s.pointee.allocBytes &+= bytes
+            s.pointee.liveCount &+= count
+            s.pointee.liveBytes &+= bytes
+            s.pointee.liveHeld &+= heldBytes
+        }
+        pointee.liveRequested &+= bytes
+        if pointee.liveRequested > pointee.peakRequested {
+            pointee.peakRequested = pointee.liveRequested
+            pointee.peakEpoch &+= 1      // every site's current value is now its peak value
+        }
+        sampleTimeline(heap: heap)
+        swm_unlock(&pointee.lock)
+    }
+
+    func recordFree(site: UInt32, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
+        if pointee.sampleMean != 0 && site == 0 { return noteTimeline(heap: heap) }
+        let (count, bytes, heldBytes) = scaled(size, held, site: site)
+        swm_lock(&pointee.lock)
+        if let sites = pointee.sites, Int(site) < pointee.siteCount || site == 0 {
+            let s = sites + Int(site)
+            touch(s)
+            s.pointee.freeCount &+= count
+            s.pointee.liveCount &-= min(count, s.pointee.liveCount)
+            s.pointee.liveBytes &-= min(bytes, s.pointee.liveBytes)
+            s.pointee.liveHeld &-= min(heldBytes, s.pointee.liveHeld)
+        }
+        pointee.liveRequested &-= min(bytes, pointee.liveRequested)
+        sampleTimeline(heap: heap)
+        swm_unlock(&pointee.lock)
+    }
+
+    private func noteTimeline(heap: UnsafeMutablePointer<Heap>) {
+        swm_lock(&pointee.lock)
+        sampleTimeline(heap: heap)
+        swm_unlock(&pointee.lock)
+    }
+
+    /// Appends a timeline point at most every 10 ms; when full, drops every other
+    /// point and carries on. Caller holds `lock`.
+    private func sampleTimeline(heap: UnsafeMutablePointer<Heap>) {
+        let now = swm_now_ns()
+        if now &- pointee.lastSampleAt < timelineIntervalNanoseconds || pointee.timeline == nil { return }
+        pointee.lastSampleAt = now
+        let t = pointee.timeline.unsafelyUnwrapped
+        if pointee.timelineCount == timelineCapacity {
+            var i = 0
+            while i < timelineCapacity / 2 { t[i] = t[i &* 2 &+ 1]; i &+= 1 }
+            pointee.timelineCount = timelineCapacity / 2
+        }
+        t[pointee.timelineCount] = TimelineSample(
+            elapsed: now &- pointee.startedAt,
+            requested: swm_load_relaxed(&heap.pointee.requestedTotal),
+            held: (heap.pageHeapPointer.pointee.usedPages << pageShift) &+ heap.pointee.hugeBytes)
+        pointee.timelineCount &+= 1
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == Heap {
+    /// Sets up profiling from the environment; called once at initialization.
+    func configureProfiler(sampleMean: UInt, depth: Int, reportTemplate: UnsafePointer<CChar>?) {
+        let bytes = (UInt(MemoryLayout<Profiler>.stride) &+ pageMask) & ~pageMask
+        guard let raw = OSPages.map(bytes) else { return }
+        let profiler = raw.bindMemory(to: Profiler.self, capacity: 1)
+        profiler.initialize(to: Profiler())
+        profiler.pointee.sampleMean = sampleMean
+        profiler.pointee.depth = max(1, min(depth, maxProfileDepth))
+        profiler.pointee.random = RandomStream(state: UInt64(pointee.freeKey) | 1)
+        profiler.pointee.countdown = sampleMean == 0 ? 0 : ProfileMath.gap(mean: sampleMean, random: &profiler.pointee.random)
+        profiler.pointee.startedAt = swm_now_ns()
+        profiler.pointee.lastSampleAt = profiler.pointee.startedAt
+        _ = profiler.growSites()
+        if let t = OSPages.map(UInt(timelineCapacity &* MemoryLayout<TimelineSample>.stride)) {
+            profiler.pointee.timeline = t.bindMemory(to: TimelineSample.self, capacity: timelineCapacity)
+        }
+        if let template = reportTemplate {
+            withUnsafeMutableBytes(of: &profiler.pointee.reportTemplate) { out in
+                var i = 0
+                while i < out.count &- 1 && template[i] != 0 { out[i] = UInt8(bitPattern: template[i]); i &+= 1 }
+            }
+        }
+        pointee.profiler = profiler
+    }
+
+    /// The profiler when profiling is on.
+    @inline(__always) var activeProfiler: UnsafeMutablePointer<Profiler>? { pointee.profiler }
+}

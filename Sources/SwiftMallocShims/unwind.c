@@ -1,0 +1,90 @@
+// Stack capture for the profiler. libunwind's unw_backtrace is loaded with dlopen at
+// start-up when profiling is on, so libswiftmalloc.so depends on libc alone; without
+// libunwind a frame-pointer walk is used. Frames inside this library are dropped, so
+// a stack starts at the allocator's caller.
+#define _GNU_SOURCE 1
+#include "SwiftMallocShims.h"
+#include <dlfcn.h>
+#include <link.h>
+#include <string.h>
+
+__thread int swm_tls_capturing __attribute__((tls_model("initial-exec"))) = 0;
+
+typedef int (*swm_unw_backtrace_fn)(void **, int);
+static swm_unw_backtrace_fn swm_unw_backtrace;
+static uintptr_t swm_self_start, swm_self_end;
+
+static int swm_find_self(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    uintptr_t probe = (uintptr_t)data;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
+        if (probe >= start && probe < end) {
+            // The whole object: from its lowest to its highest loaded segment.
+            uintptr_t lo = UINTPTR_MAX, hi = 0;
+            for (int j = 0; j < info->dlpi_phnum; j++) {
+                const ElfW(Phdr) *q = &info->dlpi_phdr[j];
+                if (q->p_type != PT_LOAD) continue;
+                uintptr_t s = info->dlpi_addr + q->p_vaddr;
+                if (s < lo) lo = s;
+                if (s + q->p_memsz > hi) hi = s + q->p_memsz;
+            }
+            swm_self_start = lo;
+            swm_self_end = hi;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int swm_unwinder_open(void) {
+    dl_iterate_phdr(swm_find_self, (void *)(uintptr_t)&swm_unwinder_open);
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
+    if (h != NULL) swm_unw_backtrace = (swm_unw_backtrace_fn)dlsym(h, "unw_backtrace");
+    return swm_unw_backtrace != NULL;
+}
+
+static int swm_is_self(uintptr_t a) { return a >= swm_self_start && a < swm_self_end; }
+
+/// Frame-pointer walk: stops when the chain leaves the stack's plausible range.
+static int swm_fp_walk(uintptr_t *frames, int max) {
+    uintptr_t *fp = (uintptr_t *)__builtin_frame_address(0);
+    int n = 0;
+    while (fp != NULL && n < max) {
+        uintptr_t *next = (uintptr_t *)fp[0];
+        uintptr_t ret = fp[1];
+        if (ret == 0) break;
+        frames[n++] = ret;
+        if (next <= fp || (uintptr_t)next - (uintptr_t)fp > (1u << 20) || ((uintptr_t)next & 7)) break;
+        fp = next;
+    }
+    return n;
+}
+
+int swm_backtrace(uintptr_t *frames, int max) {
+    enum { scratch_max = 160 };
+    uintptr_t scratch[scratch_max];
+    int want = max + 16 < scratch_max ? max + 16 : scratch_max;
+    int n = swm_unw_backtrace ? swm_unw_backtrace((void **)scratch, want) : swm_fp_walk(scratch, want);
+    int i = 0, out = 0;
+    while (i < n && swm_is_self(scratch[i])) i++;
+    while (i < n && out < max) frames[out++] = scratch[i++];
+    return out;
+}
+
+long swm_read_file(const char *path, char *buf, long cap) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    long total = 0;
+    while (total < cap) {
+        ssize_t r = read(fd, buf + total, (size_t)(cap - total));
+        if (r < 0) { if (errno == EINTR) continue; break; }
+        if (r == 0) break;
+        total += r;
+    }
+    close(fd);
+    return total;
+}
