@@ -20,12 +20,44 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// A block of class `cls` (0 when out of memory).
     func allocateSmall(_ cls: Int, requested: UInt, site: UInt32? = nil) -> UInt {
         if pointee.config.direct { return allocateDirect(cls, requested: requested, site: site) }
+        if pointee.config.tracking { return allocateTracked(cls, requested: requested, site: site) }
         if let tc = currentCache() {
             let p = tc.pop(cls)
             if p != 0 { return p }
             return tc.refill(cls, heap: self)
         }
         return allocateDirect(cls, requested: requested, site: site)
+    }
+
+    /// Tracking mode: a block from the thread's tracked bins (the fast path never sees
+    /// them), with its requested size and call site recorded in the span's BlockInfo.
+    /// The block is exclusively ours, so its record is written without a lock.
+    @inline(never)
+    func allocateTracked(_ cls: Int, requested: UInt, site givenSite: UInt32?) -> UInt {
+        guard let tc = currentCache() else { return allocateDirect(cls, requested: requested, site: givenSite) }
+        let profiler = pointee.profiler
+        let site = givenSite ?? (profiler?.capture(size: requested) ?? 0)
+        let b = tc.trackedBin(cls)
+        var p = tc.pop(b)
+        if p == 0 { p = tc.refill(b, cls, heap: self) }
+        if p == 0 { return 0 }
+        let span = spanOwning(p).unsafelyUnwrapped
+        let central = self.central(cls)
+        if span.pointee.blockInfo == nil {
+            swm_lock(&central.pointee.lock)
+            if span.pointee.blockInfo == nil {
+                span.pointee.blockInfo = internalPointer.newInfo(count: Int(span.pointee.capacity))
+            }
+            swm_unlock(&central.pointee.lock)
+        }
+        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
+            info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
+            _ = swm_fetch_add(&central.pointee.requestedLive, requested)
+            _ = swm_fetch_add(&central.pointee.trackedLive, 1)
+            noteRequested(Int(bitPattern: requested))
+        }
+        profiler?.recordAllocation(site: site, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
+        return p
     }
 
     /// One block straight from the central list, recording its requested size (and,
@@ -48,8 +80,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
                 }
                 if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
                     info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
-                    central.pointee.requestedLive &+= requested
-                    central.pointee.trackedLive &+= 1
+                    _ = swm_fetch_add(&central.pointee.requestedLive, requested)
+                    _ = swm_fetch_add(&central.pointee.trackedLive, 1)
                     noteRequested(Int(bitPattern: requested))
                 }
             }
@@ -64,6 +96,24 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// Frees small block `p` (already validated as a block start of `span`).
     func freeSmall(_ p: UInt, span: UnsafeMutablePointer<Span>, call: StaticString) {
         let cls = Int(span.pointee.sizeClass)
+        if pointee.config.tracking && !pointee.config.direct, let tc = currentCache() {
+            var freed = BlockInfo()
+            let central = self.central(cls)
+            if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
+                freed = info[index]
+                info[index] = BlockInfo()
+                if freed.requested != 0 {
+                    _ = swm_fetch_add(&central.pointee.requestedLive, 0 &- UInt(freed.requested))
+                    _ = swm_fetch_add(&central.pointee.trackedLive, 0 &- 1)
+                    noteRequested(0 &- Int(freed.requested))
+                }
+            }
+            tc.push(p, tc.trackedBin(cls), cls, heap: self)
+            if freed.requested != 0, let profiler = pointee.profiler {
+                profiler.recordFree(site: freed.site, size: UInt(freed.requested), held: UInt(span.pointee.blockSize), heap: self)
+            }
+            return
+        }
         if !pointee.config.direct, let tc = currentCache() {
             let b = tc.bin(cls)
             if b.pointee.count >= b.pointee.limit {
@@ -86,8 +136,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
             freed = info[index]
             let requested = UInt(freed.requested)
             if requested != 0 {
-                central.pointee.requestedLive &-= requested
-                central.pointee.trackedLive &-= 1
+                _ = swm_fetch_add(&central.pointee.requestedLive, 0 &- requested)
+                _ = swm_fetch_add(&central.pointee.trackedLive, 0 &- 1)
                 noteRequested(0 &- Int(bitPattern: requested))
             }
             info[index] = BlockInfo()
@@ -287,7 +337,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].requested != 0 {
             before = info[index]
             let old = UInt(before.requested)
-            central.pointee.requestedLive = central.pointee.requestedLive &- old &+ n
+            _ = swm_fetch_add(&central.pointee.requestedLive, n &- old)
             info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: n), site: site)
             noteRequested(Int(bitPattern: n) &- Int(bitPattern: old))
         }

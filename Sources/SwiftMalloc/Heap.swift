@@ -52,7 +52,7 @@ struct Config {
     var check = false
     /// Requested sizes are recorded per block (stats or profiling).
     var tracking = false
-    /// Thread caches are bypassed: every call goes to the central lists (tracking or check).
+    /// Thread caches are bypassed: every call goes to the central lists (check mode).
     var direct = false
     /// Blocks of at least this many bytes get their own mapping.
     var hugeThreshold: UInt = 64 << 20

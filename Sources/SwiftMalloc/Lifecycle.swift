@@ -41,7 +41,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
                               reportTemplate: environment("SWIFTMALLOC_REPORT"))
         }
         pointee.config.tracking = pointee.config.statsAtExit || pointee.profiler != nil
-        pointee.config.direct = pointee.config.tracking || pointee.config.check
+        pointee.config.direct = pointee.config.check
         if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
     }
 

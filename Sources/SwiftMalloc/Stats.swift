@@ -47,7 +47,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_lock(&pointee.threadsLock)
         var tc = pointee.threads
         while let t = tc {
-            s.cachedBlocks &+= UInt(t.bin(cls).pointee.count)
+            s.cachedBlocks &+= UInt(t.bin(cls).pointee.count) &+ UInt(t.trackedBin(cls).pointee.count)
             tc = t.pointee.next
         }
         swm_unlock(&pointee.threadsLock)

@@ -7,7 +7,9 @@
 // Invariants: bin[c] holds `count` blocks of class c, count <= limit; every block
 // in a bin is counted live by its span and central list (it has been taken from
 // them), and carries the free key in its second word. limit is 0 for every class
-// while tracking is on, so all calls then take the slow path. A thread without a
+// while tracking is on, so all calls then take the slow path; the slow path then
+// caches blocks in a second set of bins, the tracked bins, which the fast paths
+// never look at. A thread without a
 // cache points at the static empty cache (all zero: every lookup gives class 0,
 // whose bin is empty with limit 0), so the fast paths never test for "no cache".
 import SwiftMallocShims
@@ -29,7 +31,8 @@ struct ThreadCache {
 /// Layout of a cache's memory: header, lookup table, bins.
 @inline(__always) var lookupOffset: Int { MemoryLayout<ThreadCache>.stride }
 @inline(__always) var binsOffset: Int { lookupOffset + 72 }
-@inline(__always) var threadCacheBytes: Int { binsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
+@inline(__always) var trackedBinsOffset: Int { binsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
+@inline(__always) var threadCacheBytes: Int { trackedBinsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 
 extension UnsafeMutablePointer where Pointee == ThreadCache {
     @inline(__always) func sizeClass(forSmall n: UInt) -> Int {
@@ -41,9 +44,14 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         (UnsafeMutableRawPointer(self) + binsOffset).assumingMemoryBound(to: CacheBin.self) + cls
     }
 
+    @inline(__always) func trackedBin(_ cls: Int) -> UnsafeMutablePointer<CacheBin> {
+        (UnsafeMutableRawPointer(self) + trackedBinsOffset).assumingMemoryBound(to: CacheBin.self) + cls
+    }
+
     /// Pops a block of class `cls`, or 0 when the bin is empty.
-    @inline(__always) func pop(_ cls: Int) -> UInt {
-        let b = bin(cls)
+    @inline(__always) func pop(_ cls: Int) -> UInt { pop(bin(cls)) }
+
+    @inline(__always) func pop(_ b: UnsafeMutablePointer<CacheBin>) -> UInt {
         let p = b.pointee.head
         if p != 0 {
             b.pointee.head = nextFree(p)
@@ -55,7 +63,10 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
 
     /// Refills bin `cls` from its central list and pops one block (0: out of memory).
     @inline(never)
-    func refill(_ cls: Int, heap: UnsafeMutablePointer<Heap>) -> UInt {
+    func refill(_ cls: Int, heap: UnsafeMutablePointer<Heap>) -> UInt { refill(bin(cls), cls, heap: heap) }
+
+    /// Refills bin `b` (of class `cls`) from its central list and pops one block.
+    func refill(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, heap: UnsafeMutablePointer<Heap>) -> UInt {
         let central = heap.central(cls)
         let info = heap.pointee.classTable[cls]
         var list = BlockList()
@@ -64,7 +75,6 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         swm_unlock(&central.pointee.lock)
         if list.count == 0 { return 0 }
         let key = pointee.freeKey
-        let b = bin(cls)
         // Mark the blocks free (they are, until popped) and push them on the bin.
         var block = list.head
         while block != 0 {
@@ -75,13 +85,24 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         setNextFree(list.tail, b.pointee.head)
         b.pointee.head = list.head
         b.pointee.count &+= UInt32(truncatingIfNeeded: list.count)
-        return pop(cls)
+        return pop(b)
+    }
+
+    /// Pushes a free block on bin `b`, first giving back the older half of a full bin.
+    @inline(__always) func push(_ p: UInt, _ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, heap: UnsafeMutablePointer<Heap>) {
+        let limit = max(b.pointee.limit, 1)
+        if b.pointee.count >= limit { flush(b, cls, keep: limit / 2, heap: heap) }
+        setNextFree(p, b.pointee.head)
+        setFreeMark(p, pointee.freeKey)
+        b.pointee.head = p
+        b.pointee.count &+= 1
     }
 
     /// Gives the oldest blocks of bin `cls` back until at most `keep` remain.
     @inline(never)
-    func flush(_ cls: Int, keep: UInt32, heap: UnsafeMutablePointer<Heap>) {
-        let b = bin(cls)
+    func flush(_ cls: Int, keep: UInt32, heap: UnsafeMutablePointer<Heap>) { flush(bin(cls), cls, keep: keep, heap: heap) }
+
+    func flush(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, keep: UInt32, heap: UnsafeMutablePointer<Heap>) {
         if b.pointee.count <= keep { return }
         var list = BlockList()
         if keep == 0 {
@@ -105,17 +126,20 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     func flushAll(heap: UnsafeMutablePointer<Heap>) {
         var cls = 1
         while cls < smallClassCount {
-            flush(cls, keep: 0, heap: heap)
+            flush(bin(cls), cls, keep: 0, heap: heap)
+            flush(trackedBin(cls), cls, keep: 0, heap: heap)
             cls &+= 1
         }
     }
 
     /// Sets every bin's limit from the class table (0 for all while tracking is on).
     func applyLimits(heap: UnsafeMutablePointer<Heap>) {
-        let tracking = heap.pointee.config.tracking
+        let slowOnly = heap.pointee.config.tracking || heap.pointee.config.direct
         var cls = 1
         while cls < smallClassCount {
-            bin(cls).pointee.limit = tracking ? 0 : heap.pointee.classTable[cls].cacheLimit
+            let limit = heap.pointee.classTable[cls].cacheLimit
+            bin(cls).pointee.limit = slowOnly ? 0 : limit
+            trackedBin(cls).pointee.limit = limit
             cls &+= 1
         }
     }

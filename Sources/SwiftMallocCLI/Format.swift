@@ -1,0 +1,98 @@
+// Number formatting shared by the text, diff and SVG renderers.
+
+import Foundation
+
+enum Format {
+    /// `1.5 KiB`, `12.0 MiB`, `512 B`; signed values keep their sign.
+    static func bytes(_ value: Int64) -> String {
+        let sign = value < 0 ? "-" : ""
+        let v = Double(value.magnitude)
+        let units = ["KiB", "MiB", "GiB", "TiB"]
+        if v < 1024 { return "\(sign)\(value.magnitude) B" }
+        var scaled = v / 1024
+        var unit = 0
+        while scaled >= 1024 && unit < units.count - 1 {
+            scaled /= 1024
+            unit += 1
+        }
+        return sign + String(format: scaled < 10 ? "%.2f %@" : "%.1f %@", scaled, units[unit])
+    }
+
+    /// `+1.5 KiB` / `-3 B` / `0 B`.
+    static func signedBytes(_ value: Int64) -> String {
+        value > 0 ? "+" + bytes(value) : bytes(value)
+    }
+
+    /// `12,288`.
+    static func count(_ value: Int64) -> String {
+        let digits = String(value.magnitude)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return (value < 0 ? "-" : "") + out
+    }
+
+    /// `+12,288` / `-5` / `0`.
+    static func signedCount(_ value: Int64) -> String {
+        value > 0 ? "+" + count(value) : count(value)
+    }
+
+    /// `12,288 B`.
+    static func exactBytes(_ value: Int64) -> String { count(value) + " B" }
+
+    /// `1.5 KiB (1,536 B)`, or just `512 B` when the two would say the same.
+    static func bytesWithExact(_ value: Int64) -> String {
+        value.magnitude < 1024 ? bytes(value) : "\(bytes(value)) (\(exactBytes(value)))"
+    }
+
+    /// `93.8%`; `-` when the whole is zero.
+    static func percent(_ part: Int64, of whole: Int64) -> String {
+        guard whole != 0 else { return "-" }
+        return String(format: "%.1f%%", Double(part) / Double(whole) * 100)
+    }
+
+    /// `1 block` / `3 blocks`.
+    static func plural(_ value: Int64, _ noun: String) -> String {
+        "\(count(value)) \(noun)\(value.magnitude == 1 ? "" : "s")"
+    }
+
+    /// `183 ms`, `2.50 s`, `12 µs`.
+    static func duration(ns: Int64) -> String {
+        let v = Double(ns)
+        if v >= 1e9 { return String(format: v >= 1e10 ? "%.1f s" : "%.2f s", v / 1e9) }
+        if v >= 1e6 { return String(format: "%.0f ms", v / 1e6) }
+        if v >= 1e3 { return String(format: "%.0f µs", v / 1e3) }
+        return "\(ns) ns"
+    }
+
+    static func padLeft(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
+    }
+
+    static func padRight(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+    }
+
+    /// Renders rows as columns; `rightAligned[i]` for numeric columns.
+    static func table(_ header: [String], _ rows: [[String]], rightAligned: [Bool], indent: String = "  ") -> [String] {
+        var widths = header.map(\.count)
+        for row in rows {
+            for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
+        }
+        func render(_ row: [String]) -> String {
+            var parts: [String] = []
+            for (i, cell) in row.enumerated() {
+                let last = i == row.count - 1
+                if rightAligned[i] {
+                    parts.append(padLeft(cell, widths[i]))
+                } else {
+                    parts.append(last ? cell : padRight(cell, widths[i]))
+                }
+            }
+            return indent + parts.joined(separator: "  ")
+        }
+        return [render(header)] + rows.map(render)
+    }
+}

@@ -1,0 +1,327 @@
+// The profile file written by libswiftmalloc.so (docs/PROFILE-FORMAT.md), read
+// into memory as it is: raw return addresses, per-site statistics keyed by the
+// recorder's site ids, size classes, heap totals, pinned pages and the timeline.
+// Symbolization and aggregation happen later (Symbolizer.swift, SiteTable.swift).
+
+import Foundation
+
+struct ProfileError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// One executable mapping of the profiled process: addresses in
+/// `[start, end)` are at file offset `address - start + fileOffset` in `path`.
+struct ModuleRecord {
+    var start: UInt64
+    var end: UInt64
+    var fileOffset: UInt64
+    var path: String
+
+    func contains(_ address: UInt64) -> Bool { address >= start && address < end }
+}
+
+/// A site's counters (`stat` record). Exact in full mode, scaled estimates in
+/// sampled mode. Signed, so that differences between two profiles fit.
+struct SiteStats: Equatable {
+    var allocCount: Int64 = 0
+    var allocBytes: Int64 = 0
+    var freeCount: Int64 = 0
+    var liveCount: Int64 = 0
+    var liveBytes: Int64 = 0
+    var liveHeldBytes: Int64 = 0
+    var peakLiveBytes: Int64 = 0
+    var peakLiveCount: Int64 = 0
+
+    static let zero = SiteStats()
+
+    static func + (a: SiteStats, b: SiteStats) -> SiteStats {
+        SiteStats(allocCount: a.allocCount + b.allocCount, allocBytes: a.allocBytes + b.allocBytes,
+                  freeCount: a.freeCount + b.freeCount, liveCount: a.liveCount + b.liveCount,
+                  liveBytes: a.liveBytes + b.liveBytes, liveHeldBytes: a.liveHeldBytes + b.liveHeldBytes,
+                  peakLiveBytes: a.peakLiveBytes + b.peakLiveBytes,
+                  peakLiveCount: a.peakLiveCount + b.peakLiveCount)
+    }
+
+    static func - (a: SiteStats, b: SiteStats) -> SiteStats {
+        SiteStats(allocCount: a.allocCount - b.allocCount, allocBytes: a.allocBytes - b.allocBytes,
+                  freeCount: a.freeCount - b.freeCount, liveCount: a.liveCount - b.liveCount,
+                  liveBytes: a.liveBytes - b.liveBytes, liveHeldBytes: a.liveHeldBytes - b.liveHeldBytes,
+                  peakLiveBytes: a.peakLiveBytes - b.peakLiveBytes,
+                  peakLiveCount: a.peakLiveCount - b.peakLiveCount)
+    }
+
+    static func += (a: inout SiteStats, b: SiteStats) { a = a + b }
+}
+
+/// A small size class at report time (`class` record).
+struct SizeClassRecord {
+    var index: Int64
+    var blockSize: Int64
+    var pagesPerSpan: Int64
+    var spans: Int64
+    var liveBlocks: Int64
+    var requestedLive: Int64
+    var heldBytes: Int64
+    var pagesReturned: Int64
+    var peakSpans: Int64
+}
+
+/// Large or huge block totals (`large`, `huge` records).
+struct BlockTotals {
+    var liveCount: Int64
+    var requestedLive: Int64
+    var heldBytes: Int64
+}
+
+/// Whole-heap totals (`heap` record).
+struct HeapRecord {
+    var heldBytes: Int64
+    var requestedBytes: Int64
+    var peakHeldBytes: Int64
+    var peakRequestedBytes: Int64
+    var mappedBytes: Int64
+    var dirtyBytes: Int64
+    var returnedBytes: Int64
+}
+
+/// One point of the timeline (`sample` record).
+struct TimelineSample {
+    var elapsedNs: Int64
+    var requestedBytes: Int64
+    var heldBytes: Int64
+}
+
+enum ProfileMode: Equatable {
+    case full
+    /// Sampled: one allocation per `meanBytes` requested bytes on average; stats are estimates.
+    case sampled(meanBytes: Int64)
+    case unknown(String)
+
+    var isSampled: Bool { if case .sampled = self { return true } else { return false } }
+}
+
+struct Profile {
+    /// Where the profile was read from.
+    var path: String
+    var version: Int64 = 0
+    var pid: Int64?
+    var command: String?
+    var mode: ProfileMode = .full
+    var depth: Int64?
+    var unwinder: String?
+    var elapsedNs: Int64?
+    var reason: String?
+    var modules: [ModuleRecord] = []
+    /// Site id → return addresses, innermost first. Site 0 has no entry.
+    var siteFrames: [UInt64: [UInt64]] = [:]
+    var stats: [UInt64: SiteStats] = [:]
+    var classes: [SizeClassRecord] = []
+    var large: BlockTotals?
+    var huge: BlockTotals?
+    var heap: HeapRecord?
+    /// Site id → pages (4 KiB) of small spans kept only by that site's long-lived blocks.
+    var pins: [UInt64: Int64] = [:]
+    var samples: [TimelineSample] = []
+    /// The `end` record was seen (the file was not cut short).
+    var complete = false
+    /// Problems found while reading: malformed lines, a missing `end`.
+    var warnings: [String] = []
+
+    /// True when the report was written at exit (the usual case), false for
+    /// `swiftmalloc_report_write` calls made while the program ran.
+    var writtenAtExit: Bool { reason == nil || reason == "exit" }
+
+    static let pageSize: Int64 = 4096
+}
+
+extension Profile {
+    /// Reads and parses a profile file.
+    static func load(path: String) throws -> Profile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            if !FileManager.default.fileExists(atPath: path) {
+                throw ProfileError("\(path): no such file")
+            }
+            throw ProfileError("\(path): cannot read the file")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), path: path)
+    }
+
+    /// Parses the text of a profile file. Unknown records are skipped, as the
+    /// format asks; a known record with missing or bad fields is skipped with a
+    /// warning that names its line.
+    static func parse(_ text: String, path: String) throws -> Profile {
+        var profile = Profile(path: path)
+        var lineNumber = 0
+        var sawHeader = false
+        var badLines: [Int] = []
+
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            var line = rawLine
+            if line.last == "\r" { line = line.dropLast() }
+            if line.isEmpty { continue }
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let record = fields.first else { continue }
+            if !sawHeader {
+                guard record == "swiftmalloc-profile", fields.count >= 2, let version = number(fields[1]) else {
+                    throw ProfileError("\(path): not a swiftmalloc profile (the first line should be "
+                        + "'swiftmalloc-profile 1', found '\(line.prefix(60))')")
+                }
+                profile.version = version
+                if version > 1 {
+                    profile.warnings.append("format version \(version) is newer than this tool (1); "
+                        + "records it does not know are skipped")
+                }
+                sawHeader = true
+                continue
+            }
+            if !profile.parseRecord(String(record), fields: fields, line: line) {
+                badLines.append(lineNumber)
+            }
+        }
+        if !sawHeader {
+            throw ProfileError("\(path): empty file, not a swiftmalloc profile")
+        }
+        if !badLines.isEmpty {
+            let shown = badLines.prefix(5).map(String.init).joined(separator: ", ")
+            profile.warnings.append("skipped \(badLines.count) malformed line\(badLines.count == 1 ? "" : "s") "
+                + "(line \(shown)\(badLines.count > 5 ? ", …" : ""))")
+        }
+        if !profile.complete {
+            profile.warnings.append("the file has no 'end' line: it was cut short, figures may be incomplete")
+        }
+        profile.samples.sort { $0.elapsedNs < $1.elapsedNs }
+        profile.modules.sort { $0.start < $1.start }
+        return profile
+    }
+
+    /// Applies one record; false when a known record is malformed.
+    private mutating func parseRecord(_ record: String, fields: [Substring], line: Substring) -> Bool {
+        // Numeric fields after the record name; nil if any is missing or bad.
+        func numbers(_ count: Int) -> [Int64]? {
+            guard fields.count >= count + 1 else { return nil }
+            var out: [Int64] = []
+            out.reserveCapacity(count)
+            for f in fields[1...count] {
+                guard let v = Profile.number(f) else { return nil }
+                out.append(v)
+            }
+            return out
+        }
+        switch record {
+        case "pid":
+            guard let v = numbers(1) else { return false }
+            pid = v[0]
+        case "command":
+            command = line.count > 8 ? String(line.dropFirst(8)) : ""
+        case "mode":
+            guard fields.count >= 2 else { return false }
+            if fields[1] == "full" {
+                mode = .full
+            } else if fields[1] == "sampled" {
+                guard fields.count >= 3, let mean = Profile.number(fields[2]) else { return false }
+                mode = .sampled(meanBytes: mean)
+            } else {
+                mode = .unknown(fields[1...].joined(separator: " "))
+            }
+        case "depth":
+            guard let v = numbers(1) else { return false }
+            depth = v[0]
+        case "unwinder":
+            guard fields.count >= 2 else { return false }
+            unwinder = String(fields[1])
+        case "elapsed_ns":
+            guard let v = numbers(1) else { return false }
+            elapsedNs = v[0]
+        case "reason":
+            guard fields.count >= 2 else { return false }
+            reason = String(fields[1])
+        case "module":
+            guard fields.count >= 5, let start = Profile.address(fields[1]), let end = Profile.address(fields[2]),
+                  let offset = Profile.address(fields[3]) else { return false }
+            // The path is the rest of the line: it may contain spaces.
+            var rest = line[...]
+            for _ in 0..<4 {
+                guard let space = rest.firstIndex(of: " ") else { return false }
+                rest = rest[rest.index(after: space)...].drop(while: { $0 == " " })
+            }
+            var path = String(rest)
+            if path.hasSuffix(" (deleted)") { path = String(path.dropLast(10)) }
+            modules.append(ModuleRecord(start: start, end: end, fileOffset: offset, path: path))
+        case "site":
+            guard fields.count >= 3, let id = Profile.address(fields[1]), let count = Profile.number(fields[2]),
+                  count >= 0 else { return false }
+            var frames: [UInt64] = []
+            frames.reserveCapacity(Int(count))
+            for f in fields.dropFirst(3).prefix(Int(count)) {
+                guard let a = Profile.address(f) else { return false }
+                frames.append(a)
+            }
+            siteFrames[id] = frames
+        case "stat":
+            guard let all = numbers(9), let id = Profile.address(fields[1]) else { return false }
+            let v = Array(all.dropFirst())
+            // A site may in principle appear twice (a writer flushing in parts): add.
+            stats[id, default: .zero] += SiteStats(
+                allocCount: v[0], allocBytes: v[1], freeCount: v[2], liveCount: v[3], liveBytes: v[4],
+                liveHeldBytes: v[5], peakLiveBytes: v[6], peakLiveCount: v[7])
+        case "class":
+            guard let v = numbers(9) else { return false }
+            classes.append(SizeClassRecord(index: v[0], blockSize: v[1], pagesPerSpan: v[2], spans: v[3],
+                                           liveBlocks: v[4], requestedLive: v[5], heldBytes: v[6],
+                                           pagesReturned: v[7], peakSpans: v[8]))
+        case "large", "huge":
+            guard let v = numbers(3) else { return false }
+            let totals = BlockTotals(liveCount: v[0], requestedLive: v[1], heldBytes: v[2])
+            if record == "large" { large = totals } else { huge = totals }
+        case "heap":
+            guard let v = numbers(7) else { return false }
+            heap = HeapRecord(heldBytes: v[0], requestedBytes: v[1], peakHeldBytes: v[2],
+                              peakRequestedBytes: v[3], mappedBytes: v[4], dirtyBytes: v[5], returnedBytes: v[6])
+        case "pin":
+            guard fields.count >= 3, let id = Profile.address(fields[1]), let pages = Profile.number(fields[2]) else {
+                return false
+            }
+            pins[id, default: 0] += pages
+        case "sample":
+            guard let v = numbers(3) else { return false }
+            samples.append(TimelineSample(elapsedNs: v[0], requestedBytes: v[1], heldBytes: v[2]))
+        case "end":
+            complete = true
+        default:
+            break // a record this reader does not know
+        }
+        return true
+    }
+
+    /// A number field: decimal, or hexadecimal written `0x…`. Sampled-mode
+    /// estimates written with a fraction are rounded.
+    static func number(_ s: Substring) -> Int64? {
+        if s.hasPrefix("0x") || s.hasPrefix("0X") {
+            guard let v = UInt64(s.dropFirst(2), radix: 16) else { return nil }
+            return Int64(bitPattern: v)
+        }
+        if let v = Int64(s) { return v }
+        if let d = Double(s), d.isFinite, abs(d) < 9.2e18 { return Int64(d.rounded()) }
+        return nil
+    }
+
+    /// An address or id field: hexadecimal `0x…` or decimal, unsigned.
+    static func address(_ s: Substring) -> UInt64? {
+        if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt64(s.dropFirst(2), radix: 16) }
+        return UInt64(s)
+    }
+
+    /// The module holding `address`, by binary search over the sorted modules.
+    func module(containing address: UInt64) -> ModuleRecord? {
+        var lo = 0, hi = modules.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if modules[mid].end <= address { lo = mid + 1 } else { hi = mid }
+        }
+        if lo < modules.count, modules[lo].contains(address) { return modules[lo] }
+        // Overlapping records (should not happen): fall back to a scan.
+        return modules.first { $0.contains(address) }
+    }
+}

@@ -1,0 +1,102 @@
+// `swiftmalloc`: runs a program under SwiftMalloc's heap profiler and renders
+// the profile files the library writes (docs/PROFILE-FORMAT.md).
+//
+//   swiftmalloc run [--sample N] [--report PATH] [--depth N] [--top N] -- COMMAND ARGS...
+//   swiftmalloc report FILE [--format text|json|collapsed|svg] [--metric M] [--top N] [--output PATH]
+//   swiftmalloc diff A B [--top N] [--format text|json]
+
+import ArgumentParser
+import Foundation
+
+@main
+struct SwiftMallocTool: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swiftmalloc",
+        abstract: "Heap profiler for programs running on SwiftMalloc.",
+        discussion: """
+            `run` preloads libswiftmalloc.so into a command with profiling on and prints where \
+            its memory went when it ends. `report` renders a profile file (text, JSON, folded \
+            stacks or an SVG flame graph with a timeline), and `diff` shows what grew between two.
+            """,
+        subcommands: [RunCommand.self, ReportCommand.self, DiffCommand.self]
+    )
+}
+
+/// Report formats of `swiftmalloc report`.
+enum OutputFormat: String, CaseIterable, ExpressibleByArgument {
+    case text, json, collapsed, svg
+}
+
+/// Renders an analyzed profile in one of the report formats.
+func renderReport(_ analysis: AnalyzedProfile, format: OutputFormat, metric: Metric, top: Int?,
+                  warnings: [String]) throws -> String {
+    switch format {
+    case .text: return TextReport(analysis: analysis, top: top ?? 10).render(warnings: warnings)
+    case .json: return try JSONReport.render(analysis, top: top, warnings: warnings)
+    case .collapsed: return FoldedStacks.render(analysis.table, metric: metric)
+    case .svg: return SVGReport.render(analysis, metric: metric)
+    }
+}
+
+/// Writes `text` to `path`, or to standard output when `path` is nil or "-".
+func emit(_ text: String, to path: String?) throws {
+    if let path, path != "-" {
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw ProfileError("cannot write \(path): \(error.localizedDescription)")
+        }
+    } else {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("swiftmalloc: \(message)\n".utf8))
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Render a profile file written by libswiftmalloc.so.",
+        discussion: """
+            Frames are symbolized with addr2line (one process per module); sites with the same \
+            function and line in every frame are merged. Formats: text (leaks, top sites, peak, \
+            fragmentation, timeline), json (all of it), collapsed (folded stacks, outermost frame \
+            first, for flame graph tools), svg (flame graph and timeline in one file).
+            """
+    )
+
+    @Argument(help: "A profile file (swiftmalloc.<pid>.report).")
+    var file: String
+
+    @Option(help: "Sites shown per ranking (text: 10 by default; json: all by default).")
+    var top: Int?
+
+    @Option(help: "Output format: text, json, collapsed or svg.")
+    var format: OutputFormat = .text
+
+    @Option(help: "What collapsed and svg output measure: live-bytes, alloc-bytes, alloc-count or peak-bytes.")
+    var metric: Metric = .liveBytes
+
+    @Option(name: [.short, .long], help: "Write the output to this file instead of standard output.")
+    var output: String?
+
+    @Flag(help: "Do not run addr2line; show frames as module+offset.")
+    var noSymbolize = false
+
+    func validate() throws {
+        if let top, top < 1 { throw ValidationError("--top must be at least 1") }
+    }
+
+    func run() throws {
+        let symbolizer = Symbolizer()
+        symbolizer.enabled = !noSymbolize
+        let analysis = try AnalyzedProfile.load(path: file, symbolizer: symbolizer)
+        let warnings = symbolizer.warnings
+        if format != .text && format != .json {
+            for w in analysis.profile.warnings + warnings { printError("warning: \(w)") }
+        }
+        try emit(try renderReport(analysis, format: format, metric: metric, top: top, warnings: warnings), to: output)
+    }
+}

@@ -1,0 +1,252 @@
+// Turns return addresses into function names and source lines.
+//
+// Each frame address is placed in its module (the profile's `module` records),
+// turned into a file offset and then into the module's link-time address
+// (ELF.swift). All addresses of one module go to a single
+// `addr2line -f -C -e <module>` process, fed on stdin; results are cached per
+// module file and link address, so the two profiles of a diff share the work
+// even when their modules were loaded at different addresses. Swift names that
+// addr2line leaves mangled go through swift-demangle when it is installed.
+// Frames that cannot be resolved are shown as `module+0xoffset`.
+
+import Foundation
+
+/// One symbolized frame.
+struct Frame {
+    /// The return address as recorded.
+    var address: UInt64
+    /// The module's path, nil when the address is in no module.
+    var modulePath: String?
+    /// File offset of `address` in its module.
+    var moduleOffset: UInt64?
+    /// Function name (demangled); nil when unknown.
+    var function: String?
+    var file: String?
+    var line: Int?
+
+    /// The function, or `module+0xoffset`, or the bare address.
+    var name: String {
+        if let function { return function }
+        if let modulePath, let moduleOffset {
+            return "\(URL(fileURLWithPath: modulePath).lastPathComponent)+0x\(String(moduleOffset, radix: 16))"
+        }
+        return "0x\(String(address, radix: 16))"
+    }
+
+    /// `file:line`, or nil when the source position is unknown.
+    var location: String? {
+        guard let file else { return nil }
+        if let line { return "\(file):\(line)" }
+        return file
+    }
+
+    /// What sites are merged on: the same function at the same source line is
+    /// the same frame, whatever the address (GCC duplicates call sites when it
+    /// unrolls loops). Unresolved frames fall back to their module offset.
+    var key: String {
+        if function != nil, let location { return "\(name)\u{1}\(location)" }
+        return name
+    }
+
+    /// A frame inside the allocator itself, never shown.
+    var isAllocatorFrame: Bool {
+        guard let modulePath else { return false }
+        return URL(fileURLWithPath: modulePath).lastPathComponent.hasPrefix("libswiftmalloc")
+    }
+}
+
+final class Symbolizer: @unchecked Sendable {
+    private struct Resolved {
+        var function: String?
+        var file: String?
+        var line: Int?
+    }
+
+    private let lock = NSLock()
+    /// Module path → link-time address → result.
+    private var cache: [String: [UInt64: Resolved]] = [:]
+    private var layouts: [String: ELFLayout?] = [:]
+    private var demangled: [String: String] = [:]
+    private(set) var warnings: [String] = []
+    private var warned: Set<String> = []
+    /// Set to false to skip addr2line (every frame becomes module+offset).
+    var enabled = true
+
+    private lazy var addr2line: String? = Symbolizer.findTool(
+        ProcessInfo.processInfo.environment["SWIFTMALLOC_ADDR2LINE"] ?? "addr2line")
+    private lazy var swiftDemangle: String? = Symbolizer.findTool("swift-demangle")
+
+    /// Symbolizes every site of a profile: site id → frames, innermost first.
+    func frames(for profile: Profile) -> [UInt64: [Frame]] {
+        // 1. Place every address in its module and find what is not cached yet.
+        struct Placed { var module: ModuleRecord?; var offset: UInt64; var link: UInt64 }
+        var placed: [UInt64: Placed] = [:]
+        var wanted: [String: Set<UInt64>] = [:]
+        for frames in profile.siteFrames.values {
+            for address in frames where placed[address] == nil {
+                guard let module = profile.module(containing: address) else {
+                    placed[address] = Placed(module: nil, offset: 0, link: 0)
+                    continue
+                }
+                let offset = address - module.start + module.fileOffset
+                // Return addresses point after the call: look up the byte before,
+                // which is inside the call instruction and so on its line.
+                let lookup = (address > module.start ? address - 1 : address) - module.start + module.fileOffset
+                let link = layout(of: module.path)?.address(ofFileOffset: lookup) ?? lookup
+                placed[address] = Placed(module: module, offset: offset, link: link)
+                if cached(module.path, link) == nil { wanted[module.path, default: []].insert(link) }
+            }
+        }
+
+        // 2. One addr2line per module, run side by side.
+        let jobs = wanted.map { ($0.key, Array($0.value).sorted()) }
+        let tool = jobs.isEmpty ? nil : addr2line
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
+            let (path, addresses) = jobs[i]
+            let results = self.resolve(path: path, addresses: addresses, tool: tool)
+            self.lock.lock()
+            for (a, r) in zip(addresses, results) { self.cache[path, default: [:]][a] = r }
+            self.lock.unlock()
+        }
+        demangleSwiftNames()
+
+        // 3. Build the frames.
+        var out: [UInt64: [Frame]] = [:]
+        for (id, addresses) in profile.siteFrames {
+            out[id] = addresses.map { address in
+                let p = placed[address]!
+                guard let module = p.module else { return Frame(address: address) }
+                var frame = Frame(address: address, modulePath: module.path, moduleOffset: p.offset)
+                if let r = cached(module.path, p.link) {
+                    frame.function = r.function.map { demangled[$0] ?? $0 }
+                    frame.file = r.file
+                    frame.line = r.line
+                }
+                return frame
+            }
+        }
+        return out
+    }
+
+    private func cached(_ path: String, _ link: UInt64) -> Resolved? {
+        lock.lock()
+        defer { lock.unlock() }
+        return cache[path]?[link]
+    }
+
+    private func layout(of path: String) -> ELFLayout? {
+        if let known = layouts[path] { return known }
+        let l = ELFLayout.read(path: path)
+        layouts[path] = l
+        return l
+    }
+
+    private func warn(_ message: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        if warned.insert(message).inserted { warnings.append(message) }
+    }
+
+    /// Runs addr2line once for all `addresses` of one module.
+    private func resolve(path: String, addresses: [UInt64], tool: String?) -> [Resolved] {
+        let none = [Resolved](repeating: Resolved(), count: addresses.count)
+        guard enabled else { return none }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            warn("cannot read \(path): its frames are shown as module+offset")
+            return none
+        }
+        guard let tool else {
+            warn("addr2line not found (install binutils): frames are shown as module+offset")
+            return none
+        }
+        let input = addresses.map { "0x" + String($0, radix: 16) }.joined(separator: "\n") + "\n"
+        guard let output = Symbolizer.runTool(tool, ["-f", "-C", "-e", path], input: input) else {
+            warn("addr2line failed on \(path): its frames are shown as module+offset")
+            return none
+        }
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count >= 2 * addresses.count else {
+            warn("addr2line gave unexpected output for \(path): its frames are shown as module+offset")
+            return none
+        }
+        var results: [Resolved] = []
+        results.reserveCapacity(addresses.count)
+        for i in 0..<addresses.count {
+            var r = Resolved()
+            let function = lines[2 * i]
+            if function != "??" && !function.isEmpty { r.function = String(function) }
+            var location = lines[2 * i + 1]
+            if let cut = location.range(of: " (discriminator") { location = location[..<cut.lowerBound] }
+            if let colon = location.lastIndex(of: ":") {
+                let file = location[..<colon]
+                let line = location[location.index(after: colon)...]
+                if file != "??" && !file.isEmpty {
+                    r.file = String(file)
+                    if let n = Int(line), n > 0 { r.line = n }
+                }
+            }
+            results.append(r)
+        }
+        return results
+    }
+
+    /// Demangles the Swift names addr2line returned (it does not know Swift's
+    /// mangling), in one swift-demangle run.
+    private func demangleSwiftNames() {
+        var names: Set<String> = []
+        for perModule in cache.values {
+            for r in perModule.values {
+                if let f = r.function, demangled[f] == nil, Symbolizer.looksSwiftMangled(f) { names.insert(f) }
+            }
+        }
+        guard !names.isEmpty, let tool = swiftDemangle else { return }
+        let ordered = Array(names)
+        guard let output = Symbolizer.runTool(tool, ["--simplified"], input: ordered.joined(separator: "\n") + "\n")
+        else { return }
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count >= ordered.count else { return }
+        for (name, plain) in zip(ordered, lines) where !plain.isEmpty { demangled[name] = String(plain) }
+    }
+
+    static func looksSwiftMangled(_ name: String) -> Bool {
+        name.hasPrefix("$s") || name.hasPrefix("_$s") || name.hasPrefix("$S") || name.hasPrefix("_$S")
+            || name.hasPrefix("$e") || name.hasPrefix("_$e") || name.hasPrefix("_T0")
+    }
+
+    /// The executable for `name`: itself when it contains a slash, else the first on PATH.
+    static func findTool(_ name: String) -> String? {
+        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// Runs a tool with `input` on stdin (through a temporary file, so a large
+    /// input cannot dead-lock against the output pipe) and returns its stdout,
+    /// or nil when it could not run or failed.
+    static func runTool(_ tool: String, _ arguments: [String], input: String) -> String? {
+        let inputURL = FileManager.default.temporaryDirectory
+            .appendingPathComponent("swiftmalloc-sym-\(getpid())-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: inputURL.path, contents: Data(input.utf8)),
+              let stdin = FileHandle(forReadingAtPath: inputURL.path) else { return nil }
+        defer {
+            try? stdin.close()
+            try? FileManager.default.removeItem(at: inputURL)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardInput = stdin
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationReason == .exit, process.terminationStatus == 0 else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
