@@ -68,6 +68,7 @@ extension UnsafeMutablePointer where Pointee == Central {
             s.pointee.freeList = 0
             s.pointee.blockInfo = nil
             heap.pageMapPointer.pointee.setRange(s.pointee.start, pages: s.pointee.pageCount, to: s)
+            heap.noteHeld()
         }
         swm_unlock(&pageHeap.pointee.lock)
         if let s = span {

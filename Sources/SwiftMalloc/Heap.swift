@@ -34,6 +34,8 @@ struct Heap {
     /// Live requested bytes over all blocks (tracking only), updated atomically.
     var requestedTotal: UInt = 0
     var forkCount: UInt = 0
+    /// Where exit reports go: a duplicate of stderr taken at start-up when one is due.
+    var reportFD: Int32 = 2
     /// The heap profiler, when SWIFTMALLOC_PROFILE or SWIFTMALLOC_PROFILE_SAMPLE is set.
     var profiler: UnsafeMutablePointer<Profiler>? = nil
     /// The library's constructor has run (threads may be created from now on).

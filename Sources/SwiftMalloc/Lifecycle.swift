@@ -42,6 +42,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         pointee.config.tracking = pointee.config.statsAtExit || pointee.profiler != nil
         pointee.config.direct = pointee.config.check
+        if pointee.config.tracking { pointee.reportFD = swm_dup_stderr() }
         if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
     }
 
@@ -81,7 +82,7 @@ func swm_on_load() {
 @_cdecl("swm_on_exit")
 func swm_on_exit() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
-    if heap.pointee.config.statsAtExit { heap.printStats(fd: 2) }
+    if heap.pointee.config.statsAtExit { heap.printStats(fd: heap.pointee.reportFD) }
     if heap.pointee.profiler != nil { heap.writeProfileAtExit() }
 }
 

@@ -73,7 +73,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         let peak = profiler.pointee.peakRequested
         swm_unlock(&profiler.pointee.lock)
-        withLine { out in
+        let fd = pointee.reportFD
+        withLine(fd: fd) { out in
             out.text("swiftmalloc: profile of pid ")
             out.decimal(UInt(swm_getpid()))
             out.text(profiler.pointee.sampleMean == 0 ? " (every allocation): " : " (sampled): ")
@@ -88,7 +89,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             out.bytes(peak)
             out.byte(10)
         }
-        withLine { out in
+        withLine(fd: fd) { out in
             if written {
                 out.text("swiftmalloc: report written to ")
                 out.cString(path)

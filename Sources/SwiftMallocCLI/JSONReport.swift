@@ -51,7 +51,7 @@ enum JSONReport {
                 ["index": c.index, "block_size": c.blockSize, "pages_per_span": c.pagesPerSpan, "spans": c.spans,
                  "live_blocks": c.liveBlocks, "requested_live": c.requestedLive, "held_bytes": c.heldBytes,
                  "pages_returned": c.pagesReturned, "peak_spans": c.peakSpans,
-                 "utilization": c.heldBytes > 0 ? Double(c.requestedLive) / Double(c.heldBytes) : NSNull()]
+                 "utilization": c.heldBytes > 0 ? Double(c.requestedLive) / Double(c.heldBytes) as Any : NSNull()]
             },
             "large": blocksObject(p.large),
             "huge": blocksObject(p.huge),
@@ -59,7 +59,7 @@ enum JSONReport {
                 ["held_bytes": h.heldBytes, "requested_bytes": h.requestedBytes, "peak_held_bytes": h.peakHeldBytes,
                  "peak_requested_bytes": h.peakRequestedBytes, "mapped_bytes": h.mappedBytes,
                  "dirty_bytes": h.dirtyBytes, "returned_bytes": h.returnedBytes,
-                 "utilization": h.heldBytes > 0 ? Double(h.requestedBytes) / Double(h.heldBytes) : NSNull()]
+                 "utilization": h.heldBytes > 0 ? Double(h.requestedBytes) / Double(h.heldBytes) as Any : NSNull()]
             } ?? NSNull(),
             "timeline": p.samples.map { s -> [String: Any] in
                 ["elapsed_ns": s.elapsedNs, "requested_bytes": s.requestedBytes, "held_bytes": s.heldBytes]

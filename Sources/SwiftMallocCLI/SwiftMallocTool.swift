@@ -94,7 +94,7 @@ struct ReportCommand: ParsableCommand {
         symbolizer.enabled = !noSymbolize
         let analysis = try AnalyzedProfile.load(path: file, symbolizer: symbolizer)
         let warnings = symbolizer.warnings
-        if format != .text && format != .json {
+        if format != .text {
             for w in analysis.profile.warnings + warnings { printError("warning: \(w)") }
         }
         try emit(try renderReport(analysis, format: format, metric: metric, top: top, warnings: warnings), to: output)

@@ -51,7 +51,11 @@ struct Frame {
     /// A frame inside the allocator itself, never shown.
     var isAllocatorFrame: Bool {
         guard let modulePath else { return false }
-        return URL(fileURLWithPath: modulePath).lastPathComponent.hasPrefix("libswiftmalloc")
+        return Frame.isAllocatorModule(modulePath)
+    }
+
+    static func isAllocatorModule(_ path: String) -> Bool {
+        URL(fileURLWithPath: path).lastPathComponent.hasPrefix("libswiftmalloc")
     }
 }
 
@@ -89,6 +93,11 @@ final class Symbolizer: @unchecked Sendable {
                     continue
                 }
                 let offset = address - module.start + module.fileOffset
+                if Frame.isAllocatorModule(module.path) {
+                    // Dropped from every stack: nothing to look up.
+                    placed[address] = Placed(module: module, offset: offset, link: 0)
+                    continue
+                }
                 // Return addresses point after the call: look up the byte before,
                 // which is inside the call instruction and so on its line.
                 let lookup = (address > module.start ? address - 1 : address) - module.start + module.fileOffset

@@ -112,7 +112,15 @@ struct TextReport {
 
     /// `leak_small  leaky.c:23  ← main`: the top frame and its caller.
     private func shortSite(_ site: Site) -> String {
-        var text = "#\(site.id) \(site.title)"
+        var text = "#\(site.id) "
+        if let top = site.frames.first {
+            text += top.name
+            if let file = top.file {
+                text += "  " + URL(fileURLWithPath: file).lastPathComponent + (top.line.map { ":\($0)" } ?? "")
+            }
+        } else {
+            text += site.title
+        }
         if site.frames.count > 1 { text += "  ← \(site.frames[1].name)" }
         return text
     }

@@ -121,6 +121,13 @@ static inline int swm_open_write(const char *path) {
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 static inline int swm_close(int fd) { return close(fd); }
+/// A private duplicate of stderr (numbered from 100, close-on-exec) for the exit
+/// reports, so a program that closes fd 2 before exiting still gets them; 2 if
+/// duplication fails.
+static inline int swm_dup_stderr(void) {
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+    return fd < 0 ? 2 : fd;
+}
 static inline uint64_t swm_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);

@@ -1,0 +1,289 @@
+// `swiftmalloc run -- COMMAND ARGS...`: runs a command with libswiftmalloc.so
+// preloaded and profiling switched on, passes its standard streams through,
+// prints the text report on stderr when it ends and exits with its status.
+
+import ArgumentParser
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The child to which SIGTERM and SIGHUP sent to this process are passed on.
+nonisolated(unsafe) private var forwardSignalsTo: pid_t = 0
+
+private let forwardSignal: @convention(c) (Int32) -> Void = { signal in
+    if forwardSignalsTo > 0 { kill(forwardSignalsTo, signal) }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a command under the heap profiler and print its report when it ends.",
+        discussion: """
+            The command runs with LD_PRELOAD=libswiftmalloc.so and SWIFTMALLOC_PROFILE=1 \
+            (or SWIFTMALLOC_PROFILE_SAMPLE=N with --sample). Its standard streams are its own; \
+            the report goes to stderr after it exits, and swiftmalloc exits with its status. \
+            The library is found through SWIFTMALLOC_LIB, else next to this executable, else in \
+            ../lib relative to it. Each process writes its own profile (%p in the path is its \
+            pid); the one of the command's own process is shown, the others are listed.
+            """
+    )
+
+    @Option(help: "Sample one allocation per N bytes allocated on average instead of recording all.")
+    var sample: Int?
+
+    @Option(help: "Where each process writes its profile; %p becomes the pid (default: swiftmalloc.%p.report).")
+    var report: String?
+
+    @Option(help: "Maximum frames recorded per stack.")
+    var depth: Int?
+
+    @Option(help: "Sites shown per ranking in the report.")
+    var top: Int = 10
+
+    @Flag(help: "Do not print the report; only write the profile file.")
+    var quiet = false
+
+    @Argument(parsing: .captureForPassthrough, help: "The command to run and its arguments (after --).")
+    var command: [String] = []
+
+    private var commandLine: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
+
+    func validate() throws {
+        if commandLine.isEmpty {
+            throw ValidationError("no command given: swiftmalloc run [options] -- COMMAND [ARGS...]")
+        }
+        if let sample, sample < 1 { throw ValidationError("--sample must be at least 1 (bytes)") }
+        if let depth, depth < 1 { throw ValidationError("--depth must be at least 1") }
+        if top < 1 { throw ValidationError("--top must be at least 1") }
+    }
+
+    func run() throws {
+        let library = try RunCommand.findLibrary()
+        let cwd = FileManager.default.currentDirectoryPath
+        var template = report ?? "swiftmalloc.%p.report"
+        if !template.hasPrefix("/") { template = (cwd as NSString).appendingPathComponent(template) }
+
+        var environment = ProcessInfo.processInfo.environment
+        if let existing = environment["LD_PRELOAD"], !existing.isEmpty {
+            environment["LD_PRELOAD"] = existing + ":" + library
+        } else {
+            environment["LD_PRELOAD"] = library
+        }
+        if let sample {
+            environment["SWIFTMALLOC_PROFILE_SAMPLE"] = String(sample)
+            environment.removeValue(forKey: "SWIFTMALLOC_PROFILE")
+        } else {
+            environment["SWIFTMALLOC_PROFILE"] = "1"
+            environment.removeValue(forKey: "SWIFTMALLOC_PROFILE_SAMPLE")
+        }
+        if let depth { environment["SWIFTMALLOC_PROFILE_DEPTH"] = String(depth) }
+        environment["SWIFTMALLOC_REPORT"] = template
+
+        let started = Date()
+        let pid = try RunCommand.spawn(commandLine, environment: environment)
+        let status = RunCommand.wait(for: pid)
+
+        if !quiet {
+            showReport(template: template, pid: pid, started: started, status: status, library: library)
+        }
+        switch status {
+        case .exited(let code):
+            throw ExitCode(code)
+        case .signaled(let signal):
+            // Die the same way, for the signals that do not dump core, so that a
+            // shell sees an interrupted command as interrupted.
+            if [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGKILL, SIGUSR1, SIGUSR2, SIGALRM].contains(signal) {
+                Glibc.signal(signal, SIG_DFL)
+                kill(getpid(), signal)
+            }
+            throw ExitCode(128 + signal)
+        }
+    }
+
+    // MARK: Finding the library
+
+    static func findLibrary() throws -> String {
+        let name = "libswiftmalloc.so"
+        if let fromEnvironment = ProcessInfo.processInfo.environment["SWIFTMALLOC_LIB"], !fromEnvironment.isEmpty {
+            guard FileManager.default.fileExists(atPath: fromEnvironment) else {
+                throw ProfileError("SWIFTMALLOC_LIB is set to \(fromEnvironment), which does not exist")
+            }
+            return absolute(fromEnvironment)
+        }
+        // The directory of this executable, as invoked and with links resolved:
+        // .build/release is a link to .build/<triple>/release.
+        var directories: [String] = []
+        let invoked = CommandLine.arguments[0]
+        if invoked.contains("/") { directories.append((absolute(invoked) as NSString).deletingLastPathComponent) }
+        if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            let dir = (resolved as NSString).deletingLastPathComponent
+            if !directories.contains(dir) { directories.append(dir) }
+        }
+        var candidates: [String] = []
+        for dir in directories { candidates.append("\(dir)/\(name)") }
+        for dir in directories {
+            let parent = (dir as NSString).deletingLastPathComponent
+            candidates.append("\(parent)/lib/\(name)")
+            #if arch(x86_64)
+            candidates.append("\(parent)/lib/x86_64-linux-gnu/\(name)")
+            #elseif arch(arm64)
+            candidates.append("\(parent)/lib/aarch64-linux-gnu/\(name)")
+            #endif
+            candidates.append("\(parent)/lib64/\(name)")
+        }
+        for candidate in candidates where FileManager.default.fileExists(atPath: candidate) {
+            return (candidate as NSString).standardizingPath
+        }
+        throw ProfileError("""
+            cannot find \(name). Looked in:
+            \(candidates.map { "  " + $0 }.joined(separator: "\n"))
+            Set SWIFTMALLOC_LIB to the library's path (swift build -c release builds .build/release/\(name)).
+            """)
+    }
+
+    private static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return (path as NSString).standardizingPath }
+        return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path) as NSString)
+            .standardizingPath
+    }
+
+    // MARK: Running the command
+
+    enum Status {
+        case exited(Int32)
+        case signaled(Int32)
+    }
+
+    /// Starts the command (searched on PATH) with the given environment and
+    /// this process's standard streams, and with default signal handling.
+    static func spawn(_ argv: [String], environment: [String: String]) throws -> pid_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for p in cArgs { free(p) }
+            for p in cEnv { free(p) }
+        }
+        // Interrupts from the terminal reach the command too (same process
+        // group); this process waits for it to end and then reports.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGQUIT, SIG_IGN)
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, argv[0], nil, &attributes, cArgs, cEnv)
+        guard rc == 0 else {
+            signal(SIGINT, SIG_DFL)
+            signal(SIGQUIT, SIG_DFL)
+            let reason = String(cString: strerror(rc))
+            printError(rc == ENOENT ? "\(argv[0]): command not found" : "cannot run \(argv[0]): \(reason)")
+            throw ExitCode(rc == ENOENT ? 127 : 126)
+        }
+        forwardSignalsTo = pid
+        signal(SIGTERM, forwardSignal)
+        signal(SIGHUP, forwardSignal)
+        return pid
+    }
+
+    static func wait(for pid: pid_t) -> Status {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 {
+            if errno != EINTR { return .exited(127) }
+        }
+        for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { signal(s, SIG_DFL) }
+        forwardSignalsTo = 0
+        let low = status & 0x7f
+        if low == 0 { return .exited((status >> 8) & 0xff) }
+        return .signaled(low)
+    }
+
+    // MARK: Reporting
+
+    /// Finds the profiles written during the run and prints the command's own.
+    private func showReport(template: String, pid: pid_t, started: Date, status: Status, library: String) {
+        let found = RunCommand.findProfiles(template: template, since: started)
+        let own = template.replacingOccurrences(of: "%p", with: String(pid))
+        let others = found.filter { $0.path != own }
+        var chosen: String? = found.contains { $0.path == own } ? own : nil
+
+        var notes: [String] = []
+        if chosen == nil {
+            var why = "no profile was written to \(own)"
+            if case .signaled(let s) = status {
+                why += ": the command was killed by signal \(s) before it could exit normally"
+            } else if others.isEmpty {
+                why += " (does \(library) include the profiler? Profiles are written when a process exits normally.)"
+            }
+            notes.append(why)
+            if others.count == 1 {
+                chosen = others[0].path
+                notes.append("showing the only profile that was written, \(others[0].path) (pid \(others[0].pid))")
+            }
+        } else {
+            notes.append("profile of pid \(pid): \(own)")
+        }
+        let rest = others.filter { $0.path != chosen }
+        if !rest.isEmpty {
+            notes.append("\(rest.count) other process\(rest.count == 1 ? "" : "es") wrote profiles "
+                + "(swiftmalloc report FILE):")
+            for r in rest { notes.append("  \(r.path)") }
+        }
+        for n in notes { printError(n) }
+        guard let chosen else { return }
+        do {
+            let symbolizer = Symbolizer()
+            let analysis = try AnalyzedProfile.load(path: chosen, symbolizer: symbolizer)
+            let text = TextReport(analysis: analysis, top: top).render(warnings: symbolizer.warnings)
+            FileHandle.standardError.write(Data(("\n" + text).utf8))
+        } catch {
+            printError("cannot read the profile: \(error)")
+        }
+    }
+
+    struct WrittenProfile {
+        var path: String
+        var pid: Int
+    }
+
+    /// Profiles matching the template (`%p` = any pid) modified since `since`.
+    static func findProfiles(template: String, since: Date) -> [WrittenProfile] {
+        let dir = (template as NSString).deletingLastPathComponent
+        let base = (template as NSString).lastPathComponent
+        let earliest = since.addingTimeInterval(-2) // file times may be coarser than the clock
+        func fresh(_ path: String) -> Bool {
+            guard let attrs = try? FileManager.default.attributesOfItem(atPath: path),
+                  let modified = attrs[.modificationDate] as? Date else { return false }
+            return modified >= earliest
+        }
+        guard base.contains("%p"), !dir.contains("%p") else {
+            let path = template.replacingOccurrences(of: "%p", with: "")
+            return fresh(template) ? [WrittenProfile(path: template, pid: 0)] : (fresh(path) ? [WrittenProfile(path: path, pid: 0)] : [])
+        }
+        let parts = base.components(separatedBy: "%p")
+        let pattern = "^" + parts.map(NSRegularExpression.escapedPattern(for:)).joined(separator: "([0-9]+)") + "$"
+        guard let regex = try? NSRegularExpression(pattern: pattern),
+              let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return [] }
+        var out: [WrittenProfile] = []
+        for name in names {
+            let range = NSRange(name.startIndex..., in: name)
+            guard let m = regex.firstMatch(in: name, range: range), let r = Range(m.range(at: 1), in: name),
+                  let pid = Int(name[r]) else { continue }
+            let path = (dir as NSString).appendingPathComponent(name)
+            if fresh(path) { out.append(WrittenProfile(path: path, pid: pid)) }
+        }
+        return out.sorted { $0.pid < $1.pid }
+    }
+}
