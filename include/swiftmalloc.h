@@ -191,6 +191,18 @@ int swiftmalloc_mallopt(int param, int value);
  * not allocate: it may be called from anywhere malloc may. */
 void swiftmalloc_stats_print(void);
 
+/* ==== Heap profile ================================================================ */
+
+/* Writes the heap profile now to `path` (format: docs/PROFILE-FORMAT.md; read it
+ * with `swiftmalloc report PATH`): per call site the allocations, frees, live
+ * blocks and bytes (requested and held) and the live bytes at the heap's peak;
+ * per size class the utilization; the pages pinned by long-lived blocks; and the
+ * timeline of requested vs held bytes. Only meaningful while profiling is on
+ * (SWIFTMALLOC_PROFILE=1 or SWIFTMALLOC_PROFILE_SAMPLE=N): otherwise returns -1
+ * with errno = ENOTSUP. NULL path: -1, EINVAL. A file that cannot be created: -1
+ * with open's errno. Returns 0 on success. Thread-safe; does not allocate. */
+int swiftmalloc_report_write(const char *path);
+
 #ifdef __cplusplus
 }
 #endif
