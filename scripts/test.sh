@@ -11,7 +11,7 @@ lib="$PWD/.build/release/libswiftmalloc.so"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 export RESULTS_FILE="$results"
-for suite in Tests/run-c-tests.sh Tests/run-mode-tests.sh Tests/run-examples-tests.sh Tests/programs/run-program-tests.sh; do
+for suite in Tests/run-c-tests.sh Tests/run-mode-tests.sh Tests/run-examples-tests.sh Tests/programs/run-program-tests.sh Tests/run-bench-smoke.sh; do
     echo "== $suite"
     bash "$suite" "$lib" || true
 done
