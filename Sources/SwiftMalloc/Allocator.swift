@@ -183,7 +183,16 @@ extension UnsafeMutablePointer where Pointee == Heap {
 
     private func allocateHuge(_ n: UInt, pages: UInt, alignment: UInt, site: UInt32) -> UnsafeMutableRawPointer? {
         let bytes = pages << pageShift
-        guard let p = OSPages.mapAligned(bytes, alignment: alignment) else { return nil }
+        var mapped = OSPages.mapAligned(bytes, alignment: alignment)
+        if mapped == nil {
+            // Address space may be held by wholly free page-heap chunks: return them, retry.
+            let pageHeap = pageHeapPointer
+            swm_lock(&pageHeap.pointee.lock)
+            let released = pageHeap.releaseFreeChunks(heap: self)
+            swm_unlock(&pageHeap.pointee.lock)
+            if released > 0 { mapped = OSPages.mapAligned(bytes, alignment: alignment) }
+        }
+        guard let p = mapped else { return nil }
         let start = UInt(bitPattern: p)
         guard let span = internalPointer.newSpan() else {
             OSPages.unmap(p, bytes)

@@ -213,8 +213,19 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
 
     /// Maps a new chunk of at least `pages` pages and adds it as a free run.
     private func grow(_ pages: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
-        let bytes = max(pageHeapChunkBytes, pages << pageShift)
-        guard let chunk = OSPages.map(bytes) else { return false }
+        var bytes = max(pageHeapChunkBytes, pages << pageShift)
+        var mapped = OSPages.map(bytes)
+        if mapped == nil {
+            // Out of address space (ulimit -v) or memory: give back wholly free chunks
+            // and try again, first at the size needed, then at that exact size.
+            _ = releaseFreeChunks(heap: heap)
+            mapped = OSPages.map(bytes)
+            if mapped == nil && bytes > pages << pageShift {
+                bytes = pages << pageShift
+                mapped = OSPages.map(bytes)
+            }
+        }
+        guard let chunk = mapped else { return false }
         let start = UInt(bitPattern: chunk)
         let map = heap.pageMapPointer
         guard map.pointee.reserve(from: start, to: start &+ bytes),
@@ -237,6 +248,84 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         pointee.usedPages &+= run.pointee.pageCount   // release() subtracts it again
         release(run, heap: heap, dirty: false)
         return true
+    }
+
+    /// Unmaps every chunk that lies wholly inside a free run (splitting the run around
+    /// it), so its address space goes back to the system. Returns the pages unmapped.
+    /// Caller holds `lock`.
+    func releaseFreeChunks(heap: UnsafeMutablePointer<Heap>) -> UInt {
+        guard let chunks = pointee.chunks else { return 0 }
+        let map = heap.pageMapPointer
+        var released: UInt = 0
+        var again = true
+        while again {
+            again = false
+            var b = 0
+            while b < binCount && !again {
+                var cursor = pointee.bins.unsafelyUnwrapped[b]
+                while let run = cursor, !again {
+                    cursor = run.pointee.next
+                    var c = 0
+                    while c < pointee.chunkCount {
+                        let start = chunks[c &* 2], pages = chunks[c &* 2 &+ 1]
+                        let end = start &+ (pages << pageShift)
+                        if start >= run.pointee.start && end <= run.pointee.end {
+                            releaseChunk(c, from: run, map: map, heap: heap)
+                            released &+= pages
+                            again = true
+                            break
+                        }
+                        c &+= 1
+                    }
+                }
+                b &+= 1
+            }
+        }
+        return released
+    }
+
+    /// Unmaps chunk `c`, which lies inside free run `run`; what is left of the run on
+    /// either side stays free.
+    private func releaseChunk(_ c: Int, from run: UnsafeMutablePointer<Span>, map: UnsafeMutablePointer<PageMap>,
+                              heap: UnsafeMutablePointer<Heap>) {
+        let chunks = pointee.chunks.unsafelyUnwrapped
+        let start = chunks[c &* 2], pages = chunks[c &* 2 &+ 1]
+        let end = start &+ (pages << pageShift)
+        removeFree(run)
+        _ = map.pointee.set(page: run.pointee.start, to: nil)
+        _ = map.pointee.set(page: run.pointee.end &- pageSize, to: nil)
+        let runStart = run.pointee.start, runEnd = run.pointee.end
+        var dirty = run.pointee.dirtyPages
+        OSPages.unmap(UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped, pages << pageShift)
+        pointee.mappedPages &-= pages
+        dirty = dirty > pages ? dirty &- pages : 0
+        var reused = false
+        if start > runStart {
+            run.pointee.start = runStart
+            run.pointee.pageCount = (start &- runStart) >> pageShift
+            run.pointee.dirtyPages = min(dirty, run.pointee.pageCount)
+            dirty &-= run.pointee.dirtyPages
+            insertFree(run)
+            mapEnds(run, map)
+            reused = true
+        }
+        if end < runEnd {
+            let right = reused ? heap.internalPointer.newSpan() : run
+            if let r = right {
+                r.pointee.start = end
+                r.pointee.pageCount = (runEnd &- end) >> pageShift
+                r.pointee.dirtyPages = min(dirty, r.pointee.pageCount)
+                r.pointee.state = .freeRun
+                insertFree(r)
+                mapEnds(r, map)
+            }
+            reused = true
+        }
+        if !reused { heap.internalPointer.deleteSpan(run) }
+        // Forget the chunk (order does not matter).
+        pointee.chunkCount &-= 1
+        chunks[c &* 2] = chunks[pointee.chunkCount &* 2]
+        chunks[c &* 2 &+ 1] = chunks[pointee.chunkCount &* 2 &+ 1]
     }
 
     // ---- release -------------------------------------------------------------------------

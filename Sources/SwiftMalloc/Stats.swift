@@ -226,7 +226,7 @@ public func swiftmalloc_trim(_ pad: Int) -> Int32 {
     }
     let ph = heap.pageHeapPointer
     swm_lock(&ph.pointee.lock)
-    let pages = ph.purgeAll()
+    let pages = ph.purgeAll() &+ ph.releaseFreeChunks(heap: heap)
     swm_unlock(&ph.pointee.lock)
     return pages > 0 ? 1 : 0
 }

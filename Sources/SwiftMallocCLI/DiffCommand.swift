@@ -103,7 +103,7 @@ struct DiffCommand: ParsableCommand {
         for w in warnings { printError("warning: \(w)") }
         switch format {
         case .text: try emit(renderText(diff), to: output)
-        case .json: try emit(try renderJSON(diff), to: output)
+        case .json: try emit(renderJSON(diff), to: output)
         }
     }
 
@@ -145,7 +145,8 @@ struct DiffCommand: ParsableCommand {
                         + "\(Format.signedCount(delta.allocCount)) allocations)"
                 } else {
                     line += "\(Format.signedBytes(delta.liveBytes)) live (\(Format.signedCount(delta.liveBytes)) B, "
-                        + "\(Format.signedCount(delta.liveCount)) blocks: \(Format.count(d.a.liveBytes)) → "
+                        + "\(Format.signedCount(delta.liveCount)) block\(delta.liveCount.magnitude == 1 ? "" : "s"): "
+                        + "\(Format.count(d.a.liveBytes)) → "
                         + "\(Format.count(d.b.liveBytes)) B); allocated \(Format.signedCount(delta.allocBytes)) B"
                 }
                 if !d.inA { line += "  [new]" }
@@ -168,25 +169,27 @@ struct DiffCommand: ParsableCommand {
         return out.joined(separator: "\n") + "\n"
     }
 
-    private func renderJSON(_ diff: ProfileDiff) throws -> String {
-        func side(_ p: AnalyzedProfile) -> [String: Any] {
-            ["path": p.profile.path, "command": p.profile.command ?? NSNull(),
-             "pid": p.profile.pid.map { $0 as Any } ?? NSNull(),
-             "totals": JSONReport.statsObject(p.table.totals)]
+    private func renderJSON(_ diff: ProfileDiff) -> String {
+        func side(_ p: AnalyzedProfile) -> JSONValue {
+            .object([("path", .string(p.profile.path)), ("command", JSONValue(p.profile.command)),
+                     ("pid", JSONValue(p.profile.pid)), ("totals", JSONReport.stats(p.table.totals))])
         }
-        let document: [String: Any] = [
-            "format": "swiftmalloc-diff",
-            "version": 1,
-            "a": side(diff.a),
-            "b": side(diff.b),
-            "delta": JSONReport.statsObject(diff.b.table.totals - diff.a.table.totals),
-            "sites": diff.sites.map { d -> [String: Any] in
-                ["frames": d.frames.map(JSONReport.frameObject),
-                 "status": d.inA && d.inB ? "both" : d.inA ? "gone" : "new",
-                 "a": JSONReport.statsObject(d.a), "b": JSONReport.statsObject(d.b),
-                 "delta": JSONReport.statsObject(d.delta)]
-            },
-        ]
-        return try JSONReport.serialize(document)
+        let document: JSONValue = .object([
+            ("format", .string("swiftmalloc-diff")),
+            ("version", .int(1)),
+            ("a", side(diff.a)),
+            ("b", side(diff.b)),
+            ("delta", JSONReport.stats(diff.b.table.totals - diff.a.table.totals)),
+            ("sites", .array(diff.sites.map { d in
+                .object([
+                    ("status", .string(d.inA && d.inB ? "both" : d.inA ? "gone" : "new")),
+                    ("delta", JSONReport.stats(d.delta)),
+                    ("a", JSONReport.stats(d.a)),
+                    ("b", JSONReport.stats(d.b)),
+                    ("frames", .array(d.frames.map(JSONReport.frame))),
+                ])
+            })),
+        ])
+        return document.serialized()
     }
 }

@@ -60,6 +60,7 @@ enum Format {
 
     /// `183 ms`, `2.50 s`, `12 µs`.
     static func duration(ns: Int64) -> String {
+        if ns == 0 { return "0 s" }
         let v = Double(ns)
         if v >= 1e9 { return String(format: v >= 1e10 ? "%.1f s" : "%.2f s", v / 1e9) }
         if v >= 1e6 { return String(format: "%.0f ms", v / 1e6) }

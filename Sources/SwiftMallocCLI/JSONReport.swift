@@ -2,105 +2,133 @@
 // symbolized frames and all its counters, the rankings of the text report as
 // lists of site ids, size classes, heap totals and the timeline. Keys are
 // snake_case; unknown values are null, never left out.
-
-import Foundation
+//
+//   format, version        "swiftmalloc-report", 1
+//   source                 path, pid, command, mode ("full" | "sampled"),
+//                          sample_mean_bytes, depth, unwinder, elapsed_ns, reason,
+//                          complete, format_version, warnings
+//   totals                 the counters summed over all sites
+//   sites                  [{id, raw_site_ids, frames: [{function, resolved, file,
+//                          line, module, address, module_offset}], alloc_count,
+//                          alloc_bytes, free_count, live_count, live_bytes,
+//                          live_held_bytes, peak_live_bytes, peak_live_count,
+//                          pinned_pages}], most live bytes first; frames
+//                          innermost first
+//   live_sites, top_alloc_bytes, top_alloc_count, top_peak_bytes, pinned_sites
+//                          site ids in ranking order
+//   classes, large, huge, heap, timeline   as in the profile file
 
 enum JSONReport {
     /// `top`: length of the ranking lists; nil for all sites.
-    static func render(_ analysis: AnalyzedProfile, top: Int?, warnings: [String]) throws -> String {
+    static func render(_ analysis: AnalyzedProfile, top: Int?, warnings: [String]) -> String {
         let p = analysis.profile
         let table = analysis.table
-        func ids(_ sites: [Site]) -> [Int] { sites.prefix(top ?? sites.count).map(\.id) }
+        func ids(_ sites: [Site]) -> JSONValue { .array(sites.prefix(top ?? sites.count).map { JSONValue($0.id) }) }
 
-        var source: [String: Any] = [
-            "path": p.path,
-            "format_version": p.version,
-            "pid": p.pid.map { $0 as Any } ?? NSNull(),
-            "command": p.command ?? NSNull(),
-            "depth": p.depth.map { $0 as Any } ?? NSNull(),
-            "unwinder": p.unwinder ?? NSNull(),
-            "elapsed_ns": p.elapsedNs.map { $0 as Any } ?? NSNull(),
-            "reason": p.reason ?? NSNull(),
-            "complete": p.complete,
-            "warnings": p.warnings + warnings,
-        ]
+        var mode: String
+        var mean: JSONValue = .null
         switch p.mode {
-        case .full:
-            source["mode"] = "full"
-            source["sample_mean_bytes"] = NSNull()
-        case .sampled(let mean):
-            source["mode"] = "sampled"
-            source["sample_mean_bytes"] = mean
-        case .unknown(let text):
-            source["mode"] = text
-            source["sample_mean_bytes"] = NSNull()
+        case .full: mode = "full"
+        case .sampled(let m):
+            mode = "sampled"
+            mean = JSONValue(m)
+        case .unknown(let text): mode = text
         }
+        let source: JSONValue = .object([
+            ("path", .string(p.path)),
+            ("format_version", JSONValue(p.version)),
+            ("pid", JSONValue(p.pid)),
+            ("command", JSONValue(p.command)),
+            ("mode", .string(mode)),
+            ("sample_mean_bytes", mean),
+            ("depth", JSONValue(p.depth)),
+            ("unwinder", JSONValue(p.unwinder)),
+            ("elapsed_ns", JSONValue(p.elapsedNs)),
+            ("reason", JSONValue(p.reason)),
+            ("complete", .bool(p.complete)),
+            ("warnings", .array((p.warnings + warnings).map(JSONValue.string))),
+        ])
 
-        let document: [String: Any] = [
-            "format": "swiftmalloc-report",
-            "version": 1,
-            "source": source,
-            "totals": statsObject(table.totals),
-            "sites": table.sites.map(siteObject),
-            "live_sites": ids(table.live),
-            "top_alloc_bytes": ids(table.ranked { $0.stats.allocBytes }),
-            "top_alloc_count": ids(table.ranked { $0.stats.allocCount }),
-            "top_peak_bytes": ids(table.ranked { $0.stats.peakLiveBytes }),
-            "pinned_sites": ids(table.ranked { $0.pinnedPages }),
-            "classes": p.classes.map { c -> [String: Any] in
-                ["index": c.index, "block_size": c.blockSize, "pages_per_span": c.pagesPerSpan, "spans": c.spans,
-                 "live_blocks": c.liveBlocks, "requested_live": c.requestedLive, "held_bytes": c.heldBytes,
-                 "pages_returned": c.pagesReturned, "peak_spans": c.peakSpans,
-                 "utilization": c.heldBytes > 0 ? Double(c.requestedLive) / Double(c.heldBytes) as Any : NSNull()]
-            },
-            "large": blocksObject(p.large),
-            "huge": blocksObject(p.huge),
-            "heap": p.heap.map { h -> Any in
-                ["held_bytes": h.heldBytes, "requested_bytes": h.requestedBytes, "peak_held_bytes": h.peakHeldBytes,
-                 "peak_requested_bytes": h.peakRequestedBytes, "mapped_bytes": h.mappedBytes,
-                 "dirty_bytes": h.dirtyBytes, "returned_bytes": h.returnedBytes,
-                 "utilization": h.heldBytes > 0 ? Double(h.requestedBytes) / Double(h.heldBytes) as Any : NSNull()]
-            } ?? NSNull(),
-            "timeline": p.samples.map { s -> [String: Any] in
-                ["elapsed_ns": s.elapsedNs, "requested_bytes": s.requestedBytes, "held_bytes": s.heldBytes]
-            },
+        let document: JSONValue = .object([
+            ("format", .string("swiftmalloc-report")),
+            ("version", .int(1)),
+            ("source", source),
+            ("totals", stats(table.totals)),
+            ("live_sites", ids(table.live)),
+            ("top_alloc_bytes", ids(table.ranked { $0.stats.allocBytes })),
+            ("top_alloc_count", ids(table.ranked { $0.stats.allocCount })),
+            ("top_peak_bytes", ids(table.ranked { $0.stats.peakLiveBytes })),
+            ("pinned_sites", ids(table.ranked { $0.pinnedPages })),
+            ("classes", .array(p.classes.map { c in
+                .object([
+                    ("index", JSONValue(c.index)), ("block_size", JSONValue(c.blockSize)),
+                    ("pages_per_span", JSONValue(c.pagesPerSpan)), ("spans", JSONValue(c.spans)),
+                    ("peak_spans", JSONValue(c.peakSpans)), ("live_blocks", JSONValue(c.liveBlocks)),
+                    ("requested_live", JSONValue(c.requestedLive)), ("held_bytes", JSONValue(c.heldBytes)),
+                    ("utilization", ratio(c.requestedLive, c.heldBytes)),
+                    ("pages_returned", JSONValue(c.pagesReturned)),
+                ])
+            })),
+            ("large", blocks(p.large)),
+            ("huge", blocks(p.huge)),
+            ("heap", p.heap.map { h in
+                .object([
+                    ("held_bytes", JSONValue(h.heldBytes)), ("requested_bytes", JSONValue(h.requestedBytes)),
+                    ("utilization", ratio(h.requestedBytes, h.heldBytes)),
+                    ("peak_held_bytes", JSONValue(h.peakHeldBytes)),
+                    ("peak_requested_bytes", JSONValue(h.peakRequestedBytes)),
+                    ("mapped_bytes", JSONValue(h.mappedBytes)), ("dirty_bytes", JSONValue(h.dirtyBytes)),
+                    ("returned_bytes", JSONValue(h.returnedBytes)),
+                ])
+            } ?? .null),
+            ("timeline", .array(p.samples.map { s in
+                .object([("elapsed_ns", JSONValue(s.elapsedNs)), ("requested_bytes", JSONValue(s.requestedBytes)),
+                         ("held_bytes", JSONValue(s.heldBytes))])
+            })),
+            ("sites", .array(table.sites.map(site))),
+        ])
+        return document.serialized()
+    }
+
+    static func statsMembers(_ s: SiteStats) -> [(String, JSONValue)] {
+        [("alloc_count", JSONValue(s.allocCount)), ("alloc_bytes", JSONValue(s.allocBytes)),
+         ("free_count", JSONValue(s.freeCount)), ("live_count", JSONValue(s.liveCount)),
+         ("live_bytes", JSONValue(s.liveBytes)), ("live_held_bytes", JSONValue(s.liveHeldBytes)),
+         ("peak_live_bytes", JSONValue(s.peakLiveBytes)), ("peak_live_count", JSONValue(s.peakLiveCount))]
+    }
+
+    static func stats(_ s: SiteStats) -> JSONValue { .object(statsMembers(s)) }
+
+    static func frame(_ f: Frame) -> JSONValue {
+        .object([
+            ("function", .string(f.name)),
+            ("file", JSONValue(f.file)),
+            ("line", JSONValue(f.line)),
+            ("resolved", .bool(f.function != nil)),
+            ("module", JSONValue(f.modulePath)),
+            ("address", .string("0x" + String(f.address, radix: 16))),
+            ("module_offset", f.moduleOffset.map { .string("0x" + String($0, radix: 16)) } ?? .null),
+        ])
+    }
+
+    static func site(_ site: Site) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("id", JSONValue(site.id)),
+            ("raw_site_ids", .array(site.rawIDs.map { .int(Int64(bitPattern: $0)) })),
         ]
-        return try serialize(document)
+        members += statsMembers(site.stats)
+        members.append(("pinned_pages", JSONValue(site.pinnedPages)))
+        members.append(("frames", .array(site.frames.map(frame))))
+        return .object(members)
     }
 
-    static func serialize(_ document: Any) throws -> String {
-        let data = try JSONSerialization.data(withJSONObject: document,
-                                              options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self) + "\n"
+    private static func ratio(_ a: Int64, _ b: Int64) -> JSONValue {
+        b > 0 ? .double(Double(a) / Double(b)) : .null
     }
 
-    static func statsObject(_ s: SiteStats) -> [String: Any] {
-        ["alloc_count": s.allocCount, "alloc_bytes": s.allocBytes, "free_count": s.freeCount,
-         "live_count": s.liveCount, "live_bytes": s.liveBytes, "live_held_bytes": s.liveHeldBytes,
-         "peak_live_bytes": s.peakLiveBytes, "peak_live_count": s.peakLiveCount]
-    }
-
-    static func frameObject(_ f: Frame) -> [String: Any] {
-        ["function": f.name,
-         "resolved": f.function != nil,
-         "file": f.file ?? NSNull(),
-         "line": f.line.map { $0 as Any } ?? NSNull(),
-         "module": f.modulePath ?? NSNull(),
-         "address": "0x" + String(f.address, radix: 16),
-         "module_offset": f.moduleOffset.map { "0x" + String($0, radix: 16) as Any } ?? NSNull()]
-    }
-
-    static func siteObject(_ site: Site) -> [String: Any] {
-        var o = statsObject(site.stats)
-        o["id"] = site.id
-        o["raw_site_ids"] = site.rawIDs
-        o["frames"] = site.frames.map(frameObject)
-        o["pinned_pages"] = site.pinnedPages
-        return o
-    }
-
-    private static func blocksObject(_ b: BlockTotals?) -> Any {
-        guard let b else { return NSNull() }
-        return ["live_count": b.liveCount, "requested_live": b.requestedLive, "held_bytes": b.heldBytes]
+    private static func blocks(_ b: BlockTotals?) -> JSONValue {
+        guard let b else { return .null }
+        return .object([("live_count", JSONValue(b.liveCount)), ("requested_live", JSONValue(b.requestedLive)),
+                        ("held_bytes", JSONValue(b.heldBytes))])
     }
 }

@@ -118,15 +118,15 @@ struct RunCommand: ParsableCommand {
         // .build/release is a link to .build/<triple>/release.
         var directories: [String] = []
         let invoked = CommandLine.arguments[0]
-        if invoked.contains("/") { directories.append((absolute(invoked) as NSString).deletingLastPathComponent) }
+        if invoked.contains("/") { directories.append(parentDirectory(absolute(invoked))) }
         if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            let dir = (resolved as NSString).deletingLastPathComponent
+            let dir = parentDirectory(resolved)
             if !directories.contains(dir) { directories.append(dir) }
         }
         var candidates: [String] = []
         for dir in directories { candidates.append("\(dir)/\(name)") }
         for dir in directories {
-            let parent = (dir as NSString).deletingLastPathComponent
+            let parent = parentDirectory(dir)
             candidates.append("\(parent)/lib/\(name)")
             #if arch(x86_64)
             candidates.append("\(parent)/lib/x86_64-linux-gnu/\(name)")
@@ -136,7 +136,7 @@ struct RunCommand: ParsableCommand {
             candidates.append("\(parent)/lib64/\(name)")
         }
         for candidate in candidates where FileManager.default.fileExists(atPath: candidate) {
-            return (candidate as NSString).standardizingPath
+            return absolute(candidate)
         }
         throw ProfileError("""
             cannot find \(name). Looked in:
@@ -145,10 +145,22 @@ struct RunCommand: ParsableCommand {
             """)
     }
 
+    private static func parentDirectory(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// An absolute path with `.` and `..` removed lexically: symbolic links
+    /// are kept, so that an executable linked into bin/ finds ../lib from there.
     private static func absolute(_ path: String) -> String {
-        if path.hasPrefix("/") { return (path as NSString).standardizingPath }
-        return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path) as NSString)
-            .standardizingPath
+        let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var parts: [Substring] = []
+        for part in full.split(separator: "/") {
+            if part == "." { continue }
+            if part == ".." { _ = parts.popLast(); continue }
+            parts.append(part)
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     // MARK: Running the command
@@ -225,7 +237,8 @@ struct RunCommand: ParsableCommand {
             if case .signaled(let s) = status {
                 why += ": the command was killed by signal \(s) before it could exit normally"
             } else if others.isEmpty {
-                why += " (does \(library) include the profiler? Profiles are written when a process exits normally.)"
+                why += ". A process writes its profile when it calls exit() or returns from main; one that "
+                    + "ends with _exit() (as dash does) or is killed writes none. Is \(library) built with the profiler?"
             }
             notes.append(why)
             if others.count == 1 {

@@ -177,8 +177,9 @@ enum SVGReport {
                         size: 12, anchor: "middle", fill: "#a00")
             return out + "</g>\n"
         }
-        let t0 = samples.first!.elapsedNs
-        let t1 = max(samples.last!.elapsedNs, t0 + 1)
+        // From the library's start to the report (or the last sample).
+        let t0 = min(0, samples.first!.elapsedNs)
+        let t1 = max(samples.last!.elapsedNs, p.elapsedNs ?? 0, t0 + 1)
         let maxBytes = max(1, samples.map { max($0.heldBytes, $0.requestedBytes) }.max()!)
         let yStep = niceByteStep(maxBytes)
         let yMax = max(yStep, ((maxBytes + yStep - 1) / yStep) * yStep)

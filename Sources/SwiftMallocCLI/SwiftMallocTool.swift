@@ -32,7 +32,7 @@ func renderReport(_ analysis: AnalyzedProfile, format: OutputFormat, metric: Met
                   warnings: [String]) throws -> String {
     switch format {
     case .text: return TextReport(analysis: analysis, top: top ?? 10).render(warnings: warnings)
-    case .json: return try JSONReport.render(analysis, top: top, warnings: warnings)
+    case .json: return JSONReport.render(analysis, top: top, warnings: warnings)
     case .collapsed: return FoldedStacks.render(analysis.table, metric: metric)
     case .svg: return SVGReport.render(analysis, metric: metric)
     }

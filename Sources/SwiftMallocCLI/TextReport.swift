@@ -193,7 +193,7 @@ struct TextReport {
                                 rightAligned: Array(repeating: true, count: 10))
         }
         for (name, totals) in [("large", profile.large), ("huge", profile.huge)] {
-            guard let totals else { continue }
+            guard let totals, totals.liveCount != 0 || totals.heldBytes != 0 else { continue }
             out.append("  \(name): \(Format.plural(totals.liveCount, "block")), "
                 + "\(Format.bytesWithExact(totals.requestedLive)) requested, "
                 + "\(Format.bytesWithExact(totals.heldBytes)) held, "
@@ -237,7 +237,9 @@ struct TextReport {
             return
         }
         let width = 64, height = 10
-        let t0 = samples.first!.elapsedNs, t1 = max(samples.last!.elapsedNs, t0 + 1)
+        // From the library's start to the report (or the last sample).
+        let t0 = min(0, samples.first!.elapsedNs)
+        let t1 = max(samples.last!.elapsedNs, profile.elapsedNs ?? 0, t0 + 1)
         // Per column, the largest value of the samples in its time slice; a
         // column with no sample repeats the one before.
         var held = [Int64](repeating: -1, count: width)
@@ -253,7 +255,7 @@ struct TextReport {
         }
         let maxValue = max(1, held.max() ?? 1, requested.max() ?? 1)
         out.append("TIMELINE: requested (#) against held (.) bytes, \(samples.count) samples over "
-            + "\(Format.duration(ns: t1 - t0))")
+            + "\(Format.duration(ns: t1 - t0)) (each column: the largest sample in its time slice)")
         let labelWidth = max(Format.bytes(maxValue).count, 3)
         for row in stride(from: height, through: 1, by: -1) {
             var line = ""
