@@ -53,6 +53,10 @@ struct RunCommand: ParsableCommand {
     private var commandLine: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
 
     func validate() throws {
+        // The passthrough argument captures a leading --help too.
+        if let first = command.first, first == "--help" || first == "-h" {
+            throw CleanExit.helpRequest(self)
+        }
         if commandLine.isEmpty {
             throw ValidationError("no command given: swiftmalloc run [options] -- COMMAND [ARGS...]")
         }

@@ -13,6 +13,9 @@ __thread int swm_tls_capturing __attribute__((tls_model("initial-exec"))) = 0;
 typedef int (*swm_unw_backtrace_fn)(void **, int);
 static swm_unw_backtrace_fn swm_unw_backtrace;
 static uintptr_t swm_self_start, swm_self_end;
+/// Captures return nothing until swm_unwinder_open has run (allocations made while
+/// it loads libunwind included).
+static int swm_unwinder_ready;
 
 static int swm_find_self(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
@@ -44,6 +47,7 @@ int swm_unwinder_open(void) {
     void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
     if (h != NULL) swm_unw_backtrace = (swm_unw_backtrace_fn)dlsym(h, "unw_backtrace");
+    __atomic_store_n(&swm_unwinder_ready, 1, __ATOMIC_RELEASE);
     return swm_unw_backtrace != NULL;
 }
 
@@ -65,6 +69,7 @@ static int swm_fp_walk(uintptr_t *frames, int max) {
 }
 
 int swm_backtrace(uintptr_t *frames, int max) {
+    if (!__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) return 0;
     enum { scratch_max = 160 };
     uintptr_t scratch[scratch_max];
     int want = max + 16 < scratch_max ? max + 16 : scratch_max;
