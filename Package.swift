@@ -8,6 +8,10 @@ let package = Package(
     name: "SwiftMalloc",
     products: [
         .library(name: "swiftmalloc", type: .dynamic, targets: ["SwiftMalloc"]),
+        .executable(name: "swiftmalloc-cli", targets: ["SwiftMallocCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         .target(
@@ -28,6 +32,14 @@ let package = Package(
             linkerSettings: [
                 .unsafeFlags(["-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/SwiftMallocShims/exports.map"]),
             ]
+        ),
+        // The `swiftmalloc` command (installed under that name; SwiftPM builds it as
+        // swiftmalloc-cli): runs a program under the profiler and renders its report
+        // files. Ordinary Swift with Foundation; it does not link the allocator.
+        .executableTarget(
+            name: "SwiftMallocCLI",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/SwiftMallocCLI"
         ),
     ]
 )

@@ -7,14 +7,16 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh || { echo "dependency installation failed"; exit 1; }
 swift build -c release 2>&1 | tail -n 3
 lib="$PWD/.build/release/libswiftmalloc.so"
+cli="$PWD/.build/release/swiftmalloc-cli"
 [ -f "$lib" ] || { echo "build failed: $lib missing"; echo "0 passed, 1 failed"; exit 1; }
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 export RESULTS_FILE="$results"
-for suite in Tests/run-c-tests.sh Tests/run-mode-tests.sh Tests/run-examples-tests.sh Tests/programs/run-program-tests.sh Tests/run-bench-smoke.sh; do
+for suite in Tests/run-c-tests.sh Tests/run-mode-tests.sh Tests/run-profiler-tests.sh Tests/run-examples-tests.sh \
+             Tests/programs/run-program-tests.sh Tests/run-bench-smoke.sh; do
     echo "== $suite"
     if [ ! -f "$suite" ]; then echo "FAIL $suite: missing" >>"$results"; continue; fi
-    bash "$suite" "$lib" || true
+    bash "$suite" "$lib" "$cli" || true
 done
 passed=$(grep -c '^PASS' "$results")
 failed=$(grep -c '^FAIL' "$results")

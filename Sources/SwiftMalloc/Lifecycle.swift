@@ -38,7 +38,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let sample = number("SWIFTMALLOC_PROFILE_SAMPLE") ?? 0
         if flag("SWIFTMALLOC_PROFILE") || sample > 0 {
             configureProfiler(sampleMean: sample, depth: Int(number("SWIFTMALLOC_PROFILE_DEPTH") ?? 32),
-                              reportTemplate: environment("SWIFTMALLOC_REPORT"))
+                              reportTemplate: environment("SWIFTMALLOC_REPORT"), quiet: flag("SWIFTMALLOC_PROFILE_QUIET"))
         }
         pointee.config.tracking = pointee.config.statsAtExit || pointee.profiler != nil
         pointee.config.direct = pointee.config.check

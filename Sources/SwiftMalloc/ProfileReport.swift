@@ -23,7 +23,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             let path = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
             reportPath(into: path, capacity: raw.count, profiler: profiler)
             let ok = writeProfile(to: path, reason: "exit")
-            printProfileSummary(path: path, written: ok)
+            if !profiler.pointee.quiet || !ok { printProfileSummary(path: path, written: ok) }
         }
     }
 

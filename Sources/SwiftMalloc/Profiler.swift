@@ -50,6 +50,8 @@ struct Profiler {
     var sampleMean: UInt = 0
     var depth: Int = 32
     var libunwind = false
+    /// SWIFTMALLOC_PROFILE_QUIET=1: no summary on stderr at exit (the report is still written).
+    var quiet = false
     var sites: UnsafeMutablePointer<Site>? = nil
     var siteCount: Int = 1        // site 0 is "no stack"
     var siteCapacity: Int = 0
@@ -282,13 +284,14 @@ extension UnsafeMutablePointer where Pointee == Profiler {
 
 extension UnsafeMutablePointer where Pointee == Heap {
     /// Sets up profiling from the environment; called once at initialization.
-    func configureProfiler(sampleMean: UInt, depth: Int, reportTemplate: UnsafePointer<CChar>?) {
+    func configureProfiler(sampleMean: UInt, depth: Int, reportTemplate: UnsafePointer<CChar>?, quiet: Bool) {
         let bytes = (UInt(MemoryLayout<Profiler>.stride) &+ pageMask) & ~pageMask
         guard let raw = OSPages.map(bytes) else { return }
         let profiler = raw.bindMemory(to: Profiler.self, capacity: 1)
         profiler.initialize(to: Profiler())
         profiler.pointee.sampleMean = sampleMean
         profiler.pointee.depth = max(1, min(depth, maxProfileDepth))
+        profiler.pointee.quiet = quiet
         profiler.pointee.random = RandomStream(state: UInt64(pointee.freeKey) | 1)
         profiler.pointee.countdown = sampleMean == 0 ? 0 : ProfileMath.gap(mean: sampleMean, random: &profiler.pointee.random)
         profiler.pointee.startedAt = swm_now_ns()

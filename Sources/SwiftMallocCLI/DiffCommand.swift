@@ -13,10 +13,6 @@ struct SiteDiff {
     var inA: Bool
     var inB: Bool
     var delta: SiteStats { b - a }
-
-    var title: String {
-        Site(id: 0, rawIDs: [], frames: frames, stats: .zero, pinnedPages: 0, key: key).title
-    }
 }
 
 struct ProfileDiff {

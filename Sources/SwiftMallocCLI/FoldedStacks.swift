@@ -41,16 +41,26 @@ struct FoldedStack {
     /// Outermost first.
     var frames: [Frame]
     var value: Int64
+    /// The recorded stack was cut at the maximum depth: its outermost frames
+    /// are missing, so it is shown under a `[truncated]` root.
+    var truncated: Bool
+
+    /// Frame names, outermost first, with the `[truncated]` root where it applies.
+    var labels: [String] {
+        if frames.isEmpty { return [FoldedStacks.noStack] }
+        return (truncated ? [FoldedStacks.truncated] : []) + frames.map(FoldedStacks.label)
+    }
 }
 
 enum FoldedStacks {
     static let noStack = "[no stack]"
+    static let truncated = "[truncated]"
 
     /// Sites as root-first stacks with their values; zero values are left out.
     static func stacks(_ table: SiteTable, metric: Metric) -> [FoldedStack] {
         table.sites.compactMap { site in
             let v = metric.value(site.stats)
-            return v > 0 ? FoldedStack(frames: site.frames.reversed(), value: v) : nil
+            return v > 0 ? FoldedStack(frames: site.frames.reversed(), value: v, truncated: site.truncated) : nil
         }
     }
 
@@ -65,7 +75,7 @@ enum FoldedStacks {
     static func render(_ table: SiteTable, metric: Metric) -> String {
         var lines: [String: Int64] = [:]
         for stack in stacks(table, metric: metric) {
-            let key = stack.frames.isEmpty ? noStack : stack.frames.map(label).joined(separator: ";")
+            let key = stack.labels.joined(separator: ";")
             lines[key, default: 0] += stack.value
         }
         return lines.keys.sorted().map { "\($0) \(lines[$0]!)\n" }.joined()

@@ -12,8 +12,9 @@
 //                          line, module, address, module_offset}], alloc_count,
 //                          alloc_bytes, free_count, live_count, live_bytes,
 //                          live_held_bytes, peak_live_bytes, peak_live_count,
-//                          pinned_pages}], most live bytes first; frames
-//                          innermost first
+//                          pinned_pages, truncated}], most live bytes first;
+//                          frames innermost first; truncated: the stack was cut
+//                          at the maximum depth
 //   live_sites, top_alloc_bytes, top_alloc_count, top_peak_bytes, pinned_sites
 //                          site ids in ranking order
 //   classes, large, huge, heap, timeline   as in the profile file
@@ -118,6 +119,7 @@ enum JSONReport {
         ]
         members += statsMembers(site.stats)
         members.append(("pinned_pages", JSONValue(site.pinnedPages)))
+        members.append(("truncated", .bool(site.truncated)))
         members.append(("frames", .array(site.frames.map(frame))))
         return .object(members)
     }

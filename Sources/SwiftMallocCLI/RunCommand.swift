@@ -70,6 +70,12 @@ struct RunCommand: ParsableCommand {
         let cwd = FileManager.default.currentDirectoryPath
         var template = report ?? "swiftmalloc.%p.report"
         if !template.hasPrefix("/") { template = (cwd as NSString).appendingPathComponent(template) }
+        let reportDirectory = (template as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: reportDirectory, isDirectory: &isDirectory), isDirectory.boolValue
+        else {
+            throw ProfileError("the directory for the profiles, \(reportDirectory), does not exist")
+        }
 
         var environment = ProcessInfo.processInfo.environment
         if let existing = environment["LD_PRELOAD"], !existing.isEmpty {
@@ -86,6 +92,8 @@ struct RunCommand: ParsableCommand {
         }
         if let depth { environment["SWIFTMALLOC_PROFILE_DEPTH"] = String(depth) }
         environment["SWIFTMALLOC_REPORT"] = template
+        // This command prints the report itself; the library's one-line summary would repeat it.
+        environment["SWIFTMALLOC_PROFILE_QUIET"] = "1"
 
         let started = Date()
         let pid = try RunCommand.spawn(commandLine, environment: environment)
@@ -97,14 +105,14 @@ struct RunCommand: ParsableCommand {
         switch status {
         case .exited(let code):
             throw ExitCode(code)
-        case .signaled(let signal):
+        case .signaled(let sig):
             // Die the same way, for the signals that do not dump core, so that a
             // shell sees an interrupted command as interrupted.
-            if [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGKILL, SIGUSR1, SIGUSR2, SIGALRM].contains(signal) {
-                Glibc.signal(signal, SIG_DFL)
-                kill(getpid(), signal)
+            if [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGKILL, SIGUSR1, SIGUSR2, SIGALRM].contains(sig) {
+                signal(sig, SIG_DFL)
+                kill(getpid(), sig)
             }
-            throw ExitCode(128 + signal)
+            throw ExitCode(128 + sig)
         }
     }
 
@@ -127,9 +135,11 @@ struct RunCommand: ParsableCommand {
             let dir = parentDirectory(resolved)
             if !directories.contains(dir) { directories.append(dir) }
         }
+        // Each directory with its ../lib before the next: an executable linked into
+        // an install's bin/ takes that install's library, not its build folder's.
         var candidates: [String] = []
-        for dir in directories { candidates.append("\(dir)/\(name)") }
         for dir in directories {
+            candidates.append("\(dir)/\(name)")
             let parent = parentDirectory(dir)
             candidates.append("\(parent)/lib/\(name)")
             #if arch(x86_64)

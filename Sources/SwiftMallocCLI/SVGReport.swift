@@ -41,10 +41,9 @@ enum SVGReport {
         for stack in FoldedStacks.stacks(analysis.table, metric: metric) {
             root.value += stack.value
             var node = root
-            if stack.frames.isEmpty {
-                node = node.child(FoldedStacks.noStack)
+            if stack.frames.isEmpty || stack.truncated {
+                node = node.child(stack.frames.isEmpty ? FoldedStacks.noStack : FoldedStacks.truncated)
                 node.value += stack.value
-                continue
             }
             for frame in stack.frames {
                 node = node.child(FoldedStacks.label(frame))
@@ -146,7 +145,7 @@ enum SVGReport {
 
     /// Warm colours, stable per name; grey for the root and for allocations without a stack.
     private static func color(_ name: String, depth: Int) -> String {
-        if depth == 0 || name == FoldedStacks.noStack { return "rgb(190,190,190)" }
+        if depth == 0 || name == FoldedStacks.noStack || name == FoldedStacks.truncated { return "rgb(190,190,190)" }
         var h: UInt64 = 0xcbf29ce484222325
         for b in name.utf8 {
             h ^= UInt64(b)

@@ -17,12 +17,31 @@ struct Site {
     var pinnedPages: Int64
     /// What the site was merged on: one key per frame.
     var key: [String]
+    /// The recorded stack had the profile's maximum depth: outer frames are missing.
+    var truncated = false
 
     /// The innermost frame as `function (file:line)`, or a placeholder for allocations with no stack.
     var title: String {
         guard let top = frames.first else { return "(no stack recorded)" }
         if let location = top.location { return "\(top.name)  \(displayPath(location))" }
         return top.name
+    }
+
+    /// The frame that names the site in one-line summaries: the innermost one
+    /// that is not a language runtime's allocation wrapper (swift_allocObject,
+    /// operator new, strdup, …), so that such sites are told apart by their
+    /// callers. The full stack is always shown as recorded.
+    var summaryFrameIndex: Int? {
+        guard !frames.isEmpty else { return nil }
+        return frames.firstIndex { !Site.isAllocationWrapper($0.name) } ?? 0
+    }
+
+    static func isAllocationWrapper(_ name: String) -> Bool {
+        let prefixes = ["swift_slowAlloc", "swift_allocObject", "swift_allocBox", "swift_allocEmptyBox",
+                        "operator new", "__gnu_cxx::new_allocator", "std::__new_allocator", "std::allocator",
+                        "strdup", "__strdup", "strndup", "__strndup", "_ContiguousArrayBuffer"]
+        if prefixes.contains(where: name.hasPrefix) { return true }
+        return name.contains("Array._allocateUninitialized") || name.contains("_allocateBufferUninitialized")
     }
 }
 
@@ -39,7 +58,9 @@ struct SiteTable {
         var merged: [[String]: Site] = [:]
         for raw in ids.sorted() {
             let stack = (frames[raw] ?? []).filter { !$0.isAllocatorFrame }
-            let key = stack.map(\.key)
+            let truncated = profile.depth.map { d in d > 0 && Int64(profile.siteFrames[raw]?.count ?? 0) >= d } ?? false
+            // A cut stack is not the same site as a complete one with the same frames.
+            let key = stack.map(\.key) + (truncated ? ["\u{1}truncated"] : [])
             let stats = profile.stats[raw] ?? .zero
             let pinned = profile.pins[raw] ?? 0
             if var site = merged[key] {
@@ -48,7 +69,8 @@ struct SiteTable {
                 site.pinnedPages += pinned
                 merged[key] = site
             } else {
-                merged[key] = Site(id: 0, rawIDs: [raw], frames: stack, stats: stats, pinnedPages: pinned, key: key)
+                merged[key] = Site(id: 0, rawIDs: [raw], frames: stack, stats: stats, pinnedPages: pinned, key: key,
+                                   truncated: truncated)
             }
         }
         var sites = Array(merged.values)

@@ -161,7 +161,8 @@ final class Symbolizer: @unchecked Sendable {
         let none = [Resolved](repeating: Resolved(), count: addresses.count)
         guard enabled else { return none }
         guard FileManager.default.isReadableFile(atPath: path) else {
-            warn("cannot read \(path): its frames are shown as module+offset")
+            // Pseudo-files such as [vdso] have no symbols to read: no warning.
+            if !path.hasPrefix("[") { warn("cannot read \(path): its frames are shown as module+offset") }
             return none
         }
         guard let tool else {

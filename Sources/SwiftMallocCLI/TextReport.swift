@@ -100,6 +100,9 @@ struct TextReport {
         if site.frames.count > maxFrames {
             out.append("          … \(site.frames.count - maxFrames) more frames")
         }
+        if site.truncated {
+            out.append("          … (stack cut at \(profile.depth ?? 0) frames; --depth records more)")
+        }
     }
 
     private func frameText(_ frame: Frame) -> String {
@@ -113,15 +116,14 @@ struct TextReport {
     /// `leak_small  leaky.c:23  ← main`: the top frame and its caller.
     private func shortSite(_ site: Site) -> String {
         var text = "#\(site.id) "
-        if let top = site.frames.first {
-            text += top.name
-            if let file = top.file {
-                text += "  " + URL(fileURLWithPath: file).lastPathComponent + (top.line.map { ":\($0)" } ?? "")
-            }
-        } else {
-            text += site.title
+        guard let i = site.summaryFrameIndex else { return text + site.title }
+        let frame = site.frames[i]
+        if i > 0 { text += "… " }
+        text += frame.name
+        if let file = frame.file {
+            text += "  " + URL(fileURLWithPath: file).lastPathComponent + (frame.line.map { ":\($0)" } ?? "")
         }
-        if site.frames.count > 1 { text += "  ← \(site.frames[1].name)" }
+        if i + 1 < site.frames.count { text += "  ← \(site.frames[i + 1].name)" }
         return text
     }
 

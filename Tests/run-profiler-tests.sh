@@ -1,0 +1,404 @@
+#!/usr/bin/env bash
+# Tests for the heap profiler and the `swiftmalloc` command.
+#
+# Usage: Tests/run-profiler-tests.sh LIBPATH CLIPATH
+#   LIBPATH  the library, e.g. .build/release/libswiftmalloc.so
+#   CLIPATH  the command, e.g. .build/release/swiftmalloc-cli
+#
+# Three groups of cases:
+#   report/*    `swiftmalloc report` and `diff` on hand-written profiles
+#               (Tests/profile/fixtures/*.report.in, filled in with the addresses
+#               of a small C program compiled here): symbolization to exact
+#               lines, merging, text, JSON, folded stacks, SVG, diff.
+#   run/*       `swiftmalloc run`: exit status, streams, environment, finding
+#               the library, choosing among the profiles of a forking command
+#               (with a stand-in recorder, Tests/profile/fake-recorder.c).
+#   profile/*   the library's recorder end to end on Tests/profile/leaky.c:
+#               exact live bytes and blocks per leaking function, sampled
+#               estimates within 15%, folded stacks, an SVG that renders, and a
+#               diff between two runs.
+#
+# Environment: PROFILER_TEST_TIMEOUT (seconds per command, 120 by default),
+# KEEP_WORK=1 keeps the temporary directory, CC (gcc by default).
+# rsvg-convert (Debian librsvg2-bin) is installed with apt-get when missing
+# and running as root.
+set -u
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 LIBPATH CLIPATH" >&2
+    exit 2
+fi
+for f in "$1" "$2"; do
+    if [ ! -f "$f" ]; then
+        echo "$0: no such file: $f" >&2
+        exit 2
+    fi
+done
+lib=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+cli=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+timeout_s=${PROFILER_TEST_TIMEOUT:-120}
+CC=${CC:-gcc}
+checks="$root/Tests/profile/checks.py"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/swiftmalloc-profiler.XXXXXX")
+work=$(cd "$work" && pwd -P)
+cleanup() {
+    if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work directory kept: $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+ulimit -c 0 2>/dev/null || true
+
+# Prints the last lines of a file, indented, after a failure.
+show() {
+    local label=$1 file=$2
+    [ -s "$file" ] || return 0
+    echo "    --- $label (last 30 lines) ---"
+    tail -n 30 "$file" | sed 's/^/    /'
+}
+
+# check NAME COMMAND...: a case passes when COMMAND exits 0; its output is
+# shown only when it fails.
+check() {
+    local name=$1
+    shift
+    if "$@" >"$work/check.out" 2>&1; then
+        pass "$name"
+        sed -n '1,3p' "$work/check.out"
+    else
+        fail "$name"
+        sed 's/^/  /' "$work/check.out" | tail -n 40
+    fi
+}
+
+ensure_rsvg() {
+    command -v rsvg-convert >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing librsvg2-bin for rsvg-convert"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq librsvg2-bin >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 &&
+              DEBIAN_FRONTEND=noninteractive apt-get install -y -qq librsvg2-bin >/dev/null 2>&1; }
+    fi
+    command -v rsvg-convert >/dev/null 2>&1
+}
+
+# svg_ok SVG: well-formed XML, renders with rsvg-convert, and is not blank.
+svg_ok() {
+    local svg=$1
+    python3 -c 'import sys, xml.etree.ElementTree as ET; ET.parse(sys.argv[1])' "$svg" || {
+        echo "    $svg is not well-formed XML"
+        return 1
+    }
+    if ! ensure_rsvg; then
+        echo "    rsvg-convert is not available (install librsvg2-bin)"
+        return 1
+    fi
+    rsvg-convert -o "${svg%.svg}.png" "$svg" || {
+        echo "    rsvg-convert failed on $svg"
+        return 1
+    }
+    python3 "$checks" png "${svg%.svg}.png"
+}
+
+start=$(date +%s)
+
+# ---------------------------------------------------------------------------
+# report/*: the reader on fixtures
+# ---------------------------------------------------------------------------
+fx="$work/fixtures"
+if ! python3 "$root/Tests/profile/fixtures/generate.py" "$fx" >"$work/gen.log" 2>&1; then
+    fail "report/fixtures: generate.py could not build the fixtures"
+    show "generate.py" "$work/gen.log"
+else
+    lines="$fx/lines.json"
+    line_of() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$lines" "$1"; }
+
+    text_case() {
+        local out="$work/a.txt" problems=()
+        "$cli" report "$fx/a.report" >"$out" 2>"$work/err" || { echo "    exit status $?"; show stderr "$work/err"; return 1; }
+        for want in "LIVE AT EXIT (leaks): 5 sites hold 20.3 KiB (20,800 B) requested in 17 blocks" \
+                    "#1  14.6 KiB live: 15,000 B requested, 15,360 B held, 3 blocks" \
+                    "TOP BY ALLOCATED BYTES" "TOP BY ALLOCATION COUNT" "AT THE HEAP'S PEAK" \
+                    "FRAGMENTATION" "PINNED PAGES: 2 pages" "TIMELINE" "libmystery.so+0x2abc" \
+                    "#4  480 B live: 480 B requested, 480 B held, 10 blocks"; do
+            grep -qF -- "$want" "$out" || problems+=("missing: $want")
+        done
+        grep -qE "^      make_buffer  (.*/)?sites\.c:$(line_of make_buffer)\$" "$out" ||
+            problems+=("missing: the make_buffer frame at sites.c:$(line_of make_buffer)")
+        grep -q libswiftmalloc "$out" && problems+=("an allocator frame was not dropped")
+        if [ ${#problems[@]} -gt 0 ]; then
+            printf '    %s\n' "${problems[@]}"
+            show "report" "$out"
+            return 1
+        fi
+        echo "    sections and exact figures present"
+    }
+    check "report/text (fixture)" text_case
+
+    json_case() {
+        "$cli" report "$fx/$1" --format json >"$work/$1.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        python3 "$checks" fixture-json "$work/$1.json" "$lines"
+    }
+    check "report/json (fixture, position-independent executable)" json_case a.report
+    check "report/json (fixture, fixed-address executable)" json_case b.report
+
+    collapsed_case() {
+        "$cli" report "$fx/a.report" --format collapsed >"$work/a.folded" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        "$cli" report "$fx/a.report" --format collapsed --metric alloc-count >"$work/a-count.folded" 2>>"$work/err" ||
+            { show stderr "$work/err"; return 1; }
+        printf '%s\n' "0xdeadbeef;libmystery.so+0x2abc 200" "[no stack] 1024" "main;grow 4096" \
+            "main;load_table;make_buffer 15000" "main;parse_config;make_small 480" >"$work/want.folded"
+        printf '%s\n' "0xdeadbeef;libmystery.so+0x2abc 2" "[no stack] 3" "main;churn 1000" "main;grow 1" \
+            "main;load_table;make_buffer 3" "main;make_small 1" "main;parse_config;make_small 10" >"$work/want-count.folded"
+        diff -u "$work/want.folded" "$work/a.folded" && diff -u "$work/want-count.folded" "$work/a-count.folded" &&
+            echo "    live-bytes and alloc-count folded stacks as expected"
+    }
+    check "report/collapsed (fixture)" collapsed_case
+
+    svg_case() {
+        "$cli" report "$fx/a.report" --format svg --output "$work/a.svg" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        grep -q '<script' "$work/a.svg" && grep -q 'onclick="zoom(this)"' "$work/a.svg" &&
+            grep -q '<title>make_buffer' "$work/a.svg" || { echo "    no script, zoom handler or <title> tooltips"; return 1; }
+        if command -v node >/dev/null 2>&1; then
+            python3 - "$work/a.svg" >"$work/flame.js" <<'EOF'
+import re, sys
+print(re.search(r"<!\[CDATA\[(.*?)\]\]>", open(sys.argv[1]).read(), re.S).group(1))
+EOF
+            node --check "$work/flame.js" || { echo "    the embedded script does not parse"; return 1; }
+        fi
+        svg_ok "$work/a.svg"
+    }
+    check "report/svg (fixture)" svg_case
+
+    diff_case() {
+        "$cli" diff "$fx/a.report" "$fx/b.report" --format json >"$work/d.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        "$cli" diff "$fx/a.report" "$fx/b.report" >"$work/d.txt" 2>>"$work/err" || { show stderr "$work/err"; return 1; }
+        grep -q "GREW (live bytes): 2 sites, +496 B" "$work/d.txt" || { echo "    text diff lacks the GREW line"; show diff "$work/d.txt"; return 1; }
+        python3 "$checks" fixture-diff "$work/d.json" "$lines"
+    }
+    check "report/diff (fixtures)" diff_case
+
+    sampled_case() {
+        "$cli" report "$fx/sampled.report" >"$work/s.txt" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        grep -q "figures are estimates" "$work/s.txt" || { echo "    text does not say the figures are estimates"; return 1; }
+        "$cli" report "$fx/sampled.report" --format json >"$work/s.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        python3 "$checks" fixture-sampled "$work/s.json"
+    }
+    check "report/sampled (fixture)" sampled_case
+
+    truncated_case() {
+        "$cli" report "$fx/truncated.report" >"$work/t.txt" 2>"$work/err" || { echo "    exit status $?"; show stderr "$work/err"; return 1; }
+        grep -q "cut short" "$work/t.txt" && grep -q "skipped 1 malformed line" "$work/t.txt" ||
+            { echo "    no warning about the missing end line or the malformed line"; show report "$work/t.txt"; return 1; }
+        echo "    cut-short file rendered with warnings"
+    }
+    check "report/truncated (fixture)" truncated_case
+
+    bad_case() {
+        if "$cli" report "$fx/not-a-profile.report" >"$work/out" 2>"$work/err"; then
+            echo "    exit status 0 for a file that is not a profile"
+            return 1
+        fi
+        grep -q "not a swiftmalloc profile" "$work/err" || { show stderr "$work/err"; return 1; }
+        if "$cli" report "$work/no-such-file" >"$work/out" 2>"$work/err"; then echo "    exit 0 for a missing file"; return 1; fi
+        grep -q "no such file" "$work/err" || { show stderr "$work/err"; return 1; }
+        echo "    clear errors, non-zero exit"
+    }
+    check "report/errors" bad_case
+fi
+
+# ---------------------------------------------------------------------------
+# run/*: the command runner
+# ---------------------------------------------------------------------------
+exit_case() {
+    local rc
+    (cd "$work" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run --report "$work/exit.%p" -- sh -c 'exit 3') \
+        >"$work/out" 2>"$work/err"
+    rc=$?
+    [ "$rc" -eq 3 ] || { echo "    exit status $rc, expected 3"; show stderr "$work/err"; return 1; }
+    (cd "$work" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run --report "$work/exit.%p" -- true) >/dev/null 2>&1
+    rc=$?
+    [ "$rc" -eq 0 ] || { echo "    exit status $rc for true, expected 0"; return 1; }
+    # (in a group with stderr discarded: bash reports "Terminated" for the subshell)
+    { (cd "$work" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run --report "$work/exit.%p" -- \
+        /bin/bash -c 'kill -TERM $$') >/dev/null 2>&1; } 2>/dev/null
+    rc=$?
+    [ "$rc" -eq 143 ] || { echo "    exit status $rc for a command killed by SIGTERM, expected 143"; return 1; }
+    (cd "$work" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run -- no-such-command-here) >/dev/null 2>"$work/err"
+    rc=$?
+    [ "$rc" -eq 127 ] && grep -q "command not found" "$work/err" ||
+        { echo "    status $rc for a missing command, expected 127 and 'command not found'"; return 1; }
+    echo "    statuses 3, 0, 143 (SIGTERM) and 127 (not found) passed through"
+}
+check "run/exit status passed through (6)" exit_case
+
+streams_case() {
+    local got
+    got=$(printf 'through stdin\n' | SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run --report "$work/streams.%p" -- \
+        /bin/bash -c 'cat; echo to-stderr >&2' 2>"$work/err")
+    [ "$got" = "through stdin" ] || { echo "    stdout was '$got'"; return 1; }
+    grep -q '^to-stderr$' "$work/err" || { echo "    the command's stderr was not passed through"; show stderr "$work/err"; return 1; }
+    echo "    stdin, stdout and stderr passed through"
+}
+check "run/streams" streams_case
+
+env_case() {
+    local out
+    out=$(cd "$work" && SWIFTMALLOC_LIB="$lib" LD_PRELOAD=/nonexistent-first.so "$cli" run --depth 7 -- \
+        /usr/bin/env 2>/dev/null | grep -E '^(LD_PRELOAD|SWIFTMALLOC_[A-Z_]+)=' | sort)
+    local want
+    want=$(printf '%s\n' "LD_PRELOAD=/nonexistent-first.so:$lib" "SWIFTMALLOC_LIB=$lib" "SWIFTMALLOC_PROFILE=1" \
+        "SWIFTMALLOC_PROFILE_DEPTH=7" "SWIFTMALLOC_PROFILE_QUIET=1" "SWIFTMALLOC_REPORT=$work/swiftmalloc.%p.report" | sort)
+    [ "$out" = "$want" ] || { echo "    environment:"; echo "$out" | sed 's/^/      /'; echo "    expected:"; echo "$want" | sed 's/^/      /'; return 1; }
+    out=$(SWIFTMALLOC_LIB="$lib" SWIFTMALLOC_PROFILE=1 "$cli" run --sample 4096 --report "$work/x.%p" -- /usr/bin/env 2>/dev/null |
+        grep -E '^SWIFTMALLOC_PROFILE' | grep -v '^SWIFTMALLOC_PROFILE_QUIET=1$' | sort)
+    [ "$out" = "SWIFTMALLOC_PROFILE_SAMPLE=4096" ] || { echo "    with --sample: $out"; return 1; }
+    echo "    LD_PRELOAD appended; profile, depth, sample and report variables set"
+}
+check "run/environment" env_case
+
+search_case() {
+    local inst="$work/inst" out
+    mkdir -p "$inst/bin" "$inst/lib"
+    ln -sf "$cli" "$inst/bin/swiftmalloc"
+    cp "$lib" "$inst/lib/libswiftmalloc.so"
+    out=$(env -u SWIFTMALLOC_LIB "$inst/bin/swiftmalloc" run --report "$work/s.%p" -- /bin/bash -c 'echo "$LD_PRELOAD"' 2>"$work/err")
+    [ "$out" = "$inst/lib/libswiftmalloc.so" ] || { echo "    LD_PRELOAD was '$out', expected $inst/lib/libswiftmalloc.so"; show stderr "$work/err"; return 1; }
+    if SWIFTMALLOC_LIB="$work/none.so" "$cli" run -- true >/dev/null 2>"$work/err"; then
+        echo "    a missing SWIFTMALLOC_LIB did not fail"; return 1
+    fi
+    grep -q "SWIFTMALLOC_LIB" "$work/err" || { show stderr "$work/err"; return 1; }
+    rm -f "$inst/lib/libswiftmalloc.so" "$inst/bin/swiftmalloc"
+    # A copy, not a link: the build folder the link points into has a library.
+    cp "$cli" "$inst/bin/swiftmalloc"
+    if env -u SWIFTMALLOC_LIB "$inst/bin/swiftmalloc" run -- true >/dev/null 2>"$work/err"; then
+        echo "    no library anywhere, yet run did not fail"; return 1
+    fi
+    grep -q "cannot find libswiftmalloc.so" "$work/err" || { show stderr "$work/err"; return 1; }
+    echo "    found in ../lib of the executable; clear errors when missing"
+}
+check "run/library search" search_case
+
+fake_case() {
+    "$CC" -shared -fPIC -O1 "$root/Tests/profile/fake-recorder.c" -o "$work/libfake.so" 2>"$work/err" ||
+        { show compiler "$work/err"; return 1; }
+    [ -f "${fx:-}/a.report" ] || { echo "    no fixture profile to copy"; return 1; }
+    mkdir -p "$work/fake"
+    local rc
+    (cd "$work/fake" && SWIFTMALLOC_LIB="$work/libfake.so" FAKE_PROFILE_SOURCE="$fx/a.report" \
+        timeout "$timeout_s" "$cli" run --top 3 -- /bin/bash -c 'echo $$ >"$0"; /bin/true; echo out; exit 4' \
+        "$work/fake.pid") >"$work/out" 2>"$work/err"
+    rc=$?
+    local problems=()
+    [ "$rc" -eq 4 ] || problems+=("exit status $rc, expected 4")
+    [ "$(cat "$work/out")" = out ] || problems+=("stdout was '$(cat "$work/out")'")
+    [ "$(ls "$work/fake" | grep -c '^swiftmalloc\.[0-9]*\.report$')" -eq 2 ] || problems+=("expected two profiles in the current directory")
+    grep -q '^swiftmalloc: profile of pid [0-9]*: .*/fake/swiftmalloc\.[0-9]*\.report$' "$work/err" ||
+        problems+=("no 'profile of pid' line")
+    grep -q '^swiftmalloc: 1 other process wrote profiles' "$work/err" || problems+=("the child's profile is not listed")
+    grep -q 'LIVE AT EXIT (leaks): 5 sites' "$work/err" || problems+=("no text report on stderr")
+    grep -q '… 2 more sites' "$work/err" || problems+=("--top 3 not applied")
+    # The direct child's profile is the one shown: the bash process, not /bin/true.
+    local shown pid
+    shown=$(sed -n 's/^swiftmalloc: profile of pid \([0-9]*\): .*/\1/p' "$work/err")
+    pid=$(cat "$work/fake.pid")
+    [ -n "$shown" ] && [ "$shown" = "$pid" ] || problems+=("showed pid '$shown', expected the parent $pid")
+    if [ ${#problems[@]} -gt 0 ]; then
+        printf '    %s\n' "${problems[@]}"
+        show stderr "$work/err"
+        return 1
+    fi
+    echo "    forking command: the command's own profile shown, the child's listed"
+}
+check "run/choosing the profile (stand-in recorder)" fake_case
+
+# ---------------------------------------------------------------------------
+# profile/*: the recorder end to end
+# ---------------------------------------------------------------------------
+leaky="$work/leaky"
+if ! "$CC" -O1 -g -fno-omit-frame-pointer -fno-inline -pthread "$root/Tests/profile/leaky.c" -o "$leaky" \
+        >"$work/cc.log" 2>&1; then
+    fail "profile/*: cannot compile Tests/profile/leaky.c"
+    show compiler "$work/cc.log"
+    echo "Profiler tests took $(($(date +%s) - start))s"
+    summary
+    exit
+fi
+
+# profile_run NAME [ENV=VALUE...] -- CLI-RUN-OPTIONS...: runs leaky under
+# `swiftmalloc run` in $work/NAME; sets $profile to the command's own
+# profile, or leaves it empty and explains why.
+profile=
+profile_run() {
+    local name=$1 dir="$work/$1"
+    shift
+    local envs=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+    shift
+    mkdir -p "$dir"
+    profile=
+    (cd "$dir" && env SWIFTMALLOC_LIB="$lib" "${envs[@]}" timeout "$timeout_s" "$cli" run --report "$dir/r.%p" "$@" -- "$leaky") \
+        >"$dir/stdout" 2>"$dir/stderr"
+    local rc=$?
+    if [ "$rc" -ne 0 ]; then
+        echo "    swiftmalloc run -- leaky: exit status $rc"
+        show stderr "$dir/stderr"
+        return 1
+    fi
+    profile=$(sed -n 's/^swiftmalloc: profile of pid [0-9]*: //p' "$dir/stderr")
+    if [ -z "$profile" ] || [ ! -s "$profile" ]; then
+        echo "    leaky ran (exit 0) but the library wrote no profile in $dir"
+        echo "    (the library did not act on SWIFTMALLOC_PROFILE: is $lib built with the profiler?)"
+        show "swiftmalloc stderr" "$dir/stderr"
+        profile=
+        return 1
+    fi
+    grep -q '^end$' "$profile" || { echo "    the profile $profile has no 'end' line"; return 1; }
+}
+
+exact_case() {
+    profile_run exact -- || return 1
+    cp "$profile" "$work/exact.report"
+    "$cli" report "$profile" --format json >"$work/exact.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    python3 "$checks" leaks "$work/exact.json" 1 || { show "text report" "$work/exact/stderr"; return 1; }
+}
+check "profile/exact live bytes and counts at exit (1)" exact_case
+
+sampled_case() {
+    profile_run sampled LEAKY_MANY=20000 -- --sample 4096 || return 1
+    "$cli" report "$profile" --format json >"$work/sampled.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    python3 "$checks" sampled "$work/sampled.json" leak_many 20000000 0.15
+}
+check "profile/sampled estimate within 15% (2)" sampled_case
+
+collapsed_real_case() {
+    [ -s "$work/exact.report" ] || { echo "    no profile from profile/exact to render"; return 1; }
+    "$cli" report "$work/exact.report" --format collapsed >"$work/exact.folded" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    python3 "$checks" collapsed "$work/exact.folded" || { show "folded stacks" "$work/exact.folded"; return 1; }
+}
+check "profile/collapsed stacks (3)" collapsed_real_case
+
+svg_real_case() {
+    [ -s "$work/exact.report" ] || { echo "    no profile from profile/exact to render"; return 1; }
+    "$cli" report "$work/exact.report" --format svg --output "$work/exact.svg" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    svg_ok "$work/exact.svg"
+}
+check "profile/svg renders (4)" svg_real_case
+
+diff_real_case() {
+    profile_run scale1 LEAKY_SCALE=1 -- || return 1
+    local a=$profile
+    profile_run scale2 LEAKY_SCALE=2 -- || return 1
+    local b=$profile
+    "$cli" diff "$a" "$b" --format json >"$work/leaky-diff.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    "$cli" diff "$a" "$b" >"$work/leaky-diff.txt" 2>>"$work/err" || { show stderr "$work/err"; return 1; }
+    python3 "$checks" diff "$work/leaky-diff.json" || { show "diff" "$work/leaky-diff.txt"; return 1; }
+}
+check "profile/diff of LEAKY_SCALE=1 and 2 (5)" diff_real_case
+
+echo "Profiler tests took $(($(date +%s) - start))s"
+summary
