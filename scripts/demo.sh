@@ -1,32 +1,35 @@
 #!/usr/bin/env bash
-# The main job in one command: build libswiftmalloc.so, preload it into real
-# programs with statistics on, and show what the allocator reports for each.
+# The main job in one command: build libswiftmalloc.so and the swiftmalloc
+# command, preload the allocator into a real program with the heap profiler on,
+# and show where the memory went (call sites, leaks, fragmentation, timeline).
+# The flame graph is written to swiftmalloc-demo.svg in the current directory.
 set -eu
-cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-swift build -c release 2>&1 | tail -n 1
-lib="$PWD/.build/release/libswiftmalloc.so"
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/install-deps.sh"
+(cd "$root" && swift build -c release 2>&1 | tail -n 1)
+swiftmalloc="$root/.build/release/swiftmalloc-cli"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-run() {
-    local title=$1; shift
-    echo
-    echo "=== $title"
-    SWIFTMALLOC_STATS=1 LD_PRELOAD="$lib" "$@"
-}
+# A Python program that builds and keeps some structures, with every object
+# allocated through malloc (CPython's own small-object pool would hide them).
+cat >"$work/demo.py" <<'PY'
+import json
+cache = {}
+def load(n):
+    return {f"user{i}": {"name": "x" * (i % 50), "tags": [str(j) for j in range(i % 7)]} for i in range(n)}
+def remember(key, value):
+    cache[key] = json.dumps(value)
+users = load(60000)
+for i in range(0, 60000, 3):
+    remember(i, users[f"user{i}"])
+del users
+print(len(cache), "entries cached")
+PY
 
-run "python3: 200,000-key dict of strings" python3 -c '
-d = {f"key{i}": str(i) * 3 for i in range(200000)}
-print(len(d), sum(len(v) for v in d.values()))'
-
-run "sqlite3: 100,000 inserts and an index" sqlite3 "$work/demo.db" '
-create table t(id integer primary key, name text, n integer);
-with recursive c(i) as (select 1 union all select i + 1 from c where i < 100000)
-insert into t(name, n) select printf("name-%d", i), i % 97 from c;
-create index t_n on t(n);
-select count(*), sum(n) from t;'
-
-mkdir -p "$work/repo"
-for i in $(seq 1 200); do echo "file $i" >"$work/repo/f$i.txt"; done
-run "git: init, add and commit 200 files" sh -c "cd '$work/repo' && git init -q && git add . && git -c user.name=demo -c user.email=demo@example.com commit -qm demo && git log --oneline | wc -l"
+echo "== python3, profiled with SwiftMalloc (swiftmalloc run -- python3 demo.py)"
+PYTHONMALLOC=malloc "$swiftmalloc" run --top 8 --report "$work/demo.%p.report" -- python3 "$work/demo.py"
+report=$(ls "$work"/demo.*.report | head -n 1)
+"$swiftmalloc" report "$report" --format svg --metric peak-bytes --output swiftmalloc-demo.svg >/dev/null
+echo
+echo "flame graph (bytes live at the peak) and utilization timeline: $PWD/swiftmalloc-demo.svg"
