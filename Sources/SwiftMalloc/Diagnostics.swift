@@ -105,16 +105,21 @@ struct TextBuffer {
     }
 }
 
-/// Runs `body` with a stack buffer of 256 bytes writing to `fd`, then flushes.
-@inline(never)
-func withLine(fd: Int32 = 2, _ body: (inout TextBuffer) -> Void) {
+/// Runs `body` with 256 zeroed bytes of stack (no allocation).
+func withStackBytes256<R>(_ body: (UnsafeMutableRawBufferPointer) -> R) -> R {
     var storage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
         (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    withUnsafeMutableBytes(of: &storage) { raw in
-        var out = TextBuffer(base: raw.baseAddress!.assumingMemoryBound(to: UInt8.self), capacity: raw.count, fd: fd)
+    return withUnsafeMutableBytes(of: &storage) { body($0) }
+}
+
+/// Runs `body` with a stack buffer of 256 bytes writing to `fd`, then flushes.
+@inline(never)
+func withLine(fd: Int32 = 2, _ body: (inout TextBuffer) -> Void) {
+    withStackBytes256 { raw in
+        var out = TextBuffer(base: raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self), capacity: raw.count, fd: fd)
         body(&out)
         out.flush()
     }

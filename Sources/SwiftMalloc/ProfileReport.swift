@@ -14,12 +14,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     @inline(never)
     func writeProfileAtExit() {
         guard let profiler = pointee.profiler else { return }
-        var pathStorage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                          UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                          UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                          UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &pathStorage) { raw in
+        withStackBytes256 { raw in
             let path = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
             reportPath(into: path, capacity: raw.count, profiler: profiler)
             let ok = writeProfile(to: path, reason: "exit")
