@@ -27,4 +27,24 @@ for mode in "${modes[@]}"; do
         rm -f "$work"/report.*
     done
 done
+
+# Hardened mode: each corruption must abort with a one-line report.
+if gcc -O0 -g -Wall -I "$here/../include" -o "$work/hardened" "$here/check/hardened.c"; then
+    for c in overflow-small overflow-large overflow-realloc write-after-free double-free-late; do
+        (cd "$work" && SWIFTMALLOC_CHECK=1 LD_PRELOAD="$lib" timeout 60 ./hardened "$c" >"$work/h.out" 2>"$work/h.err")
+        rc=$?
+        if [ $rc -eq 134 ] && grep -q '^swiftmalloc: ' "$work/h.err"; then
+            pass "check mode catches $c: $(grep '^swiftmalloc: ' "$work/h.err" | head -n 1 | cut -c1-100)"
+        else
+            fail "check mode did not catch $c (exit $rc)"; cat "$work/h.out" "$work/h.err"
+        fi
+    done
+    if (cd "$work" && SWIFTMALLOC_CHECK=1 LD_PRELOAD="$lib" timeout 60 ./hardened usable >"$work/h.out" 2>&1); then
+        pass "check mode: malloc_usable_size is the requested size, and writing up to it is fine"
+    else
+        fail "check mode: usable size"; cat "$work/h.out"
+    fi
+else
+    fail "Tests/check/hardened.c does not compile"
+fi
 summary

@@ -149,7 +149,7 @@ public func swiftmalloc_usable_size(_ ptr: UnsafeMutableRawPointer?) -> Int {
         reportBadPointer("malloc_usable_size()", UInt(bitPattern: ptr), .notOurs)
     }
     let span = heap.validatedSpan(UInt(bitPattern: ptr), call: "malloc_usable_size()")
-    return Int(bitPattern: heap.usableSize(span))
+    return Int(bitPattern: heap.usableSize(of: UInt(bitPattern: ptr), span: span))
 }
 
 @_cdecl("swiftmalloc_free_sized")

@@ -85,6 +85,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
                     noteRequested(Int(bitPattern: requested))
                 }
             }
+            if pointee.config.check { fillCanary(p, from: requested, to: UInt(pointee.classTable[cls].size)) }
         }
         swm_unlock(&central.pointee.lock)
         if p != 0, let profiler {
@@ -127,7 +128,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         let central = self.central(cls)
         swm_lock(&central.pointee.lock)
-        if pointee.config.direct && central.isOnFreeList(p, span: span) {
+        if pointee.config.direct && central.isOnFreeList(p, span: span, heap: self) {
             swm_unlock(&central.pointee.lock)
             reportBadPointer(call, p, .doubleFree)
         }
@@ -135,6 +136,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
             freed = info[index]
             let requested = UInt(freed.requested)
+            if pointee.config.check && requested != 0 {
+                checkCanary(call, p, requested: requested, to: UInt(span.pointee.blockSize))
+            }
             if requested != 0 {
                 _ = swm_fetch_add(&central.pointee.requestedLive, 0 &- requested)
                 _ = swm_fetch_add(&central.pointee.trackedLive, 0 &- 1)
@@ -176,6 +180,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         pointee.largeRequested &+= n
         noteHeld()
         swm_unlock(&pageHeap.pointee.lock)
+        if pointee.config.check { fillCanary(span.pointee.start, from: n, to: pages << pageShift) }
         if pointee.config.tracking { noteRequested(Int(bitPattern: n)) }
         pointee.profiler?.recordAllocation(site: site, size: n, held: pages << pageShift, heap: self)
         return UnsafeMutableRawPointer(bitPattern: span.pointee.start)
@@ -219,6 +224,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         pointee.hugeRequested &+= n
         noteHeld()
         swm_unlock(&pageHeap.pointee.lock)
+        if pointee.config.check { fillCanary(start, from: n, to: bytes) }
         if pointee.config.tracking { noteRequested(Int(bitPattern: n)) }
         pointee.profiler?.recordAllocation(site: site, size: n, held: bytes, heap: self)
         return p
@@ -269,10 +275,38 @@ extension UnsafeMutablePointer where Pointee == Heap {
             if freeMark(p) == pointee.freeKey { reportBadPointer(call, p, .doubleFree) }
         case .large, .huge:
             if p != span.pointee.start { reportBadPointer(call, p, .insideBlock) }
+            if pointee.config.check {
+                checkCanary(call, p, requested: span.pointee.requested, to: span.pointee.pageCount << pageShift)
+            }
         case .freeRun:
             reportBadPointer(call, p, .notOurs)
         }
         return span
+    }
+
+    // ---- overflow canaries (SWIFTMALLOC_CHECK=1) ---------------------------------------
+    /// The byte written after a block's requested size in check mode.
+    @inline(__always) var canaryByte: UInt8 { UInt8(truncatingIfNeeded: pointee.freeKey >> 24) | 0x81 }
+
+    /// Fills [block+from, block+to) with the canary, at most 4 KiB of it.
+    func fillCanary(_ block: UInt, from: UInt, to: UInt) {
+        let end = min(to, from &+ 4096)
+        if end <= from { return }
+        UnsafeMutableRawPointer(bitPattern: block &+ from).unsafelyUnwrapped
+            .initializeMemory(as: UInt8.self, repeating: canaryByte, count: Int(end &- from))
+    }
+
+    /// Aborts with a report when the canary after a block's requested size changed.
+    func checkCanary(_ call: StaticString, _ block: UInt, requested: UInt, to: UInt) {
+        let end = min(to, requested &+ 4096)
+        let c = canaryByte
+        var i = requested
+        while i < end {
+            if UnsafePointer<UInt8>(bitPattern: block &+ i).unsafelyUnwrapped.pointee != c {
+                reportOverflow(call, block, requested: requested, at: i)
+            }
+            i &+= 1
+        }
     }
 
     func free(_ p: UInt, call: StaticString) {
@@ -287,6 +321,17 @@ extension UnsafeMutablePointer where Pointee == Heap {
 
     func usableSize(_ span: UnsafeMutablePointer<Span>) -> UInt {
         span.pointee.state == .small ? UInt(span.pointee.blockSize) : span.pointee.pageCount << pageShift
+    }
+
+    /// malloc_usable_size: in check mode only the requested size, so a program that
+    /// uses the slack does not trip the overflow canary.
+    func usableSize(of p: UInt, span: UnsafeMutablePointer<Span>) -> UInt {
+        guard pointee.config.check else { return usableSize(span) }
+        if span.pointee.state != .small { return span.pointee.requested }
+        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].requested != 0 {
+            return UInt(info[index].requested)
+        }
+        return usableSize(span)
     }
 
     // ---- allocation entry points used by the C API ---------------------------------------------
@@ -346,6 +391,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].requested != 0 {
             before = info[index]
             let old = UInt(before.requested)
+            if pointee.config.check {
+                checkCanary("realloc()", p, requested: old, to: UInt(span.pointee.blockSize))
+                fillCanary(p, from: n, to: UInt(span.pointee.blockSize))
+            }
             _ = swm_fetch_add(&central.pointee.requestedLive, n &- old)
             info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: n), site: site)
             noteRequested(Int(bitPattern: n) &- Int(bitPattern: old))
@@ -360,6 +409,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
 
     /// A large or huge block resized in place: the profiler sees a free and an allocation.
     private func reprofile(_ span: UnsafeMutablePointer<Span>, oldSize: UInt, oldHeld: UInt, site: UInt32) {
+        if pointee.config.check {
+            fillCanary(span.pointee.start, from: span.pointee.requested, to: span.pointee.pageCount << pageShift)
+        }
         guard let profiler = pointee.profiler else { return }
         profiler.recordFree(site: span.pointee.info.site, size: oldSize, held: oldHeld, heap: self)
         span.pointee.info.site = site

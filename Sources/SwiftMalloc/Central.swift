@@ -36,6 +36,24 @@ struct BlockList {
     }
 }
 
+/// Span free lists store their links encoded (safe-linking): the next block's
+/// address xor the process's free key xor the slot's own address shifted right by
+/// 12. An overwrite of a freed block's first word then decodes to an address that
+/// is not a block of the same span, which is caught before it is handed out.
+@inline(__always) func encodedNext(_ next: UInt, at slot: UInt, heap: UnsafeMutablePointer<Heap>) -> UInt {
+    next ^ heap.pointee.freeKey ^ (slot >> 12)
+}
+
+/// The decoded link of free block `block`; aborts when it does not name a block of
+/// `span` (the free list was overwritten).
+@inline(__always) func decodedNext(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) -> UInt {
+    let next = nextFree(block) ^ heap.pointee.freeKey ^ (block >> 12)
+    if next != 0 && (next < span.pointee.start || next >= span.pointee.end || span.pointee.blockIndex(of: next) == nil) {
+        reportCorruption(block, span: span)
+    }
+    return next
+}
+
 extension UnsafeMutablePointer where Pointee == Central {
     private func linkPartial(_ span: UnsafeMutablePointer<Span>) {
         span.pointee.prev = nil
@@ -89,7 +107,7 @@ extension UnsafeMutablePointer where Pointee == Central {
             while list.count < want && s.pointee.live < s.pointee.capacity {
                 var block = s.pointee.freeList
                 if block != 0 {
-                    s.pointee.freeList = nextFree(block)
+                    s.pointee.freeList = decodedNext(block, span: s, heap: heap)
                 } else {
                     block = s.pointee.start &+ UInt(s.pointee.carved) &* UInt(s.pointee.blockSize)
                     s.pointee.carved &+= 1
@@ -106,7 +124,7 @@ extension UnsafeMutablePointer where Pointee == Central {
 
     /// Returns one block to its span. Caller holds `lock`; `span` owns `block`.
     func put(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) {
-        setNextFree(block, span.pointee.freeList)
+        setNextFree(block, encodedNext(span.pointee.freeList, at: block, heap: heap))
         setFreeMark(block, heap.pointee.freeKey)
         span.pointee.freeList = block
         let wasFull = span.pointee.live == span.pointee.capacity
@@ -149,12 +167,12 @@ extension UnsafeMutablePointer where Pointee == Central {
     }
 
     /// True when `block` is on its span's free list (a definite double free).
-    func isOnFreeList(_ block: UInt, span: UnsafeMutablePointer<Span>) -> Bool {
+    func isOnFreeList(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) -> Bool {
         var b = span.pointee.freeList
         var guardCount = UInt(span.pointee.capacity)
         while b != 0 && guardCount > 0 {
             if b == block { return true }
-            b = nextFree(b)
+            b = decodedNext(b, span: span, heap: heap)
             guardCount &-= 1
         }
         return false

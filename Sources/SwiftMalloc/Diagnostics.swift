@@ -154,6 +154,34 @@ func reportBadPointer(_ call: StaticString, _ address: UInt, _ error: PointerErr
     swm_abort()
 }
 
+/// A freed block's link was overwritten (a write after free): report and abort.
+@inline(never)
+func reportCorruption(_ block: UInt, span: UnsafeMutablePointer<Span>) -> Never {
+    withLine { out in
+        out.text("swiftmalloc: heap corruption: the freed block ")
+        out.hex(block)
+        out.text(" was written after it was freed (its free-list link is damaged)\n")
+    }
+    swm_abort()
+}
+
+/// Bytes past a block's requested size were changed: report and abort.
+@inline(never)
+func reportOverflow(_ call: StaticString, _ block: UInt, requested: UInt, at offset: UInt) -> Never {
+    withLine { out in
+        out.text("swiftmalloc: ")
+        out.text(call)
+        out.text(": heap buffer overflow: block ")
+        out.hex(block)
+        out.text(" of ")
+        out.decimal(requested)
+        out.text(" bytes was written past its end (at offset ")
+        out.decimal(offset)
+        out.text(")\n")
+    }
+    swm_abort()
+}
+
 /// An internal invariant failed: report and abort.
 @inline(never)
 func internalFailure(_ what: StaticString, _ value: UInt = 0) -> Never {

@@ -40,7 +40,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
             configureProfiler(sampleMean: sample, depth: Int(number("SWIFTMALLOC_PROFILE_DEPTH") ?? 32),
                               reportTemplate: environment("SWIFTMALLOC_REPORT"), quiet: flag("SWIFTMALLOC_PROFILE_QUIET"))
         }
-        pointee.config.tracking = pointee.config.statsAtExit || pointee.profiler != nil
+        // Check mode records requested sizes too: the overflow canary starts there.
+        pointee.config.tracking = pointee.config.statsAtExit || pointee.profiler != nil || pointee.config.check
         pointee.config.direct = pointee.config.check
         if pointee.config.tracking { pointee.reportFD = swm_dup_stderr() }
         if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }

@@ -1,0 +1,63 @@
+/*
+ * hardened: what SWIFTMALLOC_CHECK=1 catches that the default mode does not.
+ * Each case corrupts the heap in one way and must die of SIGABRT with a one-line
+ * "swiftmalloc: ..." report (checked by Tests/run-mode-tests.sh):
+ *   overflow-small   write one byte past a 20-byte block, then free it
+ *   overflow-large   write one byte past a 100000-byte block, then free it
+ *   overflow-realloc write past a 3000-byte block, then realloc it in place
+ *   write-after-free overwrite a freed block's first word, then allocate again
+ *   double-free-late free a block, let it be overwritten, free it again
+ *   usable           (no corruption) malloc_usable_size reports the requested size,
+ *                    and writing up to it is fine: must exit 0
+ */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int main(int argc, char **argv) {
+    const char *c = argc > 1 ? argv[1] : "";
+    if (strcmp(c, "overflow-small") == 0) {
+        char *p = malloc(20);
+        memset(p, 1, 21);
+        free(p);
+    } else if (strcmp(c, "overflow-large") == 0) {
+        char *p = malloc(100000);
+        memset(p, 1, 100001);
+        free(p);
+    } else if (strcmp(c, "overflow-realloc") == 0) {
+        char *p = malloc(3000);
+        memset(p, 1, 3001);
+        p = realloc(p, 3005);
+        free(p);
+    } else if (strcmp(c, "write-after-free") == 0) {
+        void *keep = malloc(64), *a[8];
+        for (int i = 0; i < 8; i++) a[i] = malloc(64);
+        for (int i = 0; i < 8; i++) free(a[i]);
+        memset(a[3], 0x41, 16);                      /* the use after free */
+        for (int i = 0; i < 8; i++) a[i] = malloc(64);
+        free(keep);
+    } else if (strcmp(c, "double-free-late") == 0) {
+        void *keep = malloc(48);
+        char *p = malloc(48);
+        free(p);
+        memset(p, 0, 48);                            /* erases any mark in the block */
+        free(p);
+        free(keep);
+    } else if (strcmp(c, "usable") == 0) {
+        for (size_t n = 1; n < 70000; n = n * 3 + 1) {
+            char *p = malloc(n);
+            size_t u = malloc_usable_size(p);
+            if (u != n) { printf("usable size %zu for %zu bytes\n", u, n); return 1; }
+            memset(p, 7, u);
+            p = realloc(p, n + 1);
+            free(p);
+        }
+        return 0;
+    } else {
+        fprintf(stderr, "unknown case %s\n", c);
+        return 2;
+    }
+    printf("%s: not detected\n", c);
+    return 1;
+}
