@@ -20,6 +20,26 @@ public func swiftmalloc_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
     return mallocSlow(n)
 }
 
+/// malloc while the sampling profiler runs (the exported `malloc` jumps here
+/// instead): the same fast path, charging the bytes to the thread's countdown; the
+/// allocation that crosses it takes the slow path, which samples it.
+@_cdecl("swm_malloc_sampled")
+func swm_malloc_sampled(_ size: Int) -> UnsafeMutableRawPointer? {
+    let n = UInt(bitPattern: size)
+    if n <= lookupMaxSize {
+        let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
+        let remaining = tc.pointee.sampleCountdown &- Int(bitPattern: n)
+        if remaining > 0 {
+            let p = tc.pop(tc.sizeClass(forSmall: n))
+            if p != 0 {
+                tc.pointee.sampleCountdown = remaining
+                return UnsafeMutableRawPointer(bitPattern: p)
+            }
+        }
+    }
+    return mallocSlow(n)
+}
+
 @inline(never)
 func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
     guard let heap = currentHeap() else { return fail(ENOMEM) }
@@ -31,14 +51,15 @@ func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
 public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
     guard let ptr else { return }
     let p = UInt(bitPattern: ptr)
-    // Only a small span has carved > 0 (large, huge and free-run descriptors keep 0),
-    // so the block-start test below also sends every other kind to the slow path.
+    // Only a small span has fastLimit > 0 (large, huge and free-run descriptors keep
+    // 0, and so does a span holding sampled blocks), so the block-start test below
+    // also sends every other kind to the slow path.
     if let span = spanOwning(p) {
         let offset = p &- span.pointee.start
         let index = (offset &* UInt(span.pointee.reciprocal)) >> 32
         let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
         let key = tc.pointee.freeKey
-        if index &* UInt(span.pointee.blockSize) == offset && index < UInt(span.pointee.carved) && freeMark(p) != key {
+        if index &* UInt(span.pointee.blockSize) == offset && index < UInt(span.pointee.fastLimit) && freeMark(p) != key {
                 let b = tc.bin(Int(truncatingIfNeeded: span.pointee.sizeClass))
                 if b.pointee.count < b.pointee.limit {
                     setNextFree(p, b.pointee.head)

@@ -21,12 +21,64 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func allocateSmall(_ cls: Int, requested: UInt, site: UInt32? = nil) -> UInt {
         if pointee.config.direct { return allocateDirect(cls, requested: requested, site: site) }
         if pointee.config.tracking { return allocateTracked(cls, requested: requested, site: site) }
+        if let profiler = pointee.profiler { return allocateSampled(cls, requested: requested, site: site, profiler) }
         if let tc = currentCache() {
             let p = tc.pop(cls)
             if p != 0 { return p }
             return tc.refill(cls, heap: self)
         }
         return allocateDirect(cls, requested: requested, site: site)
+    }
+
+    /// Sampling profiler: an ordinary block from the thread cache, except for the
+    /// allocation that crosses the thread's byte countdown: its stack is captured and
+    /// its block comes from a span reserved for sampled blocks, whose frees all reach
+    /// the slow path (so ordinary frees stay on the fast path).
+    @inline(never)
+    func allocateSampled(_ cls: Int, requested: UInt, site givenSite: UInt32?, _ profiler: UnsafeMutablePointer<Profiler>) -> UInt {
+        let site = givenSite ?? profiler.capture(size: requested)
+        if site == 0 {
+            if let tc = currentCache() {
+                let p = tc.pop(cls)
+                return p != 0 ? p : tc.refill(cls, heap: self)
+            }
+            return allocateDirect(cls, requested: requested, site: 0)
+        }
+        let central = self.central(cls)
+        swm_lock(&central.pointee.lock)
+        let p = central.takeForSampling(cls, heap: self)
+        if p != 0 {
+            let span = spanOwning(p).unsafelyUnwrapped
+            if span.pointee.blockInfo == nil {
+                span.pointee.blockInfo = internalPointer.newInfo(count: Int(span.pointee.capacity))
+            }
+            if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
+                info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
+            }
+        }
+        swm_unlock(&central.pointee.lock)
+        if p != 0 {
+            profiler.recordAllocation(site: site, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
+        }
+        return p
+    }
+
+    /// Frees a block of a span reserved for sampled blocks: back to its span, and
+    /// the profiler hears of it.
+    private func freeSampled(_ p: UInt, span: UnsafeMutablePointer<Span>) {
+        let central = self.central(Int(span.pointee.sizeClass))
+        var freed = BlockInfo()
+        let held = UInt(span.pointee.blockSize)
+        swm_lock(&central.pointee.lock)
+        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
+            freed = info[index]
+            info[index] = BlockInfo()
+        }
+        central.put(p, span: span, heap: self)
+        swm_unlock(&central.pointee.lock)
+        if freed.requested != 0, let profiler = pointee.profiler {
+            profiler.recordFree(site: freed.site, size: UInt(freed.requested), held: held, heap: self)
+        }
     }
 
     /// Tracking mode: a block from the thread's tracked bins (the fast path never sees
@@ -97,6 +149,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// Frees small block `p` (already validated as a block start of `span`).
     func freeSmall(_ p: UInt, span: UnsafeMutablePointer<Span>, call: StaticString) {
         let cls = Int(span.pointee.sizeClass)
+        if span.pointee.forSampling { return freeSampled(p, span: span) }
         if pointee.config.tracking && !pointee.config.direct, let tc = currentCache() {
             var freed = BlockInfo()
             let central = self.central(cls)

@@ -11,6 +11,9 @@ import SwiftMallocShims
 struct Central {
     var lock: Int32 = 0
     var partial: UnsafeMutablePointer<Span>? = nil
+    /// Partial spans reserved for blocks the sampling profiler follows (see
+    /// Span.forSampling); kept apart so ordinary blocks never share their spans.
+    var samplingPartial: UnsafeMutablePointer<Span>? = nil
     var spanCount: UInt = 0
     var liveBlocks: UInt = 0
     /// Requested bytes of live tracked blocks (tracking only).
@@ -55,22 +58,52 @@ struct BlockList {
 }
 
 extension UnsafeMutablePointer where Pointee == Central {
+    /// The head of the partial list a span belongs on.
+    @inline(__always) private func partialHead(_ sampling: Bool) -> UnsafeMutablePointer<Span>? {
+        sampling ? pointee.samplingPartial : pointee.partial
+    }
+
+    @inline(__always) private func setPartialHead(_ sampling: Bool, _ span: UnsafeMutablePointer<Span>?) {
+        if sampling { pointee.samplingPartial = span } else { pointee.partial = span }
+    }
+
     private func linkPartial(_ span: UnsafeMutablePointer<Span>) {
+        let sampling = span.pointee.forSampling
         span.pointee.prev = nil
-        span.pointee.next = pointee.partial
-        pointee.partial?.pointee.prev = span
-        pointee.partial = span
+        span.pointee.next = partialHead(sampling)
+        partialHead(sampling)?.pointee.prev = span
+        setPartialHead(sampling, span)
     }
 
     private func unlinkPartial(_ span: UnsafeMutablePointer<Span>) {
-        if let p = span.pointee.prev { p.pointee.next = span.pointee.next } else { pointee.partial = span.pointee.next }
+        if let p = span.pointee.prev { p.pointee.next = span.pointee.next } else { setPartialHead(span.pointee.forSampling, span.pointee.next) }
         span.pointee.next?.pointee.prev = span.pointee.prev
         span.pointee.next = nil
         span.pointee.prev = nil
     }
 
-    /// A new span for class `cls` from the page heap, on the partial list. Caller holds `lock`.
-    private func newSpan(_ cls: Int, heap: UnsafeMutablePointer<Heap>) -> UnsafeMutablePointer<Span>? {
+    /// One block for a sampled allocation, from a span reserved for them (0: out of
+    /// memory). Caller holds `lock`.
+    func takeForSampling(_ cls: Int, heap: UnsafeMutablePointer<Heap>) -> UInt {
+        var span = pointee.samplingPartial
+        if span == nil { span = newSpan(cls, heap: heap, forSampling: true) }
+        guard let s = span else { return 0 }
+        var block = s.pointee.freeList
+        if block != 0 {
+            s.pointee.freeList = decodedNext(block, span: s, heap: heap)
+        } else {
+            block = s.pointee.start &+ UInt(s.pointee.carved) &* UInt(s.pointee.blockSize)
+            s.pointee.carved &+= 1
+        }
+        s.pointee.live &+= 1
+        if s.pointee.live == s.pointee.capacity { unlinkPartial(s) }
+        pointee.liveBlocks &+= 1
+        setFreeMark(block, 0)
+        return block
+    }
+
+    /// A new span for class `cls` from the page heap, on its partial list. Caller holds `lock`.
+    private func newSpan(_ cls: Int, heap: UnsafeMutablePointer<Heap>, forSampling: Bool = false) -> UnsafeMutablePointer<Span>? {
         let info = heap.pointee.classTable[cls]
         let pageHeap = heap.pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
@@ -83,6 +116,8 @@ extension UnsafeMutablePointer where Pointee == Central {
             s.pointee.capacity = UInt16(truncatingIfNeeded: info.capacity)
             s.pointee.live = 0
             s.pointee.carved = 0
+            s.pointee.fastLimit = 0
+            s.pointee.forSampling = forSampling
             s.pointee.freeList = 0
             s.pointee.blockInfo = nil
             heap.pageMapPointer.pointee.setRange(s.pointee.start, pages: s.pointee.pageCount, to: s)
@@ -111,6 +146,7 @@ extension UnsafeMutablePointer where Pointee == Central {
                 } else {
                     block = s.pointee.start &+ UInt(s.pointee.carved) &* UInt(s.pointee.blockSize)
                     s.pointee.carved &+= 1
+                    s.pointee.fastLimit = s.pointee.carved
                 }
                 s.pointee.live &+= 1
                 list.push(block)

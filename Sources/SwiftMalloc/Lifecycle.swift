@@ -41,9 +41,12 @@ extension UnsafeMutablePointer where Pointee == Heap {
                               reportTemplate: environment("SWIFTMALLOC_REPORT"), quiet: flag("SWIFTMALLOC_PROFILE_QUIET"))
         }
         // Check mode records requested sizes too: the overflow canary starts there.
-        pointee.config.tracking = pointee.config.statsAtExit || pointee.profiler != nil || pointee.config.check
+        let fullProfile = pointee.profiler != nil && sample == 0
+        pointee.config.tracking = pointee.config.statsAtExit || fullProfile || pointee.config.check
         pointee.config.direct = pointee.config.check
-        if pointee.config.tracking { pointee.reportFD = swm_dup_stderr() }
+        if pointee.config.tracking || pointee.profiler != nil { pointee.reportFD = swm_dup_stderr() }
+        // Sampling with the fast paths on: malloc switches to the byte-counting variant.
+        if pointee.profiler != nil && !pointee.config.tracking { swm_use_sampled_malloc() }
         if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
     }
 

@@ -336,7 +336,8 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         pointee.usedPages &-= run.pointee.pageCount
         run.pointee.state = .freeRun
         run.pointee.sizeClass = 0
-        run.pointee.carved = 0     // keeps the free fast path away from non-small spans
+        run.pointee.carved = 0
+        run.pointee.fastLimit = 0  // keeps the free fast path away from non-small spans
         run.pointee.blockSize = 0
         run.pointee.reciprocal = 0
         run.pointee.dirtyPages = dirty ? run.pointee.pageCount : 0

@@ -165,6 +165,14 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         return UInt32(id)
     }
 
+    /// Bytes until the next sample: exponential with the configured mean.
+    func nextGap() -> Int {
+        swm_lock(&pointee.lock)
+        let g = ProfileMath.gap(mean: pointee.sampleMean, random: &pointee.random)
+        swm_unlock(&pointee.lock)
+        return g
+    }
+
     // ---- recording ------------------------------------------------------------------------
     /// The site for an allocation of `size` bytes by the calling thread: captures the
     /// stack (full mode, or when this allocation is sampled). Takes no allocator lock
@@ -172,12 +180,21 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     func capture(size: UInt) -> UInt32 {
         if swm_capturing_get() != 0 { return 0 }
         if pointee.sampleMean != 0 {
-            swm_lock(&pointee.lock)
-            pointee.countdown &-= Int(bitPattern: max(size, 1))
-            let sampled = pointee.countdown <= 0
-            if sampled { pointee.countdown = ProfileMath.gap(mean: pointee.sampleMean, random: &pointee.random) }
-            swm_unlock(&pointee.lock)
-            if !sampled { return 0 }
+            // The thread's countdown (shared with the malloc fast path), or the
+            // process-wide one for a thread without a cache.
+            let raw = swm_tls_cache_get()
+            if raw != swm_empty_cache_get(), let tc = raw?.assumingMemoryBound(to: ThreadCache.self) {
+                tc.pointee.sampleCountdown &-= Int(bitPattern: max(size, 1))
+                if tc.pointee.sampleCountdown > 0 { return 0 }
+                tc.pointee.sampleCountdown = nextGap()
+            } else {
+                swm_lock(&pointee.lock)
+                pointee.countdown &-= Int(bitPattern: max(size, 1))
+                let sampled = pointee.countdown <= 0
+                if sampled { pointee.countdown = ProfileMath.gap(mean: pointee.sampleMean, random: &pointee.random) }
+                swm_unlock(&pointee.lock)
+                if !sampled { return 0 }
+            }
         }
         var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
                      UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
@@ -276,7 +293,8 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         }
         t[pointee.timelineCount] = TimelineSample(
             elapsed: now &- pointee.startedAt,
-            requested: swm_load_relaxed(&heap.pointee.requestedTotal),
+            requested: pointee.sampleMean != 0 && !heap.pointee.config.tracking
+                ? pointee.liveRequested : swm_load_relaxed(&heap.pointee.requestedTotal),
             held: (heap.pageHeapPointer.pointee.usedPages << pageShift) &+ heap.pointee.hugeBytes)
         pointee.timelineCount &+= 1
     }

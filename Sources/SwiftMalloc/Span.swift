@@ -29,6 +29,12 @@ struct Span {
     var live: UInt16 = 0
     var carved: UInt16 = 0
     var capacity: UInt16 = 0
+    /// What the free fast path compares a block index with: `carved` for ordinary
+    /// small spans; 0 for spans reserved for sampled blocks (their frees must reach
+    /// the slow path) and for every non-small span.
+    var fastLimit: UInt16 = 0
+    /// Reserved for blocks the sampling profiler follows.
+    var forSampling = false
     var blockSize: UInt32 = 0
     var reciprocal: UInt32 = 0
     var freeList: UInt = 0

@@ -24,6 +24,8 @@ struct ThreadCache {
     var freeKey: UInt = 0
     var next: UnsafeMutablePointer<ThreadCache>? = nil
     var prev: UnsafeMutablePointer<ThreadCache>? = nil
+    /// Sampling profiler: bytes this thread may still allocate before the next sample.
+    var sampleCountdown: Int = 0
     // Followed in memory by the size lookup table (lookupEntries bytes, padded to
     // 72) and by `smallClassCount` CacheBins: see lookupOffset and binsOffset.
 }
@@ -169,6 +171,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let table = (UnsafeMutableRawPointer(t) + lookupOffset).assumingMemoryBound(to: UInt8.self)
         table.update(from: pointee.lookup.unsafelyUnwrapped, count: lookupEntries)
         t.applyLimits(heap: self)
+        if let profiler = pointee.profiler, profiler.pointee.sampleMean != 0 {
+            t.pointee.sampleCountdown = profiler.nextGap()
+        }
         t.pointee.next = pointee.threads
         pointee.threads?.pointee.prev = t
         pointee.threads = t

@@ -1,3 +1,4 @@
+#include <stddef.h>
 // The reserved C names, each a single jump to the Swift entry point of the same
 // function under the `swiftmalloc_` prefix. The prefixed symbols are protected:
 // exported, but bound inside this library, so the jump needs no PLT.
@@ -7,7 +8,6 @@
             ":\n\tjmp " #impl "\n.size " #pub ", .-" #pub "\n");
 
 #define SWM_API(X)                                  \
-    X(malloc, swiftmalloc_malloc)                   \
     X(free, swiftmalloc_free)                       \
     X(calloc, swiftmalloc_calloc)                   \
     X(realloc, swiftmalloc_realloc)                 \
@@ -35,4 +35,25 @@ __attribute__((used)) static void *const swm_protected_refs[] = { SWM_API(SWM_RE
 // to the system allocator and exports only the swiftmalloc_* functions.
 #ifndef SWIFTMALLOC_PREFIXED_ONLY
 SWM_API(SWM_FORWARD)
+
+// malloc jumps through a pointer instead, still one instruction: the sampling
+// profiler points it at a variant of the fast path that counts bytes
+// (swm_select_malloc). Everything else, and the prefixed swiftmalloc_malloc, is
+// direct.
+SWM_PROTECT(swiftmalloc_malloc)
+__attribute__((visibility("hidden"))) void *swm_malloc_entry = (void *)swiftmalloc_malloc;
+__asm__(".text\n.globl malloc\n.type malloc,@function\n.p2align 4\nmalloc:\n"
+        "\tjmp *swm_malloc_entry(%rip)\n.size malloc, .-malloc\n");
 #endif
+
+extern void *swm_malloc_sampled(size_t);
+void swm_select_malloc(void *entry);
+void swm_use_sampled_malloc(void) { swm_select_malloc((void *)swm_malloc_sampled); }
+
+void swm_select_malloc(void *entry) {
+#ifndef SWIFTMALLOC_PREFIXED_ONLY
+    __atomic_store_n(&swm_malloc_entry, entry, __ATOMIC_RELEASE);
+#else
+    (void)entry;
+#endif
+}

@@ -165,6 +165,11 @@ static inline void swm_futex_wait(int32_t *word, int32_t expected, uint64_t nano
     syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, nanoseconds ? &ts : NULL, NULL, 0);
 }
 
+/// Points the exported `malloc` at another entry (the sampling profiler's variant).
+void swm_select_malloc(void *entry);
+/// Selects the sampling profiler's malloc.
+void swm_use_sampled_malloc(void);
+
 // ---- Stack capture for the profiler ---------------------------------------------------
 /// Loads libunwind's unw_backtrace with dlopen (so the library needs no libunwind
 /// unless profiling is on) and records this library's own text range. Returns 1 when
