@@ -235,40 +235,44 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     }
 
     func recordAllocation(site: UInt32, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
-        if pointee.sampleMean != 0 && site == 0 { return noteTimeline(heap: heap) }
-        let (count, bytes, heldBytes) = scaled(size, held, site: site)
-        swm_lock(&pointee.lock)
-        if let sites = pointee.sites, Int(site) < pointee.siteCount || site == 0 {
-            let s = sites + Int(site)
-            touch(s)
-            s.pointee.allocCount &+= count
-            s.pointee.allocBytes &+= bytes
-            s.pointee.liveCount &+= count
-            s.pointee.liveBytes &+= bytes
-            s.pointee.liveHeld &+= heldBytes
-        }
-        pointee.liveRequested &+= bytes
-        if pointee.liveRequested > pointee.peakRequested {
-            pointee.peakRequested = pointee.liveRequested
-            pointee.peakEpoch &+= 1      // every site's current value is now its peak value
-        }
-        sampleTimeline(heap: heap)
-        swm_unlock(&pointee.lock)
+        record(site: site, size: size, held: held, allocated: true, heap: heap)
     }
 
     func recordFree(site: UInt32, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
+        record(site: site, size: size, held: held, allocated: false, heap: heap)
+    }
+
+    /// One block of `site` allocated or freed: the site's counters, the heap's live
+    /// total and peak epoch, and the timeline.
+    private func record(site: UInt32, size: UInt, held: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
         if pointee.sampleMean != 0 && site == 0 { return noteTimeline(heap: heap) }
         let (count, bytes, heldBytes) = scaled(size, held, site: site)
         swm_lock(&pointee.lock)
-        if let sites = pointee.sites, Int(site) < pointee.siteCount || site == 0 {
+        if let sites = pointee.sites, Int(site) < pointee.siteCount {
             let s = sites + Int(site)
             touch(s)
-            s.pointee.freeCount &+= count
-            s.pointee.liveCount &-= min(count, s.pointee.liveCount)
-            s.pointee.liveBytes &-= min(bytes, s.pointee.liveBytes)
-            s.pointee.liveHeld &-= min(heldBytes, s.pointee.liveHeld)
+            if allocated {
+                s.pointee.allocCount &+= count
+                s.pointee.allocBytes &+= bytes
+                s.pointee.liveCount &+= count
+                s.pointee.liveBytes &+= bytes
+                s.pointee.liveHeld &+= heldBytes
+            } else {
+                s.pointee.freeCount &+= count
+                s.pointee.liveCount &-= min(count, s.pointee.liveCount)
+                s.pointee.liveBytes &-= min(bytes, s.pointee.liveBytes)
+                s.pointee.liveHeld &-= min(heldBytes, s.pointee.liveHeld)
+            }
         }
-        pointee.liveRequested &-= min(bytes, pointee.liveRequested)
+        if allocated {
+            pointee.liveRequested &+= bytes
+            if pointee.liveRequested > pointee.peakRequested {
+                pointee.peakRequested = pointee.liveRequested
+                pointee.peakEpoch &+= 1      // every site's current value is now its peak value
+            }
+        } else {
+            pointee.liveRequested &-= min(bytes, pointee.liveRequested)
+        }
         sampleTimeline(heap: heap)
         swm_unlock(&pointee.lock)
     }
