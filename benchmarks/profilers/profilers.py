@@ -269,18 +269,31 @@ def perf_profile(ctx, wl, name, events):
     return {"rows": rows, "freq": freq, "events": events}
 
 
+GLIBC_MALLOC = re.compile(r"malloc|free|calloc|realloc|_int_|unlink_chunk|consolidate|tcache|sysmalloc")
+
+
 def classify(dso, sym, short):
     if dso.startswith("libunwind"):
         return "libunwind (unw_backtrace: stack walk)"
     if dso.startswith("libswiftmalloc"):
         return "SwiftMalloc " + short.get(sym, sym)
+    if dso.startswith("libheaptrack"):
+        return "heaptrack preload library (in the program)"
+    if dso.startswith("heaptrack_interpret"):
+        return "heaptrack_interpret (second process)"
+    if dso.startswith("zstd") or dso.startswith("libzstd"):
+        return "zstd (third process)"
+    if dso.startswith("libstdc++"):
+        return "libstdc++ (heaptrack's processes)"
     if dso == "[vdso]":
         return "vDSO " + sym
     if dso.startswith("[kernel"):
-        return "kernel (page faults, syscalls)"
+        return "kernel (page faults, syscalls, pipe)"
+    if dso.startswith("libc.so") and GLIBC_MALLOC.search(sym):
+        return "glibc malloc/free"
     if dso.startswith("libc.so") or dso.startswith("ld-linux"):
         return dso.split(".so")[0] + " " + sym
-    return "program (%s)" % dso
+    return "the program's own code (%s)" % dso
 
 
 def perf_table(ctx, wl, variants):
@@ -312,7 +325,7 @@ def perf_table(ctx, wl, variants):
     shown = 0
     for c in order:
         vals = [ns(v, cats[c].get(v, 0)) for v in variants]
-        if max(vals) < 3 or shown >= 16:
+        if max(vals) < 3 or shown >= 20:
             continue
         shown += 1
         lines.append("| %s | " % c + " | ".join("%.0f" % x for x in vals) + " |")
@@ -340,6 +353,7 @@ def main():
     ap.add_argument("--lib", default=os.environ.get("SWIFTMALLOC_LIB", os.path.join(ROOT, ".build/release/libswiftmalloc.so")))
     ap.add_argument("--cli", default=os.path.join(ROOT, ".build/release/swiftmalloc-cli"))
     ap.add_argument("--timeout", type=int, default=300)
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory (profiles, logs, perf data)")
     ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
     args = ap.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
@@ -433,7 +447,9 @@ def main():
             md.append("| %s | %s | %s | %s | %.2f | %s | %.1f | %s |" % (
                 v, fmt_time(walls), fg, fs, statistics.median(cpus), fc, statistics.median(rss), out))
         md.append("")
-        md.append("Command lines (`$W` is the work directory, `$LIB` the copied `libswiftmalloc.so`):")
+        md.append("Command lines, each run as `measure -o RESULT -- …` (`benchmarks/tools/measure.c`; "
+                  "`$W` is the scratch directory, `%s` in this run, `$LIB` the copy of "
+                  "`libswiftmalloc.so` in it):" % work)
         md.append("")
         md.append("```sh")
         for v in variants:
@@ -525,28 +541,33 @@ def main():
                   "nanoseconds per malloc+free pair of `churn 3`, and per allocation of `dictstr.py 0.5` "
                   "(the count comes from a full profile's totals). Rows under 3 ns in every column are "
                   "left out. Debian's libunwind has no symbols: its row is `unw_backtrace`'s frame walk "
-                  "(`tdep_trace` with its per-address cache, and the DWARF fallback).")
+                  "(`tdep_trace` with its per-address cache, and the DWARF fallback). The heaptrack column "
+                  "covers all its processes (perf follows children): the program with heaptrack's preload "
+                  "library, `heaptrack_interpret` and `zstd`, which run in parallel on the second core.")
         log("perf: churn")
         md.append("")
         md.append("### churn 3 (3 M pairs)")
         md.append("")
-        md += perf_table(ctx, workloads[0], ["swiftmalloc", "swm-full", "swm-sampled"])
+        md += perf_table(ctx, workloads[0], ["glibc", "swiftmalloc", "swm-full", "swm-sampled", "heaptrack"])
         log("perf: python")
         py = dict(workloads[1])
         py["perf_events"] = count_python_mallocs(ctx, py)
         md.append("")
         md.append("### python3 dictstr.py 0.5 (%.1f M malloc calls, counted by the full profile)" % (py["perf_events"] / 1e6))
         md.append("")
-        md += perf_table(ctx, py, ["swiftmalloc", "swm-full", "swm-sampled"])
+        md += perf_table(ctx, py, ["glibc", "swiftmalloc", "swm-full", "swm-sampled", "heaptrack"])
 
     md.append("")
     md.append("## Notes")
     md.append("")
-    md.append("- heaptrack 1.4.0 cannot profile churn with byte-granular sizes (`churn 3 any`: about "
-              "230 k distinct size+stack pairs): `heaptrack_interpret` grows to ~19 GB and aborts with "
-              "`std::bad_alloc` (the program is stalled on the pipe meanwhile); `churn 2.2 any` "
-              "(225 k pairs) still works. The default churn puts sizes on a grid of 176 values, which "
-              "heaptrack handles. SwiftMalloc keys sites by stack only and has no such limit.")
+    md.append("- Observed while preparing this benchmark, not re-run by run.sh: heaptrack 1.4.0 cannot "
+              "profile churn with byte-granular sizes. With `churn N any` (every size from 8 B to 32 KiB), "
+              "`churn 2.2 any` (about 225 k distinct size+stack pairs) works, but from `churn 2.3 any` "
+              "(about 230 k pairs) on, `heaptrack_interpret` grows by ~300 MB/s to ~19 GB and aborts "
+              "with `std::bad_alloc`, while the program sits blocked on the pipe. The default churn "
+              "puts sizes on a grid of 176 values (about 11 k pairs), which heaptrack handles. "
+              "SwiftMalloc keys sites by stack alone, so the number of distinct sizes does not matter "
+              "to it.")
     md.append("- heaptrack's times include its interpreter and `zstd` finishing after the program exits "
               "(the `heaptrack` script waits for them); SwiftMalloc's include writing its report at exit. "
               "Neither includes the later reading step (`heaptrack_print`, `swiftmalloc report`).")
@@ -561,8 +582,13 @@ def main():
         with open(args.results, "w") as f:
             f.write(text)
         log("written: %s" % args.results)
-    log("profilers: %.0f s in all; failures: %d; work directory %s" % (time.monotonic() - t_start, failures, work))
-    sys.exit(1 if failures or not exact_ok else 0)
+    bad = failures or not exact_ok
+    if args.keep or bad:
+        log("profilers: %.0f s in all; failures: %d; scratch directory kept: %s" % (time.monotonic() - t_start, failures, work))
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        log("profilers: %.0f s in all; failures: %d" % (time.monotonic() - t_start, failures))
+    sys.exit(1 if bad else 0)
 
 
 def count_python_mallocs(ctx, wl):

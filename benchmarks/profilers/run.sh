@@ -3,7 +3,7 @@
 # exactness on an allocation-heavy C program and on python3. See README.md.
 #
 #   benchmarks/profilers/run.sh [--rounds N] [--quick] [--no-perf] [--no-heaptrack-swm]
-#                               [--lib PATH] [--cli PATH] [--timeout S]
+#                               [--keep] [--lib PATH] [--cli PATH] [--timeout S]
 #
 # Installs what is missing with apt-get (heaptrack, gcc, python3; perf is used
 # when it works and skipped otherwise), then runs profilers.py (python3,
