@@ -67,6 +67,7 @@ struct Profiler {
     var timeline: UnsafeMutablePointer<TimelineSample>? = nil
     var timelineCount: Int = 0
     var lastSampleAt: UInt64 = 0
+    var events: UInt = 0
     var startedAt: UInt64 = 0
     /// SWIFTMALLOC_REPORT, copied (NUL-terminated); empty: swiftmalloc.%p.report.
     var reportTemplate: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
@@ -83,7 +84,7 @@ struct Capture {
 
 extension UnsafeMutablePointer where Pointee == Profiler {
     // ---- site table -------------------------------------------------------------------
-    private func hashFrames(_ frames: UnsafePointer<UInt>, _ n: Int) -> UInt64 {
+    func hashFrames(_ frames: UnsafePointer<UInt>, _ n: Int) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         var i = 0
         while i < n {
@@ -138,11 +139,10 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         return p
     }
 
-    /// The id of the site with these frames, creating it. Caller holds `lock`.
-    private func siteID(_ frames: UnsafePointer<UInt>, _ n: Int) -> UInt32 {
+    /// The id of the site with these frames (hash `h`), creating it. Caller holds `lock`.
+    private func siteID(_ frames: UnsafePointer<UInt>, _ n: Int, hash h: UInt64) -> UInt32 {
         if n == 0 { return 0 }
         if pointee.siteCount &* 2 >= pointee.tableCapacity && !growSites() { return 0 }
-        let h = hashFrames(frames, n)
         let table = pointee.table.unsafelyUnwrapped
         let sites = pointee.sites.unsafelyUnwrapped
         let mask = pointee.tableCapacity &- 1
@@ -196,26 +196,32 @@ extension UnsafeMutablePointer where Pointee == Profiler {
                 if !sampled { return 0 }
             }
         }
-        var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-             0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        return withUnsafeMutableBytes(of: &buffer) { raw -> UInt32 in
-            let frames = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt.self)
-            swm_capturing_set(1)
-            let n = Int(swm_backtrace(frames, Int32(min(pointee.depth, maxProfileDepth))))
-            swm_capturing_set(0)
-            swm_lock(&pointee.lock)
-            let id = siteID(frames, n)
-            swm_unlock(&pointee.lock)
-            return id
+        let raw = swm_tls_cache_get()
+        if raw != swm_empty_cache_get(), let tc = raw?.assumingMemoryBound(to: ThreadCache.self) {
+            return site(frames: tc.frames, memo: tc)
         }
+        // A thread without a cache (being torn down): stack scratch, no memo.
+        return withStackBytes256 { bytes in
+            site(frames: bytes.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt.self), memo: nil, capacity: bytes.count / 8)
+        }
+    }
+
+    /// Captures the calling thread's stack into `frames` and returns its site id,
+    /// consulting the thread's memo of recent stacks before the shared table.
+    private func site(frames: UnsafeMutablePointer<UInt>, memo tc: UnsafeMutablePointer<ThreadCache>?,
+                      capacity: Int = maxProfileDepth) -> UInt32 {
+        swm_capturing_set(1)
+        let n = Int(swm_backtrace(frames, Int32(min(pointee.depth, capacity))))
+        swm_capturing_set(0)
+        if n == 0 { return 0 }
+        let h = hashFrames(frames, n)
+        let memo = tc?.siteCache(h)
+        if let m = memo, m.pointee.hash == h, Int(m.pointee.depth) == n, m.pointee.site != 0 { return m.pointee.site }
+        swm_lock(&pointee.lock)
+        let id = siteID(frames, n, hash: h)
+        swm_unlock(&pointee.lock)
+        if let m = memo, id != 0 { m.pointee = SiteCacheEntry(hash: h, site: id, depth: UInt32(n)) }
+        return id
     }
 
     /// Counter increments for one block: 1 and its bytes, or the sampled estimate.
@@ -286,6 +292,9 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     /// Appends a timeline point at most every 10 ms; when full, drops every other
     /// point and carries on. Caller holds `lock`.
     private func sampleTimeline(heap: UnsafeMutablePointer<Heap>) {
+        // Read the clock only every 32 events: the timeline's 10 ms grain allows it.
+        pointee.events &+= 1
+        if pointee.events & 31 != 0 { return }
         let now = swm_now_ns()
         if now &- pointee.lastSampleAt < timelineIntervalNanoseconds || pointee.timeline == nil { return }
         pointee.lastSampleAt = now

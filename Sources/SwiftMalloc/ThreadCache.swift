@@ -34,7 +34,18 @@ struct ThreadCache {
 @inline(__always) var lookupOffset: Int { MemoryLayout<ThreadCache>.stride }
 @inline(__always) var binsOffset: Int { lookupOffset + 72 }
 @inline(__always) var trackedBinsOffset: Int { binsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
-@inline(__always) var threadCacheBytes: Int { trackedBinsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
+@inline(__always) var siteCacheOffset: Int { trackedBinsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
+@inline(__always) var framesOffset: Int { siteCacheOffset + siteCacheEntries * MemoryLayout<SiteCacheEntry>.stride }
+@inline(__always) var threadCacheBytes: Int { framesOffset + maxProfileDepth * MemoryLayout<UInt>.stride }
+
+/// The profiler's per-thread memo of recent stacks: hash and depth → site id, so a
+/// repeated stack finds its site without the profile lock.
+struct SiteCacheEntry {
+    var hash: UInt64 = 0
+    var site: UInt32 = 0
+    var depth: UInt32 = 0
+}
+let siteCacheEntries = 64
 
 extension UnsafeMutablePointer where Pointee == ThreadCache {
     @inline(__always) func sizeClass(forSmall n: UInt) -> Int {
@@ -44,6 +55,16 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
 
     @inline(__always) func bin(_ cls: Int) -> UnsafeMutablePointer<CacheBin> {
         (UnsafeMutableRawPointer(self) + binsOffset).assumingMemoryBound(to: CacheBin.self) + cls
+    }
+
+    @inline(__always) func siteCache(_ hash: UInt64) -> UnsafeMutablePointer<SiteCacheEntry> {
+        (UnsafeMutableRawPointer(self) + siteCacheOffset).assumingMemoryBound(to: SiteCacheEntry.self)
+            + Int(truncatingIfNeeded: hash >> 7) & (siteCacheEntries &- 1)
+    }
+
+    /// Scratch for one captured stack (maxProfileDepth frames).
+    @inline(__always) var frames: UnsafeMutablePointer<UInt> {
+        (UnsafeMutableRawPointer(self) + framesOffset).assumingMemoryBound(to: UInt.self)
     }
 
     @inline(__always) func trackedBin(_ cls: Int) -> UnsafeMutablePointer<CacheBin> {

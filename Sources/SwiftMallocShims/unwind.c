@@ -72,7 +72,8 @@ int swm_backtrace(uintptr_t *frames, int max) {
     if (!__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) return 0;
     enum { scratch_max = 160 };
     uintptr_t scratch[scratch_max];
-    int want = max + 16 < scratch_max ? max + 16 : scratch_max;
+    // Room for this library's own frames (about six) above the caller's.
+    int want = max + 8 < scratch_max ? max + 8 : scratch_max;
     int n = swm_unw_backtrace ? swm_unw_backtrace((void **)scratch, want) : swm_fp_walk(scratch, want);
     int i = 0, out = 0;
     while (i < n && swm_is_self(scratch[i])) i++;
