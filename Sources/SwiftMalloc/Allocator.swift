@@ -105,7 +105,6 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
             info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
             _ = swm_fetch_add(&central.pointee.requestedLive, requested)
-            _ = swm_fetch_add(&central.pointee.trackedLive, 1)
             noteRequested(Int(bitPattern: requested))
         }
         profiler?.recordAllocation(site: site, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
@@ -133,7 +132,6 @@ extension UnsafeMutablePointer where Pointee == Heap {
                 if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
                     info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
                     _ = swm_fetch_add(&central.pointee.requestedLive, requested)
-                    _ = swm_fetch_add(&central.pointee.trackedLive, 1)
                     noteRequested(Int(bitPattern: requested))
                 }
             }
@@ -158,7 +156,6 @@ extension UnsafeMutablePointer where Pointee == Heap {
                 info[index] = BlockInfo()
                 if freed.requested != 0 {
                     _ = swm_fetch_add(&central.pointee.requestedLive, 0 &- UInt(freed.requested))
-                    _ = swm_fetch_add(&central.pointee.trackedLive, 0 &- 1)
                     noteRequested(0 &- Int(freed.requested))
                 }
             }
@@ -194,7 +191,6 @@ extension UnsafeMutablePointer where Pointee == Heap {
             }
             if requested != 0 {
                 _ = swm_fetch_add(&central.pointee.requestedLive, 0 &- requested)
-                _ = swm_fetch_add(&central.pointee.trackedLive, 0 &- 1)
                 noteRequested(0 &- Int(bitPattern: requested))
             }
             info[index] = BlockInfo()

@@ -18,7 +18,6 @@ struct Central {
     var liveBlocks: UInt = 0
     /// Requested bytes of live tracked blocks (tracking only).
     var requestedLive: UInt = 0
-    var trackedLive: UInt = 0
     var peakLiveBlocks: UInt = 0
     var peakSpans: UInt = 0
     /// Spans given back to the page heap, cumulative.

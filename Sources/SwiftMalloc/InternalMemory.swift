@@ -5,9 +5,8 @@
 import SwiftMallocShims
 
 let internalChunkBytes: UInt = 1 << 20
-/// Block-info arrays come in power-of-two sizes from 64 B to 2 KiB (a span holds
-/// at most 256 blocks of 8-byte records).
-let infoBucketCount = 6
+// Block-info arrays come in power-of-two sizes from 64 B to 2 KiB (a span holds at
+// most 256 blocks of 8-byte records): six free lists, `infoFree`.
 
 struct InternalMemory {
     var lock: Int32 = 0

@@ -77,11 +77,6 @@ struct Profiler {
         (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 }
 
-/// A captured stack on the caller's stack, and the sampling weight it carries.
-struct Capture {
-    var site: UInt32 = 0
-}
-
 extension UnsafeMutablePointer where Pointee == Profiler {
     // ---- site table -------------------------------------------------------------------
     func hashFrames(_ frames: UnsafePointer<UInt>, _ n: Int) -> UInt64 {

@@ -9,7 +9,6 @@ struct ClassSnapshot {
     var liveBlocks: UInt = 0     // taken from spans (includes thread caches)
     var cachedBlocks: UInt = 0   // sitting in thread caches
     var requested: UInt = 0
-    var tracked: UInt = 0
     var peakSpans: UInt = 0
     var spansReleased: UInt = 0
 }
@@ -40,7 +39,6 @@ extension UnsafeMutablePointer where Pointee == Heap {
         s.spans = c.pointee.spanCount
         s.liveBlocks = c.pointee.liveBlocks
         s.requested = c.pointee.requestedLive
-        s.tracked = c.pointee.trackedLive
         s.peakSpans = c.pointee.peakSpans
         s.spansReleased = c.pointee.spansReleased
         swm_unlock(&c.pointee.lock)
@@ -154,7 +152,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if tracking { out.text(", peak requested "); out.bytes(swm_load_relaxed(&pointee.peakRequestedBytes)) }
         out.byte(10)
         out.text("threads: "); out.decimal(pointee.threadCount); out.text(" live, ")
-        out.decimal(pointee.threadsCreated); out.text(" caches created; internal metadata ")
+        out.decimal(pointee.threadsCreated); out.text(" caches created, ")
+        out.decimal(pointee.forkCount); out.text(" forks in this process's ancestry; internal metadata ")
         out.bytes(internalPointer.pointee.mappedBytes); out.byte(10)
     }
 }
