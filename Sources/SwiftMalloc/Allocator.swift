@@ -76,7 +76,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         central.put(p, span: span, heap: self)
         swm_unlock(&central.pointee.lock)
-        if freed.requested != 0, let profiler = pointee.profiler {
+        if freed.isLive, let profiler = pointee.profiler {
             profiler.recordFree(site: freed.site, size: UInt(freed.requested), held: held, heap: self)
         }
     }
@@ -154,13 +154,13 @@ extension UnsafeMutablePointer where Pointee == Heap {
             if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
                 freed = info[index]
                 info[index] = BlockInfo()
-                if freed.requested != 0 {
+                if freed.isLive {
                     _ = swm_fetch_add(&central.pointee.requestedLive, 0 &- UInt(freed.requested))
                     noteRequested(0 &- Int(freed.requested))
                 }
             }
             tc.push(p, tc.trackedBin(cls), cls, heap: self)
-            if freed.requested != 0, let profiler = pointee.profiler {
+            if freed.isLive, let profiler = pointee.profiler {
                 profiler.recordFree(site: freed.site, size: UInt(freed.requested), held: UInt(span.pointee.blockSize), heap: self)
             }
             return
@@ -186,10 +186,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
             freed = info[index]
             let requested = UInt(freed.requested)
-            if pointee.config.check && requested != 0 {
+            if pointee.config.check && freed.isLive {
                 checkCanary(call, p, requested: requested, to: UInt(span.pointee.blockSize))
             }
-            if requested != 0 {
+            if freed.isLive {
                 _ = swm_fetch_add(&central.pointee.requestedLive, 0 &- requested)
                 noteRequested(0 &- Int(bitPattern: requested))
             }
@@ -198,7 +198,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let held = UInt(span.pointee.blockSize)
         central.put(p, span: span, heap: self)
         swm_unlock(&central.pointee.lock)
-        if freed.requested != 0, let profiler = pointee.profiler {
+        if freed.isLive, let profiler = pointee.profiler {
             profiler.recordFree(site: freed.site, size: UInt(freed.requested), held: held, heap: self)
         }
     }
@@ -377,7 +377,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func usableSize(of p: UInt, span: UnsafeMutablePointer<Span>) -> UInt {
         guard pointee.config.check else { return usableSize(span) }
         if span.pointee.state != .small { return span.pointee.requested }
-        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].requested != 0 {
+        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].isLive {
             return UInt(info[index].requested)
         }
         return usableSize(span)
@@ -437,7 +437,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let central = self.central(Int(span.pointee.sizeClass))
         var before = BlockInfo()
         swm_lock(&central.pointee.lock)
-        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].requested != 0 {
+        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].isLive {
             before = info[index]
             let old = UInt(before.requested)
             if pointee.config.check {
@@ -449,7 +449,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             noteRequested(Int(bitPattern: n) &- Int(bitPattern: old))
         }
         swm_unlock(&central.pointee.lock)
-        if before.requested != 0, let profiler = pointee.profiler {
+        if before.isLive, let profiler = pointee.profiler {
             let held = UInt(span.pointee.blockSize)
             profiler.recordFree(site: before.site, size: UInt(before.requested), held: held, heap: self)
             profiler.recordAllocation(site: site, size: n, held: held, heap: self)
@@ -497,32 +497,42 @@ extension UnsafeMutablePointer where Pointee == Heap {
     private func resizeHuge(_ span: UnsafeMutablePointer<Span>, _ n: UInt, site: UInt32) -> UnsafeMutableRawPointer? {
         let pages = pagesFor(bytes: n)
         let bytes = pages << pageShift
+        if bytes > maxRequest { return nil }
         let oldStart = span.pointee.start
         let oldSize = span.pointee.requested, oldHeld = span.pointee.mappedBytes
-        if bytes == span.pointee.mappedBytes {
+        let old = UnsafeMutableRawPointer(bitPattern: oldStart)
+        // Same size, a shrink, or growth the kernel can do where the block is.
+        if bytes == oldHeld || swm_os_remap_in_place(old, Int(bitPattern: oldHeld), Int(bitPattern: bytes)) != nil {
             retrackHuge(span, n, bytes)
             reprofile(span, oldSize: oldSize, oldHeld: oldHeld, site: site)
-            return UnsafeMutableRawPointer(bitPattern: oldStart)
+            return old
         }
+        // A move: first a destination of our own with its page-map leaf, so nothing
+        // can fail once the pages have moved; then the kernel moves the page tables.
+        guard let destination = OSPages.map(bytes) else { return nil }
+        let target = UInt(bitPattern: destination)
         let pageHeap = pageHeapPointer
-        // Unpublish first: the old address stops being a valid block once remapped.
-        swm_lock(&pageHeap.pointee.lock)
-        _ = pageMapPointer.pointee.set(page: oldStart, to: nil)
-        swm_unlock(&pageHeap.pointee.lock)
-        let moved = swm_os_remap(UnsafeMutableRawPointer(bitPattern: oldStart), Int(span.pointee.mappedBytes), Int(bytes))
-        let start = moved.map { UInt(bitPattern: $0) } ?? oldStart
-        swm_lock(&pageHeap.pointee.lock)
         let map = pageMapPointer
-        if moved != nil && !map.pointee.reserve(from: start, to: start &+ pageSize) {
-            internalFailure("page map leaf unavailable after mremap", start)
-        }
-        _ = map.pointee.set(page: start, to: span)
+        swm_lock(&pageHeap.pointee.lock)
+        let reserved = map.pointee.reserve(from: target, to: target &+ pageSize)
+        if reserved { _ = map.pointee.set(page: oldStart, to: nil) }
         swm_unlock(&pageHeap.pointee.lock)
-        guard moved != nil else { return nil }
-        span.pointee.start = start
+        if !reserved {
+            OSPages.unmap(destination, bytes)
+            return nil
+        }
+        let moved = swm_os_remap_to(old, Int(bitPattern: oldHeld), Int(bitPattern: bytes), destination)
+        swm_lock(&pageHeap.pointee.lock)
+        _ = map.pointee.set(page: moved != nil ? target : oldStart, to: span)
+        swm_unlock(&pageHeap.pointee.lock)
+        guard moved != nil else {
+            OSPages.unmap(destination, bytes)
+            return nil
+        }
+        span.pointee.start = target
         retrackHuge(span, n, bytes)
         reprofile(span, oldSize: oldSize, oldHeld: oldHeld, site: site)
-        return UnsafeMutableRawPointer(bitPattern: start)
+        return destination
     }
 
     private func retrackHuge(_ span: UnsafeMutablePointer<Span>, _ n: UInt, _ bytes: UInt) {

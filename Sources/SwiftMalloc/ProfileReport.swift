@@ -332,7 +332,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         i = 0
         while i < Int(span.pointee.carved) {
             let r = UInt(info[i].requested)
-            if r != 0 && Int(info[i].site) < count { units[Int(info[i].site)] &+= spanUnits &* r / total }
+            if info[i].isLive && r != 0 && Int(info[i].site) < count { units[Int(info[i].site)] &+= spanUnits &* r / total }
             i &+= 1
         }
     }

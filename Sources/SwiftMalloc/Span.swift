@@ -66,11 +66,24 @@ struct Span {
     }
 }
 
-/// Per-block record kept beside a span while tracking is on: the requested size
-/// (0 = block not tracked) and the call-site id the profiler assigns.
+/// Per-block record kept beside a span while tracking is on: whether the block is
+/// live and tracked, its requested size (malloc(0) is a live block of 0 bytes), and
+/// the call-site id the profiler assigns.
 struct BlockInfo {
-    var requested: UInt32 = 0
+    /// Bit 31: live and tracked; bits 0–30: the requested size.
+    private var word: UInt32 = 0
     var site: UInt32 = 0
+
+    init() {}
+
+    /// A live block of `requested` bytes (< 2^31; larger sizes are clamped).
+    init(requested: UInt32, site: UInt32) {
+        word = min(requested, 0x7fff_ffff) | 0x8000_0000
+        self.site = site
+    }
+
+    @inline(__always) var isLive: Bool { word & 0x8000_0000 != 0 }
+    @inline(__always) var requested: UInt32 { word & 0x7fff_ffff }
 }
 
 /// Intrusive singly linked lists through the first word of free blocks.

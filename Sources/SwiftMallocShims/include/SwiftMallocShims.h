@@ -24,6 +24,9 @@
 #ifndef MREMAP_MAYMOVE
 #define MREMAP_MAYMOVE 1
 #endif
+#ifndef MREMAP_FIXED
+#define MREMAP_FIXED 2
+#endif
 
 // ---- Thread-local state -------------------------------------------------------
 // swm_tls_cache: this thread's cache; until the thread has one it points at
@@ -105,8 +108,14 @@ static inline void *swm_os_map(size_t size) {
 static inline int swm_os_unmap(void *p, size_t size) { return munmap(p, size); }
 /// Give the pages' physical memory back; the range stays mapped and reads as zero.
 static inline int swm_os_purge(void *p, size_t size) { return madvise(p, size, MADV_DONTNEED); }
-static inline void *swm_os_remap(void *p, size_t oldSize, size_t newSize) {
-    void *q = mremap(p, oldSize, newSize, MREMAP_MAYMOVE);
+/// Resizes a mapping where it is; NULL when it cannot grow in place.
+static inline void *swm_os_remap_in_place(void *p, size_t oldSize, size_t newSize) {
+    void *q = mremap(p, oldSize, newSize, 0);
+    return q == MAP_FAILED ? NULL : q;
+}
+/// Moves a mapping's pages onto `target` (a mapping the caller owns, replaced).
+static inline void *swm_os_remap_to(void *p, size_t oldSize, size_t newSize, void *target) {
+    void *q = mremap(p, oldSize, newSize, MREMAP_MAYMOVE | MREMAP_FIXED, target);
     return q == MAP_FAILED ? NULL : q;
 }
 static inline void swm_write_fd(int fd, const void *buf, size_t len) {
