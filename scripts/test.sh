@@ -13,7 +13,7 @@ results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 export RESULTS_FILE="$results"
 for suite in Tests/run-c-tests.sh Tests/run-mode-tests.sh Tests/run-profiler-tests.sh Tests/run-examples-tests.sh \
-             Tests/programs/run-program-tests.sh Tests/run-bench-smoke.sh; do
+             Tests/run-reliability-tests.sh Tests/programs/run-program-tests.sh Tests/run-bench-smoke.sh; do
     echo "== $suite"
     if [ ! -f "$suite" ]; then echo "FAIL $suite: missing" >>"$results"; continue; fi
     case "$suite" in
