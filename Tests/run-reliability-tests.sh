@@ -26,7 +26,6 @@
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
 rel="$here/reliability"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
@@ -258,7 +257,7 @@ if wants soak; then
             *" passed, "*" failed") ;;
             *) echo "$line" ;;
         esac
-    done < <(RESULTS_FILE= bash "$rel/soak.sh" --lib "$lib" --redis-only "$soak_seconds" 2>&1)
+    done < <(RESULTS_FILE='' bash "$rel/soak.sh" --lib "$lib" --redis-only "$soak_seconds" 2>&1)
 fi
 
 echo "reliability tests took $(($(date +%s) - start))s"

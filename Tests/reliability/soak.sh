@@ -87,7 +87,7 @@ free_port() {
 
 # start_server NAME PRELOAD: starts redis-server; sets $server_pid and $server_port.
 start_server() {
-    local name=$1 preload=$2 i
+    local name=$1 preload=$2
     server_port=$(free_port)
     mkdir -p "$work/$name"
     (cd "$work/$name" && exec env ${preload:+LD_PRELOAD="$preload"} redis-server --port "$server_port" \
@@ -95,7 +95,7 @@ start_server() {
         --logfile "$work/$name/redis.log" >"$work/$name/stdout" 2>"$work/$name/stderr") &
     server_pid=$!
     servers+=("$server_pid")
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         if redis-cli -h 127.0.0.1 -p "$server_port" ping 2>/dev/null | grep -q PONG; then return 0; fi
         kill -0 "$server_pid" 2>/dev/null || return 1
         sleep 0.1
@@ -105,9 +105,9 @@ start_server() {
 
 # stop_server: SHUTDOWN NOSAVE and wait (at most 20 s); sets $server_status.
 stop_server() {
-    local i
+    server_status=
     redis-cli -h 127.0.0.1 -p "$server_port" shutdown nosave >/dev/null 2>&1
-    for i in $(seq 1 200); do
+    for _ in $(seq 1 200); do
         kill -0 "$server_pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -206,7 +206,8 @@ redis_soak() {
     if ! grep -q "$(basename "$lib")" "/proc/$server_pid/maps" 2>/dev/null; then
         fail "redis soak: libswiftmalloc.so is not mapped in the server"
     fi
-    local t0=$(date +%s)
+    local t0
+    t0=$(date +%s)
     load swiftmalloc "$duration"
     local took=$(($(date +%s) - t0))
     local alive=1
