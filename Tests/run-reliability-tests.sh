@@ -22,7 +22,7 @@
 #            load, preloaded, no crash, and the same data as with glibc
 #
 # RELIABILITY_TESTS="regress fuzz faults soak" picks parts; FUZZ_SECONDS and
-# SOAK_SECONDS change the durations. Takes about 1.5 minutes on 2 cores.
+# SOAK_SECONDS change the durations. Takes about a minute on 2 cores.
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
