@@ -220,7 +220,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         span.pointee.state = .large
         span.pointee.requested = n
-        span.pointee.info = BlockInfo(requested: UInt32(truncatingIfNeeded: min(n, UInt(UInt32.max))), site: site)
+        span.pointee.site = site
         let map = pageMapPointer
         _ = map.pointee.set(page: span.pointee.start, to: span)
         _ = map.pointee.set(page: span.pointee.end &- pageSize, to: span)
@@ -257,7 +257,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         span.pointee.state = .huge
         span.pointee.requested = n
         span.pointee.mappedBytes = bytes
-        span.pointee.info = BlockInfo(requested: 0, site: site)
+        span.pointee.site = site
         let pageHeap = pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
         let map = pageMapPointer
@@ -280,7 +280,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 
     func freeLarge(_ span: UnsafeMutablePointer<Span>) {
-        let site = span.pointee.info.site, requested = span.pointee.requested
+        let site = span.pointee.site, requested = span.pointee.requested
         let held = span.pointee.pageCount << pageShift
         let pageHeap = pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
@@ -299,7 +299,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func freeHuge(_ span: UnsafeMutablePointer<Span>) {
         let start = span.pointee.start
         let bytes = span.pointee.mappedBytes
-        let site = span.pointee.info.site, requested = span.pointee.requested
+        let site = span.pointee.site, requested = span.pointee.requested
         let pageHeap = pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
         _ = pageMapPointer.pointee.set(page: start, to: nil)
@@ -462,8 +462,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
             fillCanary(span.pointee.start, from: span.pointee.requested, to: span.pointee.pageCount << pageShift)
         }
         guard let profiler = pointee.profiler else { return }
-        profiler.recordFree(site: span.pointee.info.site, size: oldSize, held: oldHeld, heap: self)
-        span.pointee.info.site = site
+        profiler.recordFree(site: span.pointee.site, size: oldSize, held: oldHeld, heap: self)
+        span.pointee.site = site
         profiler.recordAllocation(site: site, size: span.pointee.requested, held: span.pointee.pageCount << pageShift, heap: self)
     }
 

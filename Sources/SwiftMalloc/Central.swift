@@ -18,7 +18,6 @@ struct Central {
     var liveBlocks: UInt = 0
     /// Requested bytes of live tracked blocks (tracking only).
     var requestedLive: UInt = 0
-    var peakLiveBlocks: UInt = 0
     var peakSpans: UInt = 0
     /// Spans given back to the page heap, cumulative.
     var spansReleased: UInt = 0
@@ -146,6 +145,8 @@ extension UnsafeMutablePointer where Pointee == Central {
                     block = s.pointee.start &+ UInt(s.pointee.carved) &* UInt(s.pointee.blockSize)
                     s.pointee.carved &+= 1
                     s.pointee.fastLimit = s.pointee.carved
+                    // Free until handed out, like the blocks on the span's free list.
+                    setFreeMark(block, heap.pointee.freeKey)
                 }
                 s.pointee.live &+= 1
                 list.push(block)
@@ -153,7 +154,6 @@ extension UnsafeMutablePointer where Pointee == Central {
             if s.pointee.live == s.pointee.capacity { unlinkPartial(s) }
         }
         pointee.liveBlocks &+= list.count
-        if pointee.liveBlocks > pointee.peakLiveBlocks { pointee.peakLiveBlocks = pointee.liveBlocks }
         return true
     }
 

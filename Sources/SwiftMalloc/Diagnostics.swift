@@ -54,10 +54,6 @@ struct TextBuffer {
         }
     }
 
-    mutating func signedDecimal(_ value: Int) {
-        if value < 0 { byte(45); decimal(UInt(bitPattern: 0 &- value)) } else { decimal(UInt(value)) }
-    }
-
     mutating func hex(_ value: UInt) {
         text("0x")
         var started = false

@@ -58,7 +58,6 @@ struct Config {
     var direct = false
     /// Blocks of at least this many bytes get their own mapping.
     var hugeThreshold: UInt = 64 << 20
-    var environmentRead = false
 }
 
 extension UnsafeMutablePointer where Pointee == Heap {

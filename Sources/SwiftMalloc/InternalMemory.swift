@@ -14,7 +14,6 @@ struct InternalMemory {
     var limit: UInt = 0
     var mappedBytes: UInt = 0
     var freeSpans: UnsafeMutablePointer<Span>? = nil
-    var spanCount: UInt = 0
     /// Heads of the free lists of block-info arrays, 64 << i bytes each.
     var infoFree: (UInt, UInt, UInt, UInt, UInt, UInt) = (0, 0, 0, 0, 0, 0)
 
@@ -45,7 +44,6 @@ extension UnsafeMutablePointer where Pointee == InternalMemory {
         } else {
             span = pointee.bump(UInt(MemoryLayout<Span>.stride))?.bindMemory(to: Span.self, capacity: 1)
         }
-        if span != nil { pointee.spanCount &+= 1 }
         swm_unlock(&pointee.lock)
         span?.initialize(to: Span())
         return span
@@ -57,7 +55,6 @@ extension UnsafeMutablePointer where Pointee == InternalMemory {
         swm_lock(&pointee.lock)
         span.pointee.next = pointee.freeSpans
         pointee.freeSpans = span
-        pointee.spanCount &-= 1
         swm_unlock(&pointee.lock)
     }
 

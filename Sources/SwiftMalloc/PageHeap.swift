@@ -31,7 +31,6 @@ struct PageHeap {
     var mappedPages: UInt = 0
     /// Pages given back with MADV_DONTNEED, cumulative.
     var purgedPagesTotal: UInt = 0
-    var purgeCalls: UInt = 0
     /// Pages in spans handed out (small spans and large blocks).
     var usedPages: UInt = 0
     /// The dirty reserve: dirty free pages always allowed (M_TRIM_THRESHOLD).
@@ -375,7 +374,6 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         OSPages.purge(UnsafeMutableRawPointer(bitPattern: run.pointee.start).unsafelyUnwrapped,
                       run.pointee.pageCount << pageShift)
         pointee.purgedPagesTotal &+= dirty
-        pointee.purgeCalls &+= 1
     }
 
     /// Purges the oldest dirty runs while more than the reserve is dirty, and every

@@ -13,7 +13,6 @@ import SwiftMallocShims
 
 let addressBits: UInt = 47
 let leafBits: UInt = 18
-let rootBits: UInt = 17   // addressBits - pageShift - leafBits
 
 /// The static root: leaf pointers, nil where no page of that GiB was ever ours.
 @inline(__always) var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>?> {
@@ -28,15 +27,17 @@ let rootBits: UInt = 17   // addressBits - pageShift - leafBits
     return UnsafeMutablePointer<Span>(bitPattern: leaf[Int(truncatingIfNeeded: (address >> pageShift) & ((1 << leafBits) &- 1))])
 }
 
+/// The page map's operations. It holds no state of its own (the root is static and
+/// the leaves hang off it); callers reach it through the heap, under the page heap
+/// lock for every write.
 struct PageMap {
-    var root: UnsafeMutablePointer<UnsafeMutablePointer<UInt>?> = pageMapRoot
-
     @inline(__always) func span(at address: UInt) -> UnsafeMutablePointer<Span>? { spanOwning(address) }
 
     /// Sets the entry of one page, mapping its leaf if needed. Caller holds the page
     /// heap lock. False when a leaf cannot be mapped.
     mutating func set(page address: UInt, to span: UnsafeMutablePointer<Span>?) -> Bool {
         let r = Int(truncatingIfNeeded: address >> (pageShift &+ leafBits))
+        let root = pageMapRoot
         var leaf = root[r]
         if leaf == nil {
             if span == nil { return true }
@@ -52,6 +53,7 @@ struct PageMap {
     /// Makes sure the leaves covering [start, end) exist, so later `set` calls in that
     /// range cannot fail.
     mutating func reserve(from start: UInt, to end: UInt) -> Bool {
+        let root = pageMapRoot
         var a = start & ~((UInt(1) << (pageShift &+ leafBits)) &- 1)
         while a < end {
             let r = Int(truncatingIfNeeded: a >> (pageShift &+ leafBits))

@@ -52,7 +52,8 @@ struct Span {
     /// When tracking is on: one BlockInfo per block of a small span (nil until the
     /// first tracked allocation in it). Room for the profiler's call-site id.
     var blockInfo: UnsafeMutablePointer<BlockInfo>? = nil
-    var info: BlockInfo = BlockInfo()   // the one block of a large/huge span
+    /// Large and huge blocks: the profiler's call-site id of the one block.
+    var site: UInt32 = 0
 
     @inline(__always) var end: UInt { start &+ (pageCount << pageShift) }
 

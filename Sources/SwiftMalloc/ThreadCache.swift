@@ -97,14 +97,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         _ = central.take(UInt(max(info.refillBatch, 1)), cls, into: &list, heap: heap)
         swm_unlock(&central.pointee.lock)
         if list.count == 0 { return 0 }
-        let key = pointee.freeKey
-        // Mark the blocks free (they are, until popped) and push them on the bin.
-        var block = list.head
-        while block != 0 {
-            let next = nextFree(block)
-            setFreeMark(block, key)
-            block = next
-        }
+        // The blocks already carry the free key (Central.take), as every binned block must.
         setNextFree(list.tail, b.pointee.head)
         b.pointee.head = list.head
         b.pointee.count &+= UInt32(truncatingIfNeeded: list.count)
