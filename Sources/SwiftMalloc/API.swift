@@ -9,12 +9,20 @@ import SwiftMallocShims
     return nil
 }
 
-@_cdecl("swiftmalloc_malloc")
+// malloc, free and the sampled malloc are named with @_silgen_name rather than
+// @_cdecl: the symbol is then the function body itself, not a thunk that jumps to
+// it. Their signatures (integers and pointers in, one pointer out) are passed and
+// returned in the same registers by the Swift and C conventions on x86-64 and
+// AArch64; the C and program tests call them through the C header.
+@_silgen_name("swiftmalloc_malloc")
 public func swiftmalloc_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
     let n = UInt(bitPattern: size)
+    let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
     if n <= lookupMaxSize {
-        let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
-        let p = tc.pop(tc.sizeClass(forSmall: n))
+        let p = tc.pop(tc.bin(forSmall: n))
+        if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
+    } else if n <= maxSmallSize {
+        let p = tc.pop(tc.bin(forMedium: n))
         if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
     }
     return mallocSlow(n)
@@ -23,20 +31,29 @@ public func swiftmalloc_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
 /// malloc while the sampling profiler runs (the exported `malloc` jumps here
 /// instead): the same fast path, charging the bytes to the thread's countdown; the
 /// allocation that crosses it takes the slow path, which samples it.
-@_cdecl("swm_malloc_sampled")
+@_silgen_name("swm_malloc_sampled")
 func swm_malloc_sampled(_ size: Int) -> UnsafeMutableRawPointer? {
     let n = UInt(bitPattern: size)
-    if n <= lookupMaxSize {
-        let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
-        let remaining = tc.pointee.sampleCountdown &- Int(bitPattern: n)
-        if remaining > 0 {
-            let p = tc.pop(tc.sizeClass(forSmall: n))
-            if p != 0 {
-                tc.pointee.sampleCountdown = remaining
-                return UnsafeMutableRawPointer(bitPattern: p)
-            }
+    let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
+    // Charged first, in memory: one subtract whose sign flag is the test.
+    tc.pointee.sampleCountdown &-= Int(bitPattern: n)
+    if tc.pointee.sampleCountdown >= 0 {
+        if n <= lookupMaxSize {
+            let p = tc.pop(tc.bin(forSmall: n))
+            if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
+        } else if n <= maxSmallSize {
+            let p = tc.pop(tc.bin(forMedium: n))
+            if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
         }
     }
+    return mallocSampledSlow(n, tc)
+}
+
+/// The slow path charges the countdown itself (Profiler.capture): take back what
+/// the fast path charged, so no byte counts twice.
+@inline(never)
+func mallocSampledSlow(_ n: UInt, _ tc: UnsafeMutablePointer<ThreadCache>) -> UnsafeMutableRawPointer? {
+    tc.pointee.sampleCountdown &+= Int(bitPattern: n)
     return mallocSlow(n)
 }
 
@@ -47,20 +64,26 @@ func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
     return heap.allocate(n) ?? fail(ENOMEM)
 }
 
-@_cdecl("swiftmalloc_free")
+/// The free fast path: page map → span → one multiply and rotate decide that `ptr`
+/// is the start of a carved block of an ordinary small span (BlockDivisor; every
+/// other span has fastLimit 0), the free key says it is not already free, and it
+/// goes on the thread's bin. Anything else, NULL included (page 0 is never ours),
+/// takes the slow path, which reports bad pointers.
+@_silgen_name("swiftmalloc_free")
 public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
-    guard let ptr else { return }
     let p = UInt(bitPattern: ptr)
-    // Only a small span has fastLimit > 0 (large, huge and free-run descriptors keep
-    // 0, and so does a span holding sampled blocks), so the block-start test below
-    // also sends every other kind to the slow path.
-    if let span = spanOwning(p) {
-        let offset = p &- span.pointee.start
-        let index = (offset &* UInt(span.pointee.reciprocal)) >> 32
-        let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
-        let key = tc.pointee.freeKey
-        if index &* UInt(span.pointee.blockSize) == offset && index < UInt(span.pointee.fastLimit) && freeMark(p) != key {
-                let b = tc.bin(Int(truncatingIfNeeded: span.pointee.sizeClass))
+    // The root index is masked rather than range-checked: an address above the
+    // 47-bit space aliases some leaf, but then p - span.start is at least 2^47 minus
+    // the span's end, never a carved block's offset, so it fails the test below.
+    let root = pageMapRoot[Int(truncatingIfNeeded: (p >> (pageShift &+ leafBits)) & ((1 << (addressBits &- pageShift &- leafBits)) &- 1))]
+    if let leaf = root,
+       let span = UnsafeMutablePointer<Span>(bitPattern: leaf[Int(truncatingIfNeeded: (p >> pageShift) & ((1 << leafBits) &- 1))]) {
+        let index = BlockDivisor.quotient(p &- span.pointee.start, inverse: span.pointee.divInverse, shift: span.pointee.divShift)
+        if index < span.pointee.fastLimit {
+            let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
+            let key = tc.pointee.freeKey
+            if freeMark(p) != key {
+                let b = tc.bin(atOffset: UInt(span.pointee.binOffset))
                 if b.pointee.count < b.pointee.limit {
                     setNextFree(p, b.pointee.head)
                     setFreeMark(p, key)
@@ -68,6 +91,7 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
                     b.pointee.count &+= 1
                     return
                 }
+            }
         }
     }
     freeSlow(p, call: "free()")
@@ -75,6 +99,7 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
 
 @inline(never)
 func freeSlow(_ p: UInt, call: StaticString) {
+    if p == 0 { return }
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { reportBadPointer(call, p, .notOurs) }
     heap.free(p, call: call)
 }

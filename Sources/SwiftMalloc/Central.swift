@@ -110,7 +110,9 @@ extension UnsafeMutablePointer where Pointee == Central {
             s.pointee.state = .small
             s.pointee.sizeClass = UInt8(truncatingIfNeeded: cls)
             s.pointee.blockSize = info.size
-            s.pointee.reciprocal = info.reciprocal
+            s.pointee.divInverse = info.divisor.inverse
+            s.pointee.divShift = info.divisor.shift
+            s.pointee.binOffset = UInt32(truncatingIfNeeded: cls &* MemoryLayout<CacheBin>.stride)
             s.pointee.capacity = UInt16(truncatingIfNeeded: info.capacity)
             s.pointee.live = 0
             s.pointee.carved = 0
@@ -144,7 +146,7 @@ extension UnsafeMutablePointer where Pointee == Central {
                 } else {
                     block = s.pointee.start &+ UInt(s.pointee.carved) &* UInt(s.pointee.blockSize)
                     s.pointee.carved &+= 1
-                    s.pointee.fastLimit = s.pointee.carved
+                    s.pointee.fastLimit = UInt(s.pointee.carved)
                     // Free until handed out, like the blocks on the span's free list.
                     setFreeMark(block, heap.pointee.freeKey)
                 }

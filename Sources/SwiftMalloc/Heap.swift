@@ -9,7 +9,7 @@ struct Heap {
     var pageHeapStorage: UnsafeMutablePointer<PageHeap>? = nil
     var internalStorage: UnsafeMutablePointer<InternalMemory>? = nil
     var classes: UnsafeMutablePointer<SizeClass>? = nil
-    var lookup: UnsafeMutablePointer<UInt8>? = nil
+    var lookup: UnsafeMutablePointer<UInt16>? = nil
     var centrals: UnsafeMutablePointer<Central>? = nil
     /// Written into the second word of every free small block (see Span.swift).
     var freeKey: UInt = 0
@@ -92,7 +92,7 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     let classBytes = UInt(MemoryLayout<SizeClass>.stride &* smallClassCount)
     let centralBytes = (UInt(MemoryLayout<Central>.stride &* smallClassCount) &+ 63) & ~UInt(63)
     let binBytes = UInt(MemoryLayout<UnsafeMutablePointer<Span>?>.stride &* binCount)
-    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries)
+    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries &* 2)
     guard let raw = OSPages.map(total) else { return nil }
     let heap = raw.bindMemory(to: Heap.self, capacity: 1)
     heap.initialize(to: Heap())
@@ -117,7 +117,7 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     cursor += Int(classBytes)
     let bins = cursor.bindMemory(to: UnsafeMutablePointer<Span>?.self, capacity: binCount)
     cursor += Int(binBytes)
-    let lookup = cursor.bindMemory(to: UInt8.self, capacity: lookupEntries)
+    let lookup = cursor.bindMemory(to: UInt16.self, capacity: lookupEntries)
     SizeClasses.build(table: classes, lookup: lookup)
     heap.pointee.centrals = centrals
     heap.pointee.classes = classes

@@ -338,7 +338,9 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         run.pointee.carved = 0
         run.pointee.fastLimit = 0  // keeps the free fast path away from non-small spans
         run.pointee.blockSize = 0
-        run.pointee.reciprocal = 0
+        run.pointee.divInverse = 0
+        run.pointee.divShift = 0
+        run.pointee.binOffset = 0
         run.pointee.dirtyPages = dirty ? run.pointee.pageCount : 0
         run.pointee.freedAt = swm_now_ns()
         if let left = map.pointee.span(at: run.pointee.start &- pageSize), left.pointee.state == .freeRun,

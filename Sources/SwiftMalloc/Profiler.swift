@@ -180,7 +180,7 @@ extension UnsafeMutablePointer where Pointee == Profiler {
             let raw = swm_tls_cache_get()
             if raw != swm_empty_cache_get(), let tc = raw?.assumingMemoryBound(to: ThreadCache.self) {
                 tc.pointee.sampleCountdown &-= Int(bitPattern: max(size, 1))
-                if tc.pointee.sampleCountdown > 0 { return 0 }
+                if tc.pointee.sampleCountdown >= 0 { return 0 }   // as swm_malloc_sampled
                 tc.pointee.sampleCountdown = nextGap()
             } else {
                 swm_lock(&pointee.lock)

@@ -18,15 +18,51 @@ struct SizeClass {
     var size: UInt32
     var pages: UInt32         // pages per span
     var capacity: UInt32      // blocks per span
-    var reciprocal: UInt32    // ceil(2^32 / size): offset / size by multiply-shift
     var cacheLimit: UInt32    // most blocks a thread cache keeps of this class
     var refillBatch: UInt32   // blocks moved per refill from the central lists
+    var divisor: BlockDivisor // exact division by `size` (block index and block-start test)
+}
+
+/// Exact division by a block size d = m * 2^s (m odd) without a divide: for any
+/// 64-bit x, rotr(x * m⁻¹ mod 2^64, s) equals x / d when d divides x, and is
+/// greater than (2^64 - 1) / d otherwise (Granlund and Montgomery). So one multiply
+/// and one rotate give "is x a block start, and which block", and a single compare
+/// with a block count < 2^16 rejects every offset that is not a block start or lies
+/// past the carved blocks, including addresses below the span (x wraps).
+struct BlockDivisor {
+    var inverse: UInt64 = 0   // m⁻¹ mod 2^64
+    var shift: UInt8 = 0      // s
+
+    init() {}
+
+    init(_ d: UInt) {
+        shift = UInt8(truncatingIfNeeded: d.trailingZeroBitCount)
+        let m = UInt64(d >> UInt(shift))
+        // Newton's iteration doubles the correct low bits each step; m is its own
+        // inverse modulo 8, so five steps reach 96 bits.
+        var y = m
+        var i = 0
+        while i < 5 { y = y &* (2 &- m &* y); i &+= 1 }
+        inverse = y
+    }
+
+    /// x / d if d divides x; otherwise a value above (2^64 - 1) / d.
+    @inline(__always) static func quotient(_ x: UInt, inverse: UInt64, shift: UInt8) -> UInt {
+        let y = x &* UInt(inverse)
+        let s = UInt(shift)
+        return (y &>> s) | (y &<< (64 &- s))
+    }
 }
 
 enum SizeClasses {
     /// The class for a request of `n` bytes, `n <= maxSmallSize`.
     @inline(__always) static func index(for n: UInt) -> Int {
         if n <= 128 { return n == 0 ? 1 : Int(truncatingIfNeeded: (n &+ 15) >> 4) }
+        return index(forMedium: n)
+    }
+
+    /// The class for 128 < n <= maxSmallSize: four classes per doubling.
+    @inline(__always) static func index(forMedium n: UInt) -> Int {
         let s = n &- 1
         let lg = UInt(swm_log2(UInt64(s)))
         let k = (s >> (lg &- 2)) &- 4
@@ -42,9 +78,10 @@ enum SizeClasses {
         return (1 << lg) &+ (k &+ 1) &* (1 << (lg &- 2))
     }
 
-    /// Fills `table[1...40]` and the small-size lookup `lookup[0..<65]`.
-    static func build(table: UnsafeMutablePointer<SizeClass>, lookup: UnsafeMutablePointer<UInt8>) {
-        table[0] = SizeClass(size: 0, pages: 0, capacity: 0, reciprocal: 0, cacheLimit: 0, refillBatch: 0)
+    /// Fills `table[1...40]` and the small-size lookup `lookup[0..<65]`: for each
+    /// 16-byte step, the byte offset of its class's bin among a thread cache's bins.
+    static func build(table: UnsafeMutablePointer<SizeClass>, lookup: UnsafeMutablePointer<UInt16>) {
+        table[0] = SizeClass(size: 0, pages: 0, capacity: 0, cacheLimit: 0, refillBatch: 0, divisor: BlockDivisor())
         var i = 1
         while i < smallClassCount {
             let size = size(of: i)
@@ -65,13 +102,13 @@ enum SizeClasses {
             let limit = max(UInt(4), min(UInt(256), UInt(64 * 1024) / size))
             table[i] = SizeClass(
                 size: UInt32(size), pages: UInt32(bestPages), capacity: UInt32(capacity),
-                reciprocal: UInt32(((UInt(1) << 32) &+ size &- 1) / size),
-                cacheLimit: UInt32(limit), refillBatch: UInt32(max(UInt(1), limit / 2)))
+                cacheLimit: UInt32(limit), refillBatch: UInt32(max(UInt(1), limit / 2)),
+                divisor: BlockDivisor(size))
             i &+= 1
         }
         var e = 0
         while e < lookupEntries {
-            lookup[e] = UInt8(index(for: UInt(e) << 4))
+            lookup[e] = UInt16(index(for: UInt(e) << 4) &* MemoryLayout<CacheBin>.stride)
             e &+= 1
         }
     }

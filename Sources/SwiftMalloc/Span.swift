@@ -29,14 +29,20 @@ struct Span {
     var live: UInt16 = 0
     var carved: UInt16 = 0
     var capacity: UInt16 = 0
-    /// What the free fast path compares a block index with: `carved` for ordinary
-    /// small spans; 0 for spans reserved for sampled blocks (their frees must reach
-    /// the slow path) and for every non-small span.
-    var fastLimit: UInt16 = 0
+    /// Exact division by blockSize (see BlockDivisor); both 0 outside small spans.
+    var divShift: UInt8 = 0
     /// Reserved for blocks the sampling profiler follows.
     var forSampling = false
     var blockSize: UInt32 = 0
-    var reciprocal: UInt32 = 0
+    var divInverse: UInt64 = 0
+    /// What the free fast path compares a block index with: `carved` for ordinary
+    /// small spans; 0 for spans reserved for sampled blocks (their frees must reach
+    /// the slow path) and for every non-small span.
+    var fastLimit: UInt = 0
+    /// Small spans: byte offset of the class's bin among a thread cache's bins.
+    var binOffset: UInt32 = 0
+    /// Large and huge blocks: the profiler's call-site id of the one block.
+    var site: UInt32 = 0
     var freeList: UInt = 0
     /// Links on the class's partial list, or on a page-heap bin.
     var next: UnsafeMutablePointer<Span>? = nil
@@ -52,17 +58,14 @@ struct Span {
     /// When tracking is on: one BlockInfo per block of a small span (nil until the
     /// first tracked allocation in it). Room for the profiler's call-site id.
     var blockInfo: UnsafeMutablePointer<BlockInfo>? = nil
-    /// Large and huge blocks: the profiler's call-site id of the one block.
-    var site: UInt32 = 0
 
     @inline(__always) var end: UInt { start &+ (pageCount << pageShift) }
 
     /// Block index of `address` if it is the start of a block handed out from this
     /// small span, else nil.
     @inline(__always) func blockIndex(of address: UInt) -> Int? {
-        let offset = address &- start
-        let index = (offset &* UInt(reciprocal)) >> 32
-        if index &* UInt(blockSize) != offset || index >= UInt(carved) { return nil }
+        let index = BlockDivisor.quotient(address &- start, inverse: divInverse, shift: divShift)
+        if index >= UInt(carved) { return nil }
         return Int(truncatingIfNeeded: index)
     }
 }

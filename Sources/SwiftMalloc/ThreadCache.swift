@@ -12,6 +12,9 @@
 // never look at. A thread without a
 // cache points at the static empty cache (all zero: every lookup gives class 0,
 // whose bin is empty with limit 0), so the fast paths never test for "no cache".
+// The sampled malloc charges its byte countdown before testing it, so the empty
+// cache's countdown is the one word of it that is written (racily, by any thread
+// without a cache); its value does not matter, since every bin there is empty.
 import SwiftMallocShims
 
 struct CacheBin {
@@ -26,13 +29,14 @@ struct ThreadCache {
     var prev: UnsafeMutablePointer<ThreadCache>? = nil
     /// Sampling profiler: bytes this thread may still allocate before the next sample.
     var sampleCountdown: Int = 0
-    // Followed in memory by the size lookup table (lookupEntries bytes, padded to
-    // 72) and by `smallClassCount` CacheBins: see lookupOffset and binsOffset.
+    // Followed in memory by the size lookup table (lookupEntries UInt16 bin offsets,
+    // padded to 136 bytes) and by `smallClassCount` CacheBins: see lookupOffset and
+    // binsOffset.
 }
 
 /// Layout of a cache's memory: header, lookup table, bins.
 @inline(__always) var lookupOffset: Int { MemoryLayout<ThreadCache>.stride }
-@inline(__always) var binsOffset: Int { lookupOffset + 72 }
+@inline(__always) var binsOffset: Int { lookupOffset + 136 }
 @inline(__always) var trackedBinsOffset: Int { binsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 @inline(__always) var siteCacheOffset: Int { trackedBinsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 @inline(__always) var framesOffset: Int { siteCacheOffset + siteCacheEntries * MemoryLayout<SiteCacheEntry>.stride }
@@ -48,9 +52,21 @@ struct SiteCacheEntry {
 let siteCacheEntries = 64
 
 extension UnsafeMutablePointer where Pointee == ThreadCache {
-    @inline(__always) func sizeClass(forSmall n: UInt) -> Int {
-        Int((UnsafeMutableRawPointer(self) + lookupOffset)
-            .load(fromByteOffset: Int(truncatingIfNeeded: (n &+ 15) >> 4), as: UInt8.self))
+    /// The bin for a request of `n <= lookupMaxSize` bytes (the static empty cache
+    /// answers bin 0, which is always empty with limit 0).
+    @inline(__always) func bin(forSmall n: UInt) -> UnsafeMutablePointer<CacheBin> {
+        let table = (UnsafeMutableRawPointer(self) + lookupOffset).assumingMemoryBound(to: UInt16.self)
+        return bin(atOffset: UInt(table[Int(truncatingIfNeeded: (n &+ 15) >> 4)]))
+    }
+
+    /// The bin for a request of lookupMaxSize < n <= maxSmallSize bytes, by the size
+    /// class formula (the static empty cache's bins are all empty with limit 0).
+    @inline(__always) func bin(forMedium n: UInt) -> UnsafeMutablePointer<CacheBin> {
+        bin(SizeClasses.index(forMedium: n))
+    }
+
+    @inline(__always) func bin(atOffset offset: UInt) -> UnsafeMutablePointer<CacheBin> {
+        (UnsafeMutableRawPointer(self) + binsOffset + Int(bitPattern: offset)).assumingMemoryBound(to: CacheBin.self)
     }
 
     @inline(__always) func bin(_ cls: Int) -> UnsafeMutablePointer<CacheBin> {
@@ -182,7 +198,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         UnsafeMutableRawPointer(t).initializeMemory(as: UInt8.self, repeating: 0, count: threadCacheBytes)
         t.initialize(to: ThreadCache())
         t.pointee.freeKey = pointee.freeKey
-        let table = (UnsafeMutableRawPointer(t) + lookupOffset).assumingMemoryBound(to: UInt8.self)
+        let table = (UnsafeMutableRawPointer(t) + lookupOffset).assumingMemoryBound(to: UInt16.self)
         table.update(from: pointee.lookup.unsafelyUnwrapped, count: lookupEntries)
         t.applyLimits(heap: self)
         if let profiler = pointee.profiler, profiler.pointee.sampleMean != 0 {
