@@ -47,6 +47,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if pointee.config.tracking || pointee.profiler != nil { pointee.reportFD = swm_dup_stderr() }
         // Sampling with the fast paths on: malloc switches to the byte-counting variant.
         if pointee.profiler != nil && !pointee.config.tracking { swm_use_sampled_malloc() }
+        // Full profiling: malloc captures its caller's stack on entry.
+        if let profiler = pointee.profiler, fullProfile {
+            swm_use_profiled_malloc(framesOffset, Int32(profiler.pointee.depth))
+        }
         if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
     }
 

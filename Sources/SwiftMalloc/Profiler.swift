@@ -79,15 +79,22 @@ struct Profiler {
 
 extension UnsafeMutablePointer where Pointee == Profiler {
     // ---- site table -------------------------------------------------------------------
+    /// Hash of a stack, computed on every tracked allocation: two independent
+    /// multiply lanes (even and odd frames) keep the dependency chain at half the
+    /// stack's length, and a final mix spreads the bits the memo and table index by.
     func hashFrames(_ frames: UnsafePointer<UInt>, _ n: Int) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        var a: UInt64 = 0xCBF2_9CE4_8422_2325
+        var b: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(n)
         var i = 0
-        while i < n {
-            h = (h ^ UInt64(frames[i])) &* 0x100_0000_01B3
-            h ^= h >> 29
-            i &+= 1
+        while i &+ 1 < n {
+            a = (a ^ UInt64(frames[i])) &* 0xFF51_AFD7_ED55_8CCD
+            b = (b ^ UInt64(frames[i &+ 1])) &* 0xC4CE_B9FE_1A85_EC53
+            i &+= 2
         }
-        return h | 1
+        if i < n { a = (a ^ UInt64(frames[i])) &* 0xFF51_AFD7_ED55_8CCD }
+        var h = a ^ (b >> 31) ^ (b << 33)
+        h = (h ^ (h >> 29)) &* 0xBF58_476D_1CE4_E5B9
+        return (h ^ (h >> 32)) | 1
     }
 
     func growSites() -> Bool {
@@ -193,6 +200,9 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         }
         let raw = swm_tls_cache_get()
         if raw != swm_empty_cache_get(), let tc = raw?.assumingMemoryBound(to: ThreadCache.self) {
+            // Captured on entry to malloc (full profiling), into this same cache.
+            let pending = Int(swm_pending_frames_take())
+            if pending > 0 { return site(captured: tc.frames, pending, memo: tc) }
             return site(frames: tc.frames, memo: tc)
         }
         // A thread without a cache (being torn down): stack scratch, no memo.
@@ -208,6 +218,11 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         swm_capturing_set(1)
         let n = Int(swm_backtrace(frames, Int32(min(pointee.depth, capacity))))
         swm_capturing_set(0)
+        return site(captured: frames, n, memo: tc)
+    }
+
+    /// The site id of `n` captured frames.
+    private func site(captured frames: UnsafeMutablePointer<UInt>, _ n: Int, memo tc: UnsafeMutablePointer<ThreadCache>?) -> UInt32 {
         if n == 0 { return 0 }
         let h = hashFrames(frames, n)
         let memo = tc?.siteCache(h)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 __thread int swm_tls_capturing __attribute__((tls_model("initial-exec"))) = 0;
+__thread int swm_tls_pending_frames __attribute__((tls_model("initial-exec"))) = 0;
 
 typedef int (*swm_unw_backtrace_fn)(void **, int);
 static swm_unw_backtrace_fn swm_unw_backtrace;
@@ -79,6 +80,34 @@ int swm_backtrace(uintptr_t *frames, int max) {
     while (i < n && swm_is_self(scratch[i])) i++;
     while (i < n && out < max) frames[out++] = scratch[i++];
     return out;
+}
+
+// Full profiling: `malloc` enters here (swm_select_malloc), captures the caller's
+// stack into the thread cache's frame scratch before the allocator's own frames are
+// on the stack (libunwind's cost grows with every frame it walks), and leaves the
+// count in swm_tls_pending_frames for Profiler.capture to take. The count is
+// cleared on the way out, so frames never outlive the call that captured them.
+static long swm_profile_frames_offset;
+static int swm_profile_depth;
+extern void *swiftmalloc_malloc(size_t);
+
+static void *swm_malloc_profiled(size_t n) {
+    char *tc = (char *)swm_tls_cache;
+    if (tc != swm_empty_cache && !swm_tls_capturing) {
+        swm_tls_capturing = 1;
+        int k = swm_backtrace((uintptr_t *)(tc + swm_profile_frames_offset), swm_profile_depth);
+        swm_tls_capturing = 0;
+        swm_tls_pending_frames = k;
+    }
+    void *p = swiftmalloc_malloc(n);
+    swm_tls_pending_frames = 0;
+    return p;
+}
+
+void swm_use_profiled_malloc(long frames_offset, int depth) {
+    swm_profile_frames_offset = frames_offset;
+    swm_profile_depth = depth;
+    swm_select_malloc((void *)swm_malloc_profiled);
 }
 
 long swm_read_file(const char *path, char *buf, long cap) {

@@ -188,6 +188,17 @@ int swm_unwinder_open(void);
 /// Captures up to `max` return addresses of the calling thread, innermost first,
 /// without this library's own frames. Returns the count.
 int swm_backtrace(uintptr_t *frames, int max);
+/// Full profiling: points `malloc` at an entry that captures the caller's stack
+/// into the calling thread's cache (at `frames_offset`, up to `depth` frames)
+/// before entering the allocator.
+void swm_use_profiled_malloc(long frames_offset, int depth);
+/// Frames the profiled malloc entry captured for the allocation in progress (0: none).
+extern __thread int swm_tls_pending_frames __attribute__((tls_model("initial-exec")));
+static inline int swm_pending_frames_take(void) {
+    int n = swm_tls_pending_frames;
+    swm_tls_pending_frames = 0;
+    return n;
+}
 /// 1 while the calling thread is inside a capture (re-entry guard).
 extern __thread int swm_tls_capturing __attribute__((tls_model("initial-exec")));
 static inline int swm_capturing_get(void) { return swm_tls_capturing; }
