@@ -400,5 +400,27 @@ diff_real_case() {
 }
 check "profile/diff of LEAKY_SCALE=1 and 2 (5)" diff_real_case
 
+# The cached stack walker (learned frame rules) against libunwind: with
+# SWIFTMALLOC_PROFILE_WALK=check every stack the cached walker returns is walked
+# again with libunwind and compared. The program has frames without frame pointers,
+# alloca frames, recursion past the depth limit, and three threads.
+walk_case() {
+    local prog="$work/walk"
+    "$CC" -O2 -g -fomit-frame-pointer -pthread "$root/Tests/profile/walk.c" -o "$prog" >"$work/walk-cc.log" 2>&1 ||
+        { show compiler "$work/walk-cc.log"; return 1; }
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_PROFILE_WALK=check SWIFTMALLOC_REPORT="$work/walk.report" "$prog" >"$work/walk.out" 2>&1 ||
+        { show walk "$work/walk.out"; return 1; }
+    local line compared differed
+    line=$(grep '^swiftmalloc: stack walk check: ' "$work/walk.out")
+    compared=$(echo "$line" | sed -n 's/.*check: \([0-9]*\) cached walks.*/\1/p')
+    differed=$(echo "$line" | sed -n 's/.*libunwind, \([0-9]*\) differed.*/\1/p')
+    [ -n "$compared" ] && [ -n "$differed" ] || { show walk "$work/walk.out"; return 1; }
+    echo "    $compared of 9,000 stacks came from learned rules; $differed differed from libunwind's"
+    # Each thread learns its stack's rules in its first few captures; the rest are cached.
+    [ "$compared" -ge 8000 ] && [ "$differed" -eq 0 ]
+}
+check "profile/cached stack walks equal libunwind's (6)" walk_case
+
 echo "Profiler tests took $(($(date +%s) - start))s"
 summary

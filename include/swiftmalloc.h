@@ -62,6 +62,9 @@
  *                                 call site, written at exit.
  *   SWIFTMALLOC_PROFILE_SAMPLE=N  profile one allocation per N bytes on average.
  *   SWIFTMALLOC_PROFILE_DEPTH=N   frames per recorded stack (default 32, at most 64).
+ *   SWIFTMALLOC_PROFILE_WALK=libunwind  full profiling walks every stack with
+ *                                 libunwind rather than replaying frame rules learned
+ *                                 from it; =check compares the two on every stack.
  *   SWIFTMALLOC_REPORT=path       the profile report's file; %p is the process id
  *                                 (default swiftmalloc.%p.report).
  */

@@ -8,6 +8,18 @@ import SwiftMallocShims
     swm_getenv(UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self))
 }
 
+/// Whether the C string `value` is `text`.
+private func equals(_ value: UnsafePointer<CChar>?, _ text: StaticString) -> Bool {
+    guard let value else { return false }
+    let t = text.utf8Start
+    var i = 0
+    while i < text.utf8CodeUnitCount {
+        if UInt8(bitPattern: value[i]) != t[i] { return false }
+        i &+= 1
+    }
+    return value[i] == 0
+}
+
 /// Set, and neither empty nor "0".
 @inline(__always) private func flag(_ name: StaticString) -> Bool {
     guard let v = environment(name) else { return false }
@@ -49,7 +61,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if pointee.profiler != nil && !pointee.config.tracking { swm_use_sampled_malloc() }
         // Full profiling: malloc captures its caller's stack on entry.
         if let profiler = pointee.profiler, fullProfile {
-            swm_use_profiled_malloc(framesOffset, Int32(profiler.pointee.depth))
+            let walk = environment("SWIFTMALLOC_PROFILE_WALK")
+            let mode: Int32 = equals(walk, "libunwind") ? 0 : equals(walk, "check") ? 2 : 1
+            swm_use_profiled_malloc(framesOffset, Int32(profiler.pointee.depth), mode)
         }
         if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
     }
@@ -91,7 +105,10 @@ func swm_on_load() {
 func swm_on_exit() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     if heap.pointee.config.statsAtExit { heap.printStats(fd: heap.pointee.reportFD) }
-    if heap.pointee.profiler != nil { heap.writeProfileAtExit() }
+    if heap.pointee.profiler != nil {
+        swm_walk_check_report(heap.pointee.reportFD)
+        heap.writeProfileAtExit()
+    }
 }
 
 @_cdecl("swm_thread_exit")

@@ -7,11 +7,13 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <string.h>
+#include <stdio.h>
 
 __thread int swm_tls_capturing __attribute__((tls_model("initial-exec"))) = 0;
 __thread int swm_tls_pending_frames __attribute__((tls_model("initial-exec"))) = 0;
 
 typedef int (*swm_unw_backtrace_fn)(void **, int);
+void swm_stackwalk_open(void *libunwind);
 static swm_unw_backtrace_fn swm_unw_backtrace;
 static uintptr_t swm_self_start, swm_self_end;
 /// Captures return nothing until swm_unwinder_open has run (allocations made while
@@ -48,11 +50,13 @@ int swm_unwinder_open(void) {
     void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
     if (h != NULL) swm_unw_backtrace = (swm_unw_backtrace_fn)dlsym(h, "unw_backtrace");
+    swm_stackwalk_open(h);
     __atomic_store_n(&swm_unwinder_ready, 1, __ATOMIC_RELEASE);
     return swm_unw_backtrace != NULL;
 }
 
 static int swm_is_self(uintptr_t a) { return a >= swm_self_start && a < swm_self_end; }
+int swm_is_self_frame(uintptr_t ip) { return swm_is_self(ip); }
 
 /// Frame-pointer walk: stops when the chain leaves the stack's plausible range.
 static int swm_fp_walk(uintptr_t *frames, int max) {
@@ -84,18 +88,56 @@ int swm_backtrace(uintptr_t *frames, int max) {
 
 // Full profiling: `malloc` enters here (swm_select_malloc), captures the caller's
 // stack into the thread cache's frame scratch before the allocator's own frames are
-// on the stack (libunwind's cost grows with every frame it walks), and leaves the
-// count in swm_tls_pending_frames for Profiler.capture to take. The count is
-// cleared on the way out, so frames never outlive the call that captured them.
+// on the stack, and leaves the count in swm_tls_pending_frames for
+// Profiler.capture to take. The count is cleared on the way out, so frames never
+// outlive the call that captured them. The capture replays the frame rules learned
+// from libunwind (stackwalk.c) and walks with libunwind itself when a rule is
+// missing; SWIFTMALLOC_PROFILE_WALK=libunwind makes every capture a libunwind walk,
+// and =check compares every cached walk with libunwind's.
 static long swm_profile_frames_offset;
 static int swm_profile_depth;
+static int swm_profile_cached_walk;
 extern void *swiftmalloc_malloc(size_t);
+int swm_walk_cached(uintptr_t *frames, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp);
+int swm_walk_learn(uintptr_t *frames, int max);
+
+// SWIFTMALLOC_PROFILE_WALK=check: every stack the cached walker returns is walked
+// again with libunwind and compared; the counts are printed at exit.
+static unsigned long swm_walk_checked, swm_walk_differed;
+
+static void swm_walk_check(const uintptr_t *frames, int k) {
+    uintptr_t reference[64];
+    int r = swm_backtrace(reference, swm_profile_depth < 64 ? swm_profile_depth : 64);
+    int same = r == k;
+    for (int i = 0; same && i < k; i++) same = reference[i] == frames[i];
+    __atomic_fetch_add(&swm_walk_checked, 1, __ATOMIC_RELAXED);
+    if (!same) __atomic_fetch_add(&swm_walk_differed, 1, __ATOMIC_RELAXED);
+}
+
+void swm_walk_check_report(int fd) {
+    if (swm_profile_cached_walk != 2 || fd < 0) return;
+    char line[160];
+    int len = snprintf(line, sizeof line, "swiftmalloc: stack walk check: %lu cached walks compared with libunwind, %lu differed\n",
+                       __atomic_load_n(&swm_walk_checked, __ATOMIC_RELAXED), __atomic_load_n(&swm_walk_differed, __ATOMIC_RELAXED));
+    if (len > 0) (void)!write(fd, line, (size_t)len);
+}
 
 static void *swm_malloc_profiled(size_t n) {
     char *tc = (char *)swm_tls_cache;
-    if (tc != swm_empty_cache && !swm_tls_capturing) {
+    if (tc != swm_empty_cache && !swm_tls_capturing && __atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) {
         swm_tls_capturing = 1;
-        int k = swm_backtrace((uintptr_t *)(tc + swm_profile_frames_offset), swm_profile_depth);
+        uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
+        // Our caller's state: its return address, its stack pointer after the call
+        // returns (our CFA), and its frame pointer register (saved by our prologue).
+        uintptr_t *fp = (uintptr_t *)__builtin_frame_address(0);
+        int k = -1;
+        if (swm_profile_cached_walk) {
+            k = swm_walk_cached(frames, swm_profile_depth, (uintptr_t)__builtin_return_address(0),
+                                (uintptr_t)(fp + 2), fp[0]);
+            if (k >= 0 && swm_profile_cached_walk == 2) swm_walk_check(frames, k);
+            if (k < 0) k = swm_walk_learn(frames, swm_profile_depth);
+        }
+        if (k < 0) k = swm_backtrace(frames, swm_profile_depth);
         swm_tls_capturing = 0;
         swm_tls_pending_frames = k;
     }
@@ -104,9 +146,10 @@ static void *swm_malloc_profiled(size_t n) {
     return p;
 }
 
-void swm_use_profiled_malloc(long frames_offset, int depth) {
+void swm_use_profiled_malloc(long frames_offset, int depth, int cached_walk) {
     swm_profile_frames_offset = frames_offset;
     swm_profile_depth = depth;
+    swm_profile_cached_walk = cached_walk;
     swm_select_malloc((void *)swm_malloc_profiled);
 }
 

@@ -190,8 +190,13 @@ int swm_unwinder_open(void);
 int swm_backtrace(uintptr_t *frames, int max);
 /// Full profiling: points `malloc` at an entry that captures the caller's stack
 /// into the calling thread's cache (at `frames_offset`, up to `depth` frames)
-/// before entering the allocator.
-void swm_use_profiled_malloc(long frames_offset, int depth);
+/// before entering the allocator; with `cached_walk`, by replaying frame rules
+/// learned from libunwind (stackwalk.c), else with unw_backtrace every time; 2:
+/// cached, and each cached walk checked against libunwind's.
+void swm_use_profiled_malloc(long frames_offset, int depth, int cached_walk);
+/// With cached_walk 2 (SWIFTMALLOC_PROFILE_WALK=check): writes how many cached walks
+/// were compared with libunwind and how many differed.
+void swm_walk_check_report(int fd);
 /// Frames the profiled malloc entry captured for the allocation in progress (0: none).
 extern __thread int swm_tls_pending_frames __attribute__((tls_model("initial-exec")));
 static inline int swm_pending_frames_take(void) {
