@@ -49,7 +49,7 @@ struct SiteCacheEntry {
     var site: UInt32 = 0
     var depth: UInt32 = 0
 }
-let siteCacheEntries = 64
+let siteCacheEntries = 128
 
 extension UnsafeMutablePointer where Pointee == ThreadCache {
     /// The bin for a request of `n <= lookupMaxSize` bytes (the static empty cache

@@ -39,39 +39,44 @@ static inline unsigned swm_rule_slot(uintptr_t ip) {
     return (unsigned)((ip * 0x9E3779B97F4A7C15ull) >> (64 - RULE_BITS));
 }
 
-static inline uintptr_t swm_rule_find(swm_frame_rule *t, uintptr_t ip) {
-    for (unsigned i = swm_rule_slot(ip);; i = (i + 1) & (RULE_SLOTS - 1)) {
-        uintptr_t e = __atomic_load_n(&t[i].ip, __ATOMIC_ACQUIRE);
-        if (e == ip) return __atomic_load_n(&t[i].rule, __ATOMIC_RELAXED);
-        if (e == 0) return 0;
+/// The rule for `ip`, or 0. Entries are published with a non-zero rule.
+static inline uintptr_t swm_rule_find(const swm_frame_rule *t, uintptr_t ip) {
+    uintptr_t slot = (ip * 0x9E3779B97F4A7C15ull) >> (64 - RULE_BITS);
+    for (;;) {
+        const swm_frame_rule *e = &t[slot];
+        uintptr_t key = __atomic_load_n(&e->ip, __ATOMIC_ACQUIRE);
+        if (__builtin_expect(key == ip, 1)) return e->rule;
+        if (key == 0) return 0;
+        slot = (slot + 1) & (RULE_SLOTS - 1);
     }
 }
 
 int swm_walk_cached(uintptr_t *frames, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp) {
-    swm_frame_rule *t = __atomic_load_n(&swm_rules, __ATOMIC_ACQUIRE);
+    const swm_frame_rule *t = __atomic_load_n(&swm_rules, __ATOMIC_ACQUIRE);
     uintptr_t top = swm_tls_stack_top;
     if (t == NULL || top == 0) return -1;
-    int n = 0, rbp_known = 1;
-    while (n < max) {
+    // rbp is trusted only while every frame walked since the first kept it.
+    uintptr_t rbp_ok = 1;
+    for (int n = 0; n < max;) {
         uintptr_t r = swm_rule_find(t, ip);
         if (r == 0) return -1;
         frames[n++] = ip;
-        if (r & RULE_LAST) return n;
-        uintptr_t cfa;
-        if (r & RULE_FP) {
-            if (!rbp_known || rbp < sp || rbp > top - 16 || (rbp & 7)) return -1;
-            cfa = rbp + 16;
+        if (__builtin_expect(r & RULE_SP, 1)) {
+            uintptr_t cfa = sp + (r >> RULE_SHIFT);
+            if (cfa > top) return -1;
+            ip = ((const uintptr_t *)cfa)[-1];
+            sp = cfa;
+            rbp_ok &= (r >> 3) & 1;    // RULE_KEEPS_RBP
+        } else if (r & RULE_FP) {
+            if (!rbp_ok || rbp < sp || rbp > top - 16 || (rbp & 7)) return -1;
+            sp = rbp + 16;
             ip = ((const uintptr_t *)rbp)[1];
             rbp = ((const uintptr_t *)rbp)[0];
         } else {
-            cfa = sp + (r >> RULE_SHIFT);
-            if (cfa > top) return -1;
-            ip = ((const uintptr_t *)cfa)[-1];
-            if (!(r & RULE_KEEPS_RBP)) rbp_known = 0;
+            return n;    // RULE_LAST
         }
-        sp = cfa;
     }
-    return n;
+    return max;
 }
 
 #if defined(__x86_64__) && __has_include(<libunwind.h>)
