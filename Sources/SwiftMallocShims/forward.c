@@ -9,8 +9,6 @@
 
 #define SWM_API(X)                                  \
     X(free, swiftmalloc_free)                       \
-    X(calloc, swiftmalloc_calloc)                   \
-    X(realloc, swiftmalloc_realloc)                 \
     X(reallocarray, swiftmalloc_reallocarray)       \
     X(posix_memalign, swiftmalloc_posix_memalign)   \
     X(aligned_alloc, swiftmalloc_aligned_alloc)     \
@@ -36,14 +34,24 @@ __attribute__((used)) static void *const swm_protected_refs[] = { SWM_API(SWM_RE
 #ifndef SWIFTMALLOC_PREFIXED_ONLY
 SWM_API(SWM_FORWARD)
 
-// malloc jumps through a pointer instead, still one instruction: the sampling
-// profiler points it at a variant of the fast path that counts bytes
-// (swm_select_malloc). Everything else, and the prefixed swiftmalloc_malloc, is
-// direct.
+// malloc, calloc and realloc jump through a pointer instead, still one
+// instruction: the sampling profiler points malloc at a variant of the fast path
+// that counts bytes, and full profiling points all three at entries that capture
+// the caller's stack first (swm_select_malloc, swm_select_calloc_realloc).
+// Everything else, and the prefixed functions, are direct.
 SWM_PROTECT(swiftmalloc_malloc)
+SWM_PROTECT(swiftmalloc_calloc)
+SWM_PROTECT(swiftmalloc_realloc)
+__attribute__((used)) static void *const swm_entry_refs[] = { (void *)swiftmalloc_calloc, (void *)swiftmalloc_realloc };
 __attribute__((visibility("hidden"))) void *swm_malloc_entry = (void *)swiftmalloc_malloc;
-__asm__(".text\n.globl malloc\n.type malloc,@function\n.p2align 4\nmalloc:\n"
-        "\tjmp *swm_malloc_entry(%rip)\n.size malloc, .-malloc\n");
+__attribute__((visibility("hidden"))) void *swm_calloc_entry = (void *)swiftmalloc_calloc;
+__attribute__((visibility("hidden"))) void *swm_realloc_entry = (void *)swiftmalloc_realloc;
+#define SWM_FORWARD_INDIRECT(pub)                                                     \
+    __asm__(".text\n.globl " #pub "\n.type " #pub ",@function\n.p2align 4\n" #pub  \
+            ":\n\tjmp *swm_" #pub "_entry(%rip)\n.size " #pub ", .-" #pub "\n");
+SWM_FORWARD_INDIRECT(malloc)
+SWM_FORWARD_INDIRECT(calloc)
+SWM_FORWARD_INDIRECT(realloc)
 #endif
 
 extern void *swm_malloc_sampled(size_t);
@@ -55,5 +63,14 @@ void swm_select_malloc(void *entry) {
     __atomic_store_n(&swm_malloc_entry, entry, __ATOMIC_RELEASE);
 #else
     (void)entry;
+#endif
+}
+
+void swm_select_calloc_realloc(void *calloc_entry, void *realloc_entry) {
+#ifndef SWIFTMALLOC_PREFIXED_ONLY
+    __atomic_store_n(&swm_calloc_entry, calloc_entry, __ATOMIC_RELEASE);
+    __atomic_store_n(&swm_realloc_entry, realloc_entry, __ATOMIC_RELEASE);
+#else
+    (void)calloc_entry, (void)realloc_entry;
 #endif
 }

@@ -98,6 +98,10 @@ static long swm_profile_frames_offset;
 static int swm_profile_depth;
 static int swm_profile_cached_walk;
 extern void *swiftmalloc_malloc(size_t);
+extern void *swiftmalloc_calloc(size_t, size_t);
+extern void *swiftmalloc_realloc(void *, size_t);
+void swm_select_malloc(void *entry);
+void swm_select_calloc_realloc(void *calloc_entry, void *realloc_entry);
 int swm_walk_cached(uintptr_t *frames, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp);
 int swm_walk_learn(uintptr_t *frames, int max);
 
@@ -122,26 +126,44 @@ void swm_walk_check_report(int fd) {
     if (len > 0) (void)!write(fd, line, (size_t)len);
 }
 
-static void *swm_malloc_profiled(size_t n) {
+/// Captures the stack of the caller of the allocation entry whose frame is `fp`
+/// and whose return address is `ret`, into the thread's frame scratch, for
+/// Profiler.capture to take.
+static __attribute__((always_inline)) inline void swm_capture_entry(uintptr_t *fp, uintptr_t ret) {
     char *tc = (char *)swm_tls_cache;
-    if (tc != swm_empty_cache && !swm_tls_capturing && __atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) {
-        swm_tls_capturing = 1;
-        uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
-        // Our caller's state: its return address, its stack pointer after the call
+    if (tc == swm_empty_cache || swm_tls_capturing || !__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) return;
+    swm_tls_capturing = 1;
+    uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
+    int k = -1;
+    if (swm_profile_cached_walk) {
+        // The caller's state: its return address, its stack pointer after the call
         // returns (our CFA), and its frame pointer register (saved by our prologue).
-        uintptr_t *fp = (uintptr_t *)__builtin_frame_address(0);
-        int k = -1;
-        if (swm_profile_cached_walk) {
-            k = swm_walk_cached(frames, swm_profile_depth, (uintptr_t)__builtin_return_address(0),
-                                (uintptr_t)(fp + 2), fp[0]);
-            if (k >= 0 && swm_profile_cached_walk == 2) swm_walk_check(frames, k);
-            if (k < 0) k = swm_walk_learn(frames, swm_profile_depth);
-        }
-        if (k < 0) k = swm_backtrace(frames, swm_profile_depth);
-        swm_tls_capturing = 0;
-        swm_tls_pending_frames = k;
+        k = swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0]);
+        if (k >= 0 && swm_profile_cached_walk == 2) swm_walk_check(frames, k);
+        if (k < 0) k = swm_walk_learn(frames, swm_profile_depth);
     }
+    if (k < 0) k = swm_backtrace(frames, swm_profile_depth);
+    swm_tls_capturing = 0;
+    swm_tls_pending_frames = k;
+}
+
+static void *swm_malloc_profiled(size_t n) {
+    swm_capture_entry((uintptr_t *)__builtin_frame_address(0), (uintptr_t)__builtin_return_address(0));
     void *p = swiftmalloc_malloc(n);
+    swm_tls_pending_frames = 0;
+    return p;
+}
+
+static void *swm_calloc_profiled(size_t count, size_t size) {
+    swm_capture_entry((uintptr_t *)__builtin_frame_address(0), (uintptr_t)__builtin_return_address(0));
+    void *p = swiftmalloc_calloc(count, size);
+    swm_tls_pending_frames = 0;
+    return p;
+}
+
+static void *swm_realloc_profiled(void *old, size_t n) {
+    swm_capture_entry((uintptr_t *)__builtin_frame_address(0), (uintptr_t)__builtin_return_address(0));
+    void *p = swiftmalloc_realloc(old, n);
     swm_tls_pending_frames = 0;
     return p;
 }
@@ -151,6 +173,7 @@ void swm_use_profiled_malloc(long frames_offset, int depth, int cached_walk) {
     swm_profile_depth = depth;
     swm_profile_cached_walk = cached_walk;
     swm_select_malloc((void *)swm_malloc_profiled);
+    swm_select_calloc_realloc((void *)swm_calloc_profiled, (void *)swm_realloc_profiled);
 }
 
 long swm_read_file(const char *path, char *buf, long cap) {
