@@ -83,17 +83,27 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
             let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
             let key = tc.pointee.freeKey
             if freeMark(p) != key {
-                let b = tc.bin(atOffset: UInt(span.pointee.binOffset))
-                if b.pointee.count < b.pointee.limit {
+                let offset = UInt(span.pointee.binOffset)
+                let b = tc.bin(atOffset: offset)
+                b.pointee.room &-= 1
+                if b.pointee.room >= 0 {
                     setNextFree(p, b.pointee.head)
                     setFreeMark(p, key)
                     b.pointee.head = p
-                    b.pointee.count &+= 1
                     return
                 }
+                return freeFullBin(p, tc, offset)
             }
         }
     }
+    freeSlow(p, call: "free()")
+}
+
+/// The fast path found the bin full (or limited to 0) after taking a slot: give
+/// the slot back, then free the slow way.
+@inline(never)
+func freeFullBin(_ p: UInt, _ tc: UnsafeMutablePointer<ThreadCache>, _ binOffset: UInt) {
+    tc.bin(atOffset: binOffset).pointee.room &+= 1
     freeSlow(p, call: "free()")
 }
 

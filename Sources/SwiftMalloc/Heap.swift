@@ -124,6 +124,15 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     heap.pointee.lookup = lookup
     pageHeap.pointee.bins = bins
     heap.pointee.freeKey = UInt(swm_random_seed()) | 1
+    // No block is ours before the heap is published, so no free has used the
+    // empty cache's rooms yet (see CacheBin.room).
+    let empty = swm_empty_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
+    var b = 0
+    while b < smallClassCount {
+        empty.bin(b).pointee.room = emptyCacheRoom
+        empty.trackedBin(b).pointee.room = emptyCacheRoom
+        b &+= 1
+    }
     heap.readEnvironment()
     _ = swm_thread_key_create()
     swm_heap_publish(heap)

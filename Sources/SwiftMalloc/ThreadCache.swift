@@ -19,9 +19,30 @@ import SwiftMallocShims
 
 struct CacheBin {
     var head: UInt = 0
-    var count: UInt32 = 0
+    /// Free slots: limit − blocks held. The free fast path subtracts one first and
+    /// takes the slow path when the result is negative, which adds it back (one
+    /// subtract on memory whose sign flag is the test). In the static empty cache
+    /// every room is set far below zero when the heap is created, so the racy
+    /// subtracts of threads without a cache can never bring it to zero.
+    var room: Int32 = 0
     var limit: UInt32 = 0
+
+    /// Blocks held.
+    var count: UInt32 {
+        get { limit &- UInt32(bitPattern: room) }
+        set { room = Int32(bitPattern: limit &- newValue) }
+    }
+
+    /// Changes the limit, keeping the blocks held.
+    mutating func setLimit(_ newLimit: UInt32) {
+        let held = count
+        limit = newLimit
+        count = held
+    }
 }
+
+/// Room of every bin of the static empty cache (see CacheBin.room).
+let emptyCacheRoom = Int32.min / 2
 
 struct ThreadCache {
     var freeKey: UInt = 0
@@ -94,7 +115,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         let p = b.pointee.head
         if p != 0 {
             b.pointee.head = nextFree(p)
-            b.pointee.count &-= 1
+            b.pointee.room &+= 1
             setFreeMark(p, 0)
         }
         return p
@@ -170,8 +191,8 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         var cls = 1
         while cls < smallClassCount {
             let limit = heap.pointee.classTable[cls].cacheLimit
-            bin(cls).pointee.limit = slowOnly ? 0 : limit
-            trackedBin(cls).pointee.limit = limit
+            bin(cls).pointee.setLimit(slowOnly ? 0 : limit)
+            trackedBin(cls).pointee.setLimit(limit)
             cls &+= 1
         }
     }
