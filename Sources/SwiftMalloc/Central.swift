@@ -37,22 +37,12 @@ struct BlockList {
     }
 }
 
-/// Span free lists store their links encoded (safe-linking): the next block's
-/// address xor the process's free key xor the slot's own address shifted right by
-/// 12. An overwrite of a freed block's first word then decodes to an address that
-/// is not a block of the same span, which is caught before it is handed out.
-@inline(__always) func encodedNext(_ next: UInt, at slot: UInt, heap: UnsafeMutablePointer<Heap>) -> UInt {
-    next ^ heap.pointee.freeKey ^ (slot >> 12)
-}
-
-/// The decoded link of free block `block`; aborts when it does not name a block of
-/// `span` (the free list was overwritten).
-@inline(__always) func decodedNext(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) -> UInt {
-    let next = nextFree(block) ^ heap.pointee.freeKey ^ (block >> 12)
-    if next != 0 && (next < span.pointee.start || next >= span.pointee.end || span.pointee.blockIndex(of: next) == nil) {
-        reportCorruption(block, span: span)
-    }
-    return next
+/// Hardened mode (SWIFTMALLOC_CHECK=1) writes this pattern into the first word of
+/// every block it returns to its span, and checks it (and the free key in the
+/// second word) when the block is handed out again: a write after free is caught
+/// before the block is reused.
+@inline(__always) func freedPattern(_ block: UInt, heap: UnsafeMutablePointer<Heap>) -> UInt {
+    heap.pointee.freeKey ^ (block >> 4) ^ 0x5A5A_5A5A_5A5A_5A5A
 }
 
 extension UnsafeMutablePointer where Pointee == Central {
@@ -86,17 +76,33 @@ extension UnsafeMutablePointer where Pointee == Central {
         var span = pointee.samplingPartial
         if span == nil { span = newSpan(cls, heap: heap, forSampling: true) }
         guard let s = span else { return 0 }
-        var block = s.pointee.freeList
-        if block != 0 {
-            s.pointee.freeList = decodedNext(block, span: s, heap: heap)
-        } else {
-            block = s.pointee.start &+ UInt(s.pointee.carved) &* UInt(s.pointee.blockSize)
-            s.pointee.carved &+= 1
-        }
+        let block = takeBlock(s, heap: heap)
         s.pointee.live &+= 1
         if s.pointee.live == s.pointee.capacity { unlinkPartial(s) }
         pointee.liveBlocks &+= 1
         setFreeMark(block, 0)
+        return block
+    }
+
+    /// One free block of span `s` (which has one): the lowest free carved block, or
+    /// the next block never handed out. Reads no block memory except in hardened
+    /// mode, where it checks that the block was not written since it was freed.
+    /// Caller holds `lock` and counts the block live.
+    @inline(__always) private func takeBlock(_ s: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) -> UInt {
+        let index = s.takeFreeIndex()
+        if index >= 0 {
+            let block = s.pointee.start &+ UInt(index) &* UInt(s.pointee.blockSize)
+            if heap.pointee.config.check &&
+                (nextFree(block) != freedPattern(block, heap: heap) || freeMark(block) != heap.pointee.freeKey) {
+                reportCorruption(block, span: s)
+            }
+            return block
+        }
+        let block = s.pointee.start &+ UInt(s.pointee.carved) &* UInt(s.pointee.blockSize)
+        s.pointee.carved &+= 1
+        if !s.pointee.forSampling { s.pointee.fastLimit = UInt(s.pointee.carved) }
+        // Free until handed out, like every free block.
+        setFreeMark(block, heap.pointee.freeKey)
         return block
     }
 
@@ -118,7 +124,7 @@ extension UnsafeMutablePointer where Pointee == Central {
             s.pointee.carved = 0
             s.pointee.fastLimit = 0
             s.pointee.forSampling = forSampling
-            s.pointee.freeList = 0
+            s.clearFreeBits()
             s.pointee.blockInfo = nil
             heap.pageMapPointer.pointee.setRange(s.pointee.start, pages: s.pointee.pageCount, to: s)
             heap.noteHeld()
@@ -140,16 +146,7 @@ extension UnsafeMutablePointer where Pointee == Central {
             if span == nil { span = newSpan(cls, heap: heap) }
             guard let s = span else { return list.count > 0 }
             while list.count < want && s.pointee.live < s.pointee.capacity {
-                var block = s.pointee.freeList
-                if block != 0 {
-                    s.pointee.freeList = decodedNext(block, span: s, heap: heap)
-                } else {
-                    block = s.pointee.start &+ UInt(s.pointee.carved) &* UInt(s.pointee.blockSize)
-                    s.pointee.carved &+= 1
-                    s.pointee.fastLimit = UInt(s.pointee.carved)
-                    // Free until handed out, like the blocks on the span's free list.
-                    setFreeMark(block, heap.pointee.freeKey)
-                }
+                let block = takeBlock(s, heap: heap)
                 s.pointee.live &+= 1
                 list.push(block)
             }
@@ -160,10 +157,18 @@ extension UnsafeMutablePointer where Pointee == Central {
     }
 
     /// Returns one block to its span. Caller holds `lock`; `span` owns `block`.
-    func put(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) {
-        setNextFree(block, encodedNext(span.pointee.freeList, at: block, heap: heap))
-        setFreeMark(block, heap.pointee.freeKey)
-        span.pointee.freeList = block
+    /// `marked`: the block already carries the free key (it comes from a thread
+    /// cache), so its memory need not be touched.
+    func put(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>, marked: Bool = false) {
+        let index = Int(truncatingIfNeeded: BlockDivisor.quotient(block &- span.pointee.start,
+                                                                  inverse: span.pointee.divInverse, shift: span.pointee.divShift))
+        if index >= Int(span.pointee.carved) || !span.markFree(index) {
+            swm_unlock(&pointee.lock)
+            reportBadPointer("free()", block, .doubleFree)
+        }
+        // Every free block carries the free key.
+        if !marked { setFreeMark(block, heap.pointee.freeKey) }
+        if heap.pointee.config.check { setNextFree(block, freedPattern(block, heap: heap)) }
         let wasFull = span.pointee.live == span.pointee.capacity
         span.pointee.live &-= 1
         pointee.liveBlocks &-= 1
@@ -182,7 +187,7 @@ extension UnsafeMutablePointer where Pointee == Central {
         let map = heap.pageMapPointer
         while n > 0 {
             let next = nextFree(block)
-            put(block, span: map.pointee.span(at: block).unsafelyUnwrapped, heap: heap)
+            put(block, span: map.pointee.span(at: block).unsafelyUnwrapped, heap: heap, marked: true)
             block = next
             n &-= 1
         }
@@ -203,15 +208,9 @@ extension UnsafeMutablePointer where Pointee == Central {
         swm_unlock(&pageHeap.pointee.lock)
     }
 
-    /// True when `block` is on its span's free list (a definite double free).
+    /// True when `block` is free in its span (a definite double free). Caller holds `lock`.
     func isOnFreeList(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) -> Bool {
-        var b = span.pointee.freeList
-        var guardCount = UInt(span.pointee.capacity)
-        while b != 0 && guardCount > 0 {
-            if b == block { return true }
-            b = decodedNext(b, span: span, heap: heap)
-            guardCount &-= 1
-        }
-        return false
+        guard let index = span.pointee.blockIndex(of: block) else { return false }
+        return span.isFree(index)
     }
 }

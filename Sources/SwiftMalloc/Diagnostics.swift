@@ -156,7 +156,7 @@ func reportCorruption(_ block: UInt, span: UnsafeMutablePointer<Span>) -> Never 
     withLine { out in
         out.text("swiftmalloc: heap corruption: the freed block ")
         out.hex(block)
-        out.text(" was written after it was freed (its free-list link is damaged)\n")
+        out.text(" was written after it was freed (the pattern written into it on free is damaged)\n")
     }
     swm_abort()
 }

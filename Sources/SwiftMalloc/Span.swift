@@ -12,9 +12,11 @@ enum SpanState: UInt8 {
 
 /// Descriptor of one span. Invariants:
 /// - `start` is page-aligned; the span covers `pageCount` pages.
-/// - small: 0 <= live <= carved <= capacity; blocks [carved, capacity) were never
-///   handed out; `freeList` links exactly `carved - live` blocks through their first
-///   word; the span is on its class's partial list iff live < capacity.
+/// - small: 0 <= live <= carved <= capacity <= 256; blocks [carved, capacity) were
+///   never handed out; the free bitmap has exactly `carved - live` bits set, one per
+///   free carved block (bit i: block i), none at or above `carved`; the span is on
+///   its class's partial list iff live < capacity. Free blocks carry no links: the
+///   span's free state lives only in its descriptor.
 /// - large/huge: `requested` is the caller's size; `pageCount` pages are held
 ///   (huge: `mappedBytes` were mapped for it).
 /// - freeRun: `dirtyPages` of its pages may be resident; it sits in the page heap's
@@ -43,7 +45,11 @@ struct Span {
     var binOffset: UInt32 = 0
     /// Large and huge blocks: the profiler's call-site id of the one block.
     var site: UInt32 = 0
-    var freeList: UInt = 0
+    /// Small spans: the free bitmap, 256 bits (see the invariants above).
+    var freeBits0: UInt64 = 0
+    var freeBits1: UInt64 = 0
+    var freeBits2: UInt64 = 0
+    var freeBits3: UInt64 = 0
     /// Links on the class's partial list, or on a page-heap bin.
     var next: UnsafeMutablePointer<Span>? = nil
     var prev: UnsafeMutablePointer<Span>? = nil
@@ -67,6 +73,66 @@ struct Span {
         let index = BlockDivisor.quotient(address &- start, inverse: divInverse, shift: divShift)
         if index >= UInt(carved) { return nil }
         return Int(truncatingIfNeeded: index)
+    }
+}
+
+/// Maximum blocks per small span: the free bitmap's size.
+let maxSpanBlocks = 256
+
+extension UnsafeMutablePointer where Pointee == Span {
+    @inline(__always) func freeWord(_ w: Int) -> UInt64 {
+        switch w {
+        case 0: return pointee.freeBits0
+        case 1: return pointee.freeBits1
+        case 2: return pointee.freeBits2
+        default: return pointee.freeBits3
+        }
+    }
+
+    @inline(__always) func setFreeWord(_ w: Int, _ v: UInt64) {
+        switch w {
+        case 0: pointee.freeBits0 = v
+        case 1: pointee.freeBits1 = v
+        case 2: pointee.freeBits2 = v
+        default: pointee.freeBits3 = v
+        }
+    }
+
+    /// Clears the bitmap (a span being cut into blocks).
+    @inline(__always) func clearFreeBits() {
+        pointee.freeBits0 = 0
+        pointee.freeBits1 = 0
+        pointee.freeBits2 = 0
+        pointee.freeBits3 = 0
+    }
+
+    /// Takes the lowest free carved block's index off the bitmap, or -1.
+    @inline(__always) func takeFreeIndex() -> Int {
+        var w = 0
+        while w < 4 {
+            let bits = freeWord(w)
+            if bits != 0 {
+                setFreeWord(w, bits & (bits &- 1))
+                return w &* 64 &+ bits.trailingZeroBitCount
+            }
+            w &+= 1
+        }
+        return -1
+    }
+
+    /// Whether block `index` is free.
+    @inline(__always) func isFree(_ index: Int) -> Bool {
+        freeWord(index >> 6) & (UInt64(1) << UInt64(index & 63)) != 0
+    }
+
+    /// Marks block `index` free; false when it already was (a double free).
+    @inline(__always) func markFree(_ index: Int) -> Bool {
+        let w = index >> 6
+        let bit = UInt64(1) << UInt64(index & 63)
+        let bits = freeWord(w)
+        if bits & bit != 0 { return false }
+        setFreeWord(w, bits | bit)
+        return true
     }
 }
 
