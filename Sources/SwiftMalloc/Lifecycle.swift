@@ -148,6 +148,6 @@ func swm_fork_child() {
     var tc = heap.pointee.threads
     while let t = tc {
         tc = t.pointee.next
-        if t != mine { heap.retireThreadCache(t) }
+        if t != mine { heap.retireThreadCache(t, interrupted: true) }
     }
 }

@@ -176,6 +176,32 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         swm_unlock(&central.pointee.lock)
     }
 
+    /// Returns the blocks of bin `b` of a thread that fork() left behind to their
+    /// spans. That thread may have stopped between two stores of a push, pop,
+    /// refill or flush, so the bin's count may disagree with its list by a block or
+    /// a batch. The list is followed while each block is a carved, live block of a
+    /// span of this class carrying the free key, for at most the bin's limit plus
+    /// one refill batch; the first block that fails ends the salvage, and what is
+    /// left in the list stays allocated (a bounded leak, in the child only).
+    func salvage(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, heap: UnsafeMutablePointer<Heap>) {
+        var block = b.pointee.head
+        b.pointee.head = 0
+        b.pointee.count = 0
+        let central = heap.central(cls)
+        var budget = UInt(b.pointee.limit) &+ UInt(heap.pointee.classTable[cls].refillBatch) &+ 1
+        swm_lock(&central.pointee.lock)
+        while block != 0 && budget > 0 {
+            guard block & 15 == 0, let span = spanOwning(block), span.pointee.state == .small,
+                  Int(span.pointee.sizeClass) == cls, let index = span.pointee.blockIndex(of: block),
+                  !span.isFree(index), freeMark(block) == heap.pointee.freeKey else { break }
+            let next = nextFree(block)
+            central.put(block, span: span, heap: heap, marked: true)
+            block = next
+            budget &-= 1
+        }
+        swm_unlock(&central.pointee.lock)
+    }
+
     func flushAll(heap: UnsafeMutablePointer<Heap>) {
         var cls = 1
         while cls < smallClassCount {
@@ -238,8 +264,20 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 
     /// Flushes a cache and recycles its memory; `tc` must belong to no running thread.
-    func retireThreadCache(_ tc: UnsafeMutablePointer<ThreadCache>) {
-        tc.flushAll(heap: self)
+    /// `interrupted`: the cache belonged to a thread that fork() left behind, which
+    /// may have stopped in the middle of a push or pop, so its bins are salvaged
+    /// block by block rather than trusted (see salvage).
+    func retireThreadCache(_ tc: UnsafeMutablePointer<ThreadCache>, interrupted: Bool = false) {
+        if interrupted {
+            var cls = 1
+            while cls < smallClassCount {
+                tc.salvage(tc.bin(cls), cls, heap: self)
+                tc.salvage(tc.trackedBin(cls), cls, heap: self)
+                cls &+= 1
+            }
+        } else {
+            tc.flushAll(heap: self)
+        }
         swm_lock(&pointee.threadsLock)
         if let p = tc.pointee.prev { p.pointee.next = tc.pointee.next } else { pointee.threads = tc.pointee.next }
         tc.pointee.next?.pointee.prev = tc.pointee.prev
