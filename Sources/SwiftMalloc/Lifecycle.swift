@@ -139,7 +139,10 @@ func swm_fork_parent() {
 func swm_fork_child() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     heap.resetAllLocks()
-    if let profiler = heap.pointee.profiler { swm_lock_reset(&profiler.pointee.lock) }
+    if let profiler = heap.pointee.profiler {
+        swm_lock_reset(&profiler.pointee.lock)
+        swm_stackwalk_fork_child()
+    }
     heap.pointee.forkCount &+= 1
     // The purger thread does not exist in the child; a later allocation starts one.
     if heap.pointee.purgerState == .running { heap.pointee.purgerState = .wanted }

@@ -51,6 +51,10 @@ static inline uintptr_t swm_rule_find(const swm_frame_rule *t, uintptr_t ip) {
     }
 }
 
+/// In a forked child: another thread may have held the rule lock at fork(). Rules
+/// are published whole (address last), so the table itself is consistent.
+void swm_stackwalk_fork_child(void) { swm_lock_reset(&swm_rules_lock); }
+
 int swm_walk_cached(uintptr_t *frames, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp) {
     const swm_frame_rule *t = __atomic_load_n(&swm_rules, __ATOMIC_ACQUIRE);
     uintptr_t top = swm_tls_stack_top;

@@ -197,6 +197,8 @@ void swm_use_profiled_malloc(long frames_offset, int depth, int cached_walk);
 /// With cached_walk 2 (SWIFTMALLOC_PROFILE_WALK=check): writes how many cached walks
 /// were compared with libunwind and how many differed.
 void swm_walk_check_report(int fd);
+/// Resets the stack walker's lock in a forked child.
+void swm_stackwalk_fork_child(void);
 /// Frames the profiled malloc entry captured for the allocation in progress (0: none).
 extern __thread int swm_tls_pending_frames __attribute__((tls_model("initial-exec")));
 static inline int swm_pending_frames_take(void) {
