@@ -45,7 +45,10 @@ struct Span {
     var binOffset: UInt32 = 0
     /// Large and huge blocks: the profiler's call-site id of the one block.
     var site: UInt32 = 0
-    /// Small spans: the free bitmap, 256 bits (see the invariants above).
+    /// Small spans: the free bitmap, 256 bits (see the invariants above). Free runs
+    /// keep their dirty-list state in the same four words (dirtyNext, dirtyPrev,
+    /// dirtyPages, freedAt below): a span is never both, and each state sets its
+    /// words when a span enters it (PageHeap.release, Central.newSpan).
     var freeBits0: UInt64 = 0
     var freeBits1: UInt64 = 0
     var freeBits2: UInt64 = 0
@@ -53,11 +56,24 @@ struct Span {
     /// Links on the class's partial list, or on a page-heap bin.
     var next: UnsafeMutablePointer<Span>? = nil
     var prev: UnsafeMutablePointer<Span>? = nil
-    /// Free runs: links on the page heap's dirty list (oldest at the tail).
-    var dirtyNext: UnsafeMutablePointer<Span>? = nil
-    var dirtyPrev: UnsafeMutablePointer<Span>? = nil
-    var dirtyPages: UInt = 0
-    var freedAt: UInt64 = 0
+    /// Free runs: links on the page heap's dirty list (oldest at the tail), dirty
+    /// page count and time of freeing, stored in the small-span bitmap's words.
+    var dirtyNext: UnsafeMutablePointer<Span>? {
+        get { UnsafeMutablePointer<Span>(bitPattern: UInt(truncatingIfNeeded: freeBits0)) }
+        set { freeBits0 = UInt64(UInt(bitPattern: newValue)) }
+    }
+    var dirtyPrev: UnsafeMutablePointer<Span>? {
+        get { UnsafeMutablePointer<Span>(bitPattern: UInt(truncatingIfNeeded: freeBits1)) }
+        set { freeBits1 = UInt64(UInt(bitPattern: newValue)) }
+    }
+    var dirtyPages: UInt {
+        get { UInt(truncatingIfNeeded: freeBits2) }
+        set { freeBits2 = UInt64(newValue) }
+    }
+    var freedAt: UInt64 {
+        get { freeBits3 }
+        set { freeBits3 = newValue }
+    }
     /// Large and huge blocks: bytes asked for; huge: bytes mapped.
     var requested: UInt = 0
     var mappedBytes: UInt = 0
