@@ -25,7 +25,17 @@ struct CacheBin {
     /// every room is set far below zero when the heap is created, so the racy
     /// subtracts of threads without a cache can never bring it to zero.
     var room: Int32 = 0
-    var limit: UInt32 = 0
+    var limitStorage: UInt16 = 0
+    /// Set by a flush that found the bin full, cleared by the next refill: a refill
+    /// that finds it set means the bin went from full to empty, its class's working
+    /// set does not fit, and the limit grows (see refill).
+    var flushedSinceRefill: UInt8 = 0
+    /// Refills so far, saturating: the first takes 8 blocks and each doubles, up to
+    /// the class's batch, so a thread that uses a class lightly does not pull in
+    /// (and keep resident) a full batch of it.
+    var refills: UInt8 = 0
+
+    var limit: UInt32 { UInt32(limitStorage) }
 
     /// Blocks held.
     var count: UInt32 {
@@ -33,13 +43,16 @@ struct CacheBin {
         set { room = Int32(bitPattern: limit &- newValue) }
     }
 
-    /// Changes the limit, keeping the blocks held.
+    /// Changes the limit (at most 65535), keeping the blocks held.
     mutating func setLimit(_ newLimit: UInt32) {
         let held = count
-        limit = newLimit
+        limitStorage = UInt16(truncatingIfNeeded: min(newLimit, 0xFFFF))
         count = held
     }
 }
+
+/// A bin's limit grows to at most this multiple of its class's cache limit.
+let maxLimitGrowth: UInt32 = 4
 
 /// Room of every bin of the static empty cache (see CacheBin.room).
 let emptyCacheRoom = Int32.min / 2
@@ -129,9 +142,19 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     func refill(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, heap: UnsafeMutablePointer<Heap>) -> UInt {
         let central = heap.central(cls)
         let info = heap.pointee.classTable[cls]
+        // Full to empty since the last refill: the bin thrashes between the central
+        // lists' lock and its limit; a quarter more room lets the class's working
+        // set settle in the cache.
+        if b.pointee.flushedSinceRefill != 0 {
+            b.pointee.flushedSinceRefill = 0
+            let grown = b.pointee.limit &+ max(b.pointee.limit / 4, 1)
+            if b.pointee.limit != 0 && grown <= info.cacheLimit &* maxLimitGrowth { b.pointee.setLimit(grown) }
+        }
+        let want = min(UInt(max(info.refillBatch, 1)), UInt(8) << UInt(b.pointee.refills))
+        if b.pointee.refills < 8 { b.pointee.refills &+= 1 }
         var list = BlockList()
         swm_lock(&central.pointee.lock)
-        _ = central.take(UInt(max(info.refillBatch, 1)), cls, into: &list, heap: heap)
+        _ = central.take(want, cls, into: &list, heap: heap)
         swm_unlock(&central.pointee.lock)
         if list.count == 0 { return 0 }
         // The blocks already carry the free key (Central.take), as every binned block must.
@@ -157,6 +180,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
 
     func flush(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, keep: UInt32, heap: UnsafeMutablePointer<Heap>) {
         if b.pointee.count <= keep { return }
+        if keep != 0 { b.pointee.flushedSinceRefill = 1 }
         var list = BlockList()
         if keep == 0 {
             list.head = b.pointee.head
