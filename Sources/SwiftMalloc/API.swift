@@ -18,13 +18,8 @@ import SwiftMallocShims
 public func swiftmalloc_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
     let n = UInt(bitPattern: size)
     let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
-    if n <= lookupMaxSize {
-        let p = tc.pop(tc.bin(forSmall: n))
-        if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
-    } else if n <= maxSmallSize {
-        let p = tc.pop(tc.bin(forMedium: n))
-        if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
-    }
+    let p = tc.pop(forRequest: n)
+    if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
     return mallocSlow(n)
 }
 
@@ -38,13 +33,8 @@ func swm_malloc_sampled(_ size: Int) -> UnsafeMutableRawPointer? {
     // Charged first, in memory: one subtract whose sign flag is the test.
     tc.pointee.sampleCountdown &-= Int(bitPattern: n)
     if tc.pointee.sampleCountdown >= 0 {
-        if n <= lookupMaxSize {
-            let p = tc.pop(tc.bin(forSmall: n))
-            if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
-        } else if n <= maxSmallSize {
-            let p = tc.pop(tc.bin(forMedium: n))
-            if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
-        }
+        let p = tc.pop(forRequest: n)
+        if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
     }
     return mallocSampledSlow(n, tc)
 }

@@ -121,6 +121,15 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         (UnsafeMutableRawPointer(self) + trackedBinsOffset).assumingMemoryBound(to: CacheBin.self) + cls
     }
 
+    /// The malloc fast path: a block for a request of `n` bytes from its bin, or 0
+    /// when `n` is not a small size or the bin is empty. Small sizes use the lookup
+    /// table, medium ones the class formula; each branch pops on its own.
+    @inline(__always) func pop(forRequest n: UInt) -> UInt {
+        if n <= lookupMaxSize { return pop(bin(forSmall: n)) }
+        if n <= maxSmallSize { return pop(bin(forMedium: n)) }
+        return 0
+    }
+
     /// Pops a block of class `cls`, or 0 when the bin is empty.
     @inline(__always) func pop(_ cls: Int) -> UInt { pop(bin(cls)) }
 
