@@ -18,10 +18,17 @@ extension UnsafeMutablePointer where Pointee == Heap {
 
     // ---- small blocks ------------------------------------------------------------------
     /// A block of class `cls` (0 when out of memory).
-    func allocateSmall(_ cls: Int, requested: UInt, site: UInt32? = nil) -> UInt {
-        if pointee.config.direct { return allocateDirect(cls, requested: requested, site: site) }
-        if pointee.config.tracking { return allocateTracked(cls, requested: requested, site: site) }
-        if let profiler = pointee.profiler { return allocateSampled(cls, requested: requested, site: site, profiler) }
+    func allocateSmall(_ cls: Int, requested: UInt, site givenSite: UInt32? = nil) -> UInt {
+        if pointee.config.direct { return allocateDirect(cls, requested: requested, site: givenSite) }
+        if pointee.config.tracking { return allocateTracked(cls, requested: requested, site: givenSite) }
+        var site = givenSite
+        // Sampling profiler: the allocation that crosses the thread's byte countdown
+        // is sampled; every other one is an ordinary block (site 0: not captured again).
+        if let profiler = pointee.profiler {
+            let captured = site ?? profiler.capture(size: requested)
+            if captured != 0 { return allocateSampled(cls, requested: requested, site: captured, profiler) }
+            site = 0
+        }
         if let tc = currentCache() {
             let p = tc.pop(cls)
             if p != 0 { return p }
@@ -30,20 +37,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
         return allocateDirect(cls, requested: requested, site: site)
     }
 
-    /// Sampling profiler: an ordinary block from the thread cache, except for the
-    /// allocation that crosses the thread's byte countdown: its stack is captured and
-    /// its block comes from a span reserved for sampled blocks, whose frees all reach
-    /// the slow path (so ordinary frees stay on the fast path).
+    /// A sampled allocation (`site` != 0): its block comes from a span reserved for
+    /// sampled blocks, whose frees all reach the slow path (so ordinary frees stay on
+    /// the fast path).
     @inline(never)
-    func allocateSampled(_ cls: Int, requested: UInt, site givenSite: UInt32?, _ profiler: UnsafeMutablePointer<Profiler>) -> UInt {
-        let site = givenSite ?? profiler.capture(size: requested)
-        if site == 0 {
-            if let tc = currentCache() {
-                let p = tc.pop(cls)
-                return p != 0 ? p : tc.refill(cls, heap: self)
-            }
-            return allocateDirect(cls, requested: requested, site: 0)
-        }
+    func allocateSampled(_ cls: Int, requested: UInt, site: UInt32, _ profiler: UnsafeMutablePointer<Profiler>) -> UInt {
         let central = self.central(cls)
         swm_lock(&central.pointee.lock)
         let p = central.takeForSampling(cls, heap: self)
@@ -178,7 +176,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         let central = self.central(cls)
         swm_lock(&central.pointee.lock)
-        if pointee.config.direct && central.isOnFreeList(p, span: span, heap: self) {
+        if pointee.config.direct && central.isFree(p, span: span) {
             swm_unlock(&central.pointee.lock)
             reportBadPointer(call, p, .doubleFree)
         }

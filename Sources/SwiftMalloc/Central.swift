@@ -209,7 +209,7 @@ extension UnsafeMutablePointer where Pointee == Central {
     }
 
     /// True when `block` is free in its span (a definite double free). Caller holds `lock`.
-    func isOnFreeList(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) -> Bool {
+    func isFree(_ block: UInt, span: UnsafeMutablePointer<Span>) -> Bool {
         guard let index = span.pointee.blockIndex(of: block) else { return false }
         return span.isFree(index)
     }

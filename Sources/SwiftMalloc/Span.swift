@@ -125,7 +125,7 @@ extension UnsafeMutablePointer where Pointee == Span {
     /// Takes the lowest free carved block's index off the bitmap, or -1.
     @inline(__always) func takeFreeIndex() -> Int {
         var w = 0
-        while w < 4 {
+        while w < maxSpanBlocks / 64 {
             let bits = freeWord(w)
             if bits != 0 {
                 setFreeWord(w, bits & (bits &- 1))

@@ -28,6 +28,9 @@
 #define SWM_DECLARE(pub, impl) SWM_PROTECT(impl)
 #define SWM_REFERENCE(pub, impl) (void *)impl,
 SWM_API(SWM_DECLARE)
+SWM_PROTECT(swiftmalloc_malloc)
+SWM_PROTECT(swiftmalloc_calloc)
+SWM_PROTECT(swiftmalloc_realloc)
 __attribute__((used)) static void *const swm_protected_refs[] = { SWM_API(SWM_REFERENCE) };
 // The prefixed-only build (libswiftmalloc-prefixed.so) leaves the reserved names
 // to the system allocator and exports only the swiftmalloc_* functions.
@@ -37,12 +40,8 @@ SWM_API(SWM_FORWARD)
 // malloc, calloc and realloc jump through a pointer instead, still one
 // instruction: the sampling profiler points malloc at a variant of the fast path
 // that counts bytes, and full profiling points all three at entries that capture
-// the caller's stack first (swm_select_malloc, swm_select_calloc_realloc).
-// Everything else, and the prefixed functions, are direct.
-SWM_PROTECT(swiftmalloc_malloc)
-SWM_PROTECT(swiftmalloc_calloc)
-SWM_PROTECT(swiftmalloc_realloc)
-__attribute__((used)) static void *const swm_entry_refs[] = { (void *)swiftmalloc_calloc, (void *)swiftmalloc_realloc };
+// the caller's stack first (swm_select_entries). Everything else, and the
+// prefixed functions, are direct.
 __attribute__((visibility("hidden"))) void *swm_malloc_entry = (void *)swiftmalloc_malloc;
 __attribute__((visibility("hidden"))) void *swm_calloc_entry = (void *)swiftmalloc_calloc;
 __attribute__((visibility("hidden"))) void *swm_realloc_entry = (void *)swiftmalloc_realloc;
@@ -54,23 +53,17 @@ SWM_FORWARD_INDIRECT(calloc)
 SWM_FORWARD_INDIRECT(realloc)
 #endif
 
-extern void *swm_malloc_sampled(size_t);
-void swm_select_malloc(void *entry);
-void swm_use_sampled_malloc(void) { swm_select_malloc((void *)swm_malloc_sampled); }
-
-void swm_select_malloc(void *entry) {
+void swm_select_entries(void *malloc_entry, void *calloc_entry, void *realloc_entry) {
 #ifndef SWIFTMALLOC_PREFIXED_ONLY
-    __atomic_store_n(&swm_malloc_entry, entry, __ATOMIC_RELEASE);
-#else
-    (void)entry;
-#endif
-}
-
-void swm_select_calloc_realloc(void *calloc_entry, void *realloc_entry) {
-#ifndef SWIFTMALLOC_PREFIXED_ONLY
+    __atomic_store_n(&swm_malloc_entry, malloc_entry, __ATOMIC_RELEASE);
     __atomic_store_n(&swm_calloc_entry, calloc_entry, __ATOMIC_RELEASE);
     __atomic_store_n(&swm_realloc_entry, realloc_entry, __ATOMIC_RELEASE);
 #else
-    (void)calloc_entry, (void)realloc_entry;
+    (void)malloc_entry, (void)calloc_entry, (void)realloc_entry;
 #endif
+}
+
+extern void *swm_malloc_sampled(size_t);
+void swm_use_sampled_malloc(void) {
+    swm_select_entries((void *)swm_malloc_sampled, (void *)swiftmalloc_calloc, (void *)swiftmalloc_realloc);
 }

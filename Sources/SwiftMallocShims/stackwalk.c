@@ -128,8 +128,6 @@ static void swm_rule_add(uintptr_t ip, uintptr_t rule) {
     swm_rules_used++;
 }
 
-int swm_is_self_frame(uintptr_t ip);
-
 static int swm_map_rules(void) {
     if (__atomic_load_n(&swm_rules, __ATOMIC_ACQUIRE) != NULL) return 1;
     swm_lock(&swm_rules_lock);

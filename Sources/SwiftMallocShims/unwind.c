@@ -13,7 +13,6 @@ __thread int swm_tls_capturing __attribute__((tls_model("initial-exec"))) = 0;
 __thread int swm_tls_pending_frames __attribute__((tls_model("initial-exec"))) = 0;
 
 typedef int (*swm_unw_backtrace_fn)(void **, int);
-void swm_stackwalk_open(void *libunwind);
 static swm_unw_backtrace_fn swm_unw_backtrace;
 static uintptr_t swm_self_start, swm_self_end;
 /// Captures return nothing until swm_unwinder_open has run (allocations made while
@@ -55,8 +54,7 @@ int swm_unwinder_open(void) {
     return swm_unw_backtrace != NULL;
 }
 
-static int swm_is_self(uintptr_t a) { return a >= swm_self_start && a < swm_self_end; }
-int swm_is_self_frame(uintptr_t ip) { return swm_is_self(ip); }
+int swm_is_self_frame(uintptr_t a) { return a >= swm_self_start && a < swm_self_end; }
 
 /// Frame-pointer walk: stops when the chain leaves the stack's plausible range.
 static int swm_fp_walk(uintptr_t *frames, int max) {
@@ -81,12 +79,12 @@ int swm_backtrace(uintptr_t *frames, int max) {
     int want = max + 8 < scratch_max ? max + 8 : scratch_max;
     int n = swm_unw_backtrace ? swm_unw_backtrace((void **)scratch, want) : swm_fp_walk(scratch, want);
     int i = 0, out = 0;
-    while (i < n && swm_is_self(scratch[i])) i++;
+    while (i < n && swm_is_self_frame(scratch[i])) i++;
     while (i < n && out < max) frames[out++] = scratch[i++];
     return out;
 }
 
-// Full profiling: `malloc` enters here (swm_select_malloc), captures the caller's
+// Full profiling: `malloc` enters here (swm_select_entries), captures the caller's
 // stack into the thread cache's frame scratch before the allocator's own frames are
 // on the stack, and leaves the count in swm_tls_pending_frames for
 // Profiler.capture to take. The count is cleared on the way out, so frames never
@@ -100,10 +98,6 @@ static int swm_profile_cached_walk;
 extern void *swiftmalloc_malloc(size_t);
 extern void *swiftmalloc_calloc(size_t, size_t);
 extern void *swiftmalloc_realloc(void *, size_t);
-void swm_select_malloc(void *entry);
-void swm_select_calloc_realloc(void *calloc_entry, void *realloc_entry);
-int swm_walk_cached(uintptr_t *frames, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp);
-int swm_walk_learn(uintptr_t *frames, int max);
 
 // SWIFTMALLOC_PROFILE_WALK=check: every stack the cached walker returns is walked
 // again with libunwind and compared; the counts are printed at exit.
@@ -172,8 +166,7 @@ void swm_use_profiled_malloc(long frames_offset, int depth, int cached_walk) {
     swm_profile_frames_offset = frames_offset;
     swm_profile_depth = depth;
     swm_profile_cached_walk = cached_walk;
-    swm_select_malloc((void *)swm_malloc_profiled);
-    swm_select_calloc_realloc((void *)swm_calloc_profiled, (void *)swm_realloc_profiled);
+    swm_select_entries((void *)swm_malloc_profiled, (void *)swm_calloc_profiled, (void *)swm_realloc_profiled);
 }
 
 long swm_read_file(const char *path, char *buf, long cap) {

@@ -174,8 +174,9 @@ static inline void swm_futex_wait(int32_t *word, int32_t expected, uint64_t nano
     syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, nanoseconds ? &ts : NULL, NULL, 0);
 }
 
-/// Points the exported `malloc` at another entry (the sampling profiler's variant).
-void swm_select_malloc(void *entry);
+/// Points the exported `malloc`, `calloc` and `realloc` at other entries (the
+/// profilers' variants); no effect in the prefixed-only build.
+void swm_select_entries(void *malloc_entry, void *calloc_entry, void *realloc_entry);
 /// Selects the sampling profiler's malloc.
 void swm_use_sampled_malloc(void);
 
@@ -197,8 +198,16 @@ void swm_use_profiled_malloc(long frames_offset, int depth, int cached_walk);
 /// With cached_walk 2 (SWIFTMALLOC_PROFILE_WALK=check): writes how many cached walks
 /// were compared with libunwind and how many differed.
 void swm_walk_check_report(int fd);
-/// Resets the stack walker's lock in a forked child.
+/// The cached stack walker (stackwalk.c): takes libunwind's cursor API from the
+/// dlopen handle; walks from a caller's return address, stack and frame pointers
+/// with learned frame rules (-1: a frame without a rule); walks with libunwind and
+/// learns the rules of the stack (-1: no cursor API); resets its lock in a forked
+/// child. `swm_is_self_frame`: whether an address lies in this library.
+void swm_stackwalk_open(void *libunwind);
+int swm_walk_cached(uintptr_t *frames, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp);
+int swm_walk_learn(uintptr_t *frames, int max);
 void swm_stackwalk_fork_child(void);
+int swm_is_self_frame(uintptr_t ip);
 /// Frames the profiled malloc entry captured for the allocation in progress (0: none).
 extern __thread int swm_tls_pending_frames __attribute__((tls_model("initial-exec")));
 static inline int swm_pending_frames_take(void) {
