@@ -20,7 +20,7 @@
 #define TEST_NAME "test"
 #endif
 
-__attribute__((format(printf, 2, 3), noreturn)) static void
+__attribute__((format(printf, 2, 3), noreturn, unused)) static void
 test_fail_at(int line, const char *fmt, ...)
 {
     va_list ap;

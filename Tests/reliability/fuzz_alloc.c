@@ -58,6 +58,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define TEST_NAME "fuzz_alloc"
+#include "../c/testutil.h" /* pattern_word: the same contents as the C tests */
+
 /* ---- The allocator under test ----------------------------------------------- */
 
 static struct {
@@ -178,15 +181,6 @@ static unsigned ptr_align_bucket(const void *p)
 }
 
 /* ---- Contents: pattern and filler --------------------------------------------- */
-
-static inline uint64_t pattern_word(uint64_t seed, size_t word_index)
-{
-    uint64_t x = seed ^ ((uint64_t)word_index * 0x9E3779B97F4A7C15ull);
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 29;
-    return x;
-}
 
 #define FULL_LIMIT (64u << 10) /* blocks up to this size carry the pattern everywhere */
 #define EDGE (8u << 10)        /* larger ones: first and last EDGE bytes ... */
