@@ -1,20 +1,21 @@
 // Layer 3: the thread cache. Each thread keeps, per size class, a short LIFO stack of
 // free blocks linked through their first word, so a common malloc or free is a
 // pop or a push with no lock and no atomic instruction. The cache holds a copy of
-// what the fast paths need (size lookup table, page-map root, free key) so they
-// touch nothing but this memory and the block itself.
+// what the fast paths need (size lookup table of bin offsets, free key) so they
+// touch nothing but this memory, the span descriptor and the block itself.
 //
-// Invariants: bin[c] holds `count` blocks of class c, count <= limit; every block
-// in a bin is counted live by its span and central list (it has been taken from
-// them), and carries the free key in its second word. limit is 0 for every class
-// while tracking is on, so all calls then take the slow path; the slow path then
-// caches blocks in a second set of bins, the tracked bins, which the fast paths
-// never look at. A thread without a
-// cache points at the static empty cache (all zero: every lookup gives class 0,
-// whose bin is empty with limit 0), so the fast paths never test for "no cache".
-// The sampled malloc charges its byte countdown before testing it, so the empty
-// cache's countdown is the one word of it that is written (racily, by any thread
-// without a cache); its value does not matter, since every bin there is empty.
+// Invariants: bin[c] holds `count` = limit − room blocks of class c, count <=
+// limit; every block in a bin is counted live by its span and central list (it has
+// been taken from them), and carries the free key in its second word. limit is 0
+// for every class while tracking is on, so all calls then take the slow path; the
+// slow path then caches blocks in a second set of bins, the tracked bins, which
+// the fast paths never look at. A thread without a cache points at the static
+// empty cache: zero except its bins' rooms, set far below zero when the heap is
+// created, so every lookup gives bin 0, every bin is empty and none has room, and
+// the fast paths never test for "no cache". Threads without a cache write two
+// kinds of word there, racily: the rooms (free takes a slot, then gives it back)
+// and the sampling countdown (the sampled malloc charges before it tests); neither
+// value can make a block enter or leave the empty cache.
 import SwiftMallocShims
 
 struct CacheBin {
