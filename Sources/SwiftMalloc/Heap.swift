@@ -56,6 +56,9 @@ struct Config {
     var tracking = false
     /// Thread caches are bypassed: every call goes to the central lists (check mode).
     var direct = false
+    /// SWIFTMALLOC_THP=1: large blocks ask for transparent huge pages, and the page
+    /// heap's chunks ask for none (OSPages.adviseHugePages).
+    var hugePages = false
     /// Blocks of at least this many bytes get their own mapping.
     var hugeThreshold: UInt = 64 << 20
 }

@@ -66,6 +66,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             swm_use_profiled_malloc(framesOffset, Int32(profiler.pointee.depth), mode)
         }
         if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
+        pointee.config.hugePages = flag("SWIFTMALLOC_THP")
     }
 
     /// Every lock, in the documented order.

@@ -15,6 +15,27 @@ enum OSPages {
         swm_os_map(Int(bitPattern: bytes))
     }
 
+    /// Zeroed pages at exactly `address`, or nil when that range is not free.
+    static func map(_ bytes: UInt, at address: UInt) -> UnsafeMutableRawPointer? {
+        guard let at = UnsafeMutableRawPointer(bitPattern: address) else { return nil }
+        return swm_os_map_at(at, Int(bitPattern: bytes))
+    }
+
+    /// Transparent huge pages are 2 MiB on x86-64 and arm64 with 4 KiB pages.
+    static let hugePageBytes: UInt = 2 << 20
+
+    /// Allows (or forbids) transparent huge pages on the 2 MiB pages that lie wholly
+    /// inside [start, start+bytes). Allowed only inside large blocks, where the
+    /// program asked for all of it: faulting a block in then takes one fault per
+    /// 2 MiB instead of 512. Ranges without a whole huge page are left alone.
+    static func adviseHugePages(_ start: UInt, _ bytes: UInt, _ on: Bool) {
+        let lo = (start &+ hugePageBytes &- 1) & ~(hugePageBytes &- 1)
+        let hi = (start &+ bytes) & ~(hugePageBytes &- 1)
+        if hi > lo {
+            _ = swm_os_hugepage(UnsafeMutableRawPointer(bitPattern: lo).unsafelyUnwrapped, Int(bitPattern: hi &- lo), on ? 1 : 0)
+        }
+    }
+
     static func unmap(_ p: UnsafeMutableRawPointer, _ bytes: UInt) {
         _ = swm_os_unmap(p, Int(bitPattern: bytes))
     }

@@ -142,40 +142,49 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         let map = heap.pageMapPointer
         _ = map.pointee.set(page: r.pointee.start, to: nil)
         _ = map.pointee.set(page: r.pointee.end &- pageSize, to: nil)
-        // Split off an aligned lead and the tail; each remainder goes back as a free run.
+        // Place the block where the run's pages are resident: at the dirty hull's start,
+        // or, when the block cannot start there, ending at the run's end (it then still
+        // covers the hull's end). The lead and the tail go back as free runs, each with
+        // its part of the hull.
         let alignBytes = alignPages << pageShift
-        let alignedStart = (r.pointee.start &+ alignBytes &- 1) & ~(alignBytes &- 1)
-        let leadPages = (alignedStart &- r.pointee.start) >> pageShift
-        let tailPages = r.pointee.pageCount &- leadPages &- pages
-        var dirty = r.pointee.dirtyPages
-        if leadPages > 0 {
+        let bytes = pages << pageShift
+        let lo = r.dirtyLow, hi = r.dirtyHigh, count = r.pointee.dirtyPages
+        var alignedStart = (r.pointee.start &+ alignBytes &- 1) & ~(alignBytes &- 1)
+        if hi > lo {
+            let atHull = (lo &+ alignBytes &- 1) & ~(alignBytes &- 1)
+            if atHull &+ bytes <= r.pointee.end {
+                alignedStart = atHull
+            } else {
+                let atEnd = (r.pointee.end &- bytes) & ~(alignBytes &- 1)
+                if atEnd > alignedStart { alignedStart = atEnd }
+            }
+        }
+        let blockEnd = alignedStart &+ bytes
+        if alignedStart > r.pointee.start {
             if let lead = heap.internalPointer.newSpan() {
                 lead.pointee.start = r.pointee.start
-                lead.pointee.pageCount = leadPages
-                lead.pointee.dirtyPages = min(dirty, leadPages)
+                lead.pointee.pageCount = (alignedStart &- r.pointee.start) >> pageShift
+                lead.setDirty(lo, hi, count: count)
                 lead.pointee.freedAt = r.pointee.freedAt
-                dirty &-= lead.pointee.dirtyPages
                 insertFree(lead)
                 mapEnds(lead, map)
             }
             // Without a descriptor the lead's pages stay unused until the chunk's
             // neighbours are freed around them; correctness is unaffected.
         }
-        if tailPages > 0 {
+        if blockEnd < r.pointee.end {
             if let tail = heap.internalPointer.newSpan() {
-                tail.pointee.start = alignedStart &+ (pages << pageShift)
-                tail.pointee.pageCount = tailPages
-                let mine = min(dirty, pages)
-                tail.pointee.dirtyPages = min(dirty &- mine, tailPages)
+                tail.pointee.start = blockEnd
+                tail.pointee.pageCount = (r.pointee.end &- blockEnd) >> pageShift
+                tail.setDirty(lo, hi, count: count)
                 tail.pointee.freedAt = r.pointee.freedAt
-                dirty = mine
                 insertFree(tail)
                 mapEnds(tail, map)
             }
         }
         r.pointee.start = alignedStart
         r.pointee.pageCount = pages
-        r.pointee.dirtyPages = 0
+        r.setClean()
         r.pointee.next = nil
         r.pointee.prev = nil
         pointee.usedPages &+= pages
@@ -199,19 +208,25 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
             }
         }
         var best: UnsafeMutablePointer<Span>? = nil
+        var bestDirty: UnsafeMutablePointer<Span>? = nil
         var cursor = bins[0]
         while let c = cursor {
-            if c.pointee.pageCount >= pages && (best == nil || c.pointee.pageCount < best.unsafelyUnwrapped.pointee.pageCount) {
-                best = c
-                if c.pointee.pageCount == pages { break }
+            if c.pointee.pageCount >= pages {
+                if best == nil || c.pointee.pageCount < best.unsafelyUnwrapped.pointee.pageCount { best = c }
+                if c.pointee.dirtyPages >= pages
+                    && (bestDirty == nil || c.pointee.pageCount < bestDirty.unsafelyUnwrapped.pointee.pageCount) { bestDirty = c }
             }
             cursor = c.pointee.next
         }
-        return best
+        return bestDirty ?? best
     }
 
-    /// Maps a new chunk of at least `pages` pages and adds it as a free run.
+    /// Maps at least `pages` more pages and adds them as a free run: first by
+    /// extending a free run into unmapped address space right beside it, so only the
+    /// deficit is mapped and the heap stays as compact as a contiguous one; otherwise
+    /// as a new chunk.
     private func grow(_ pages: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
+        if growBeside(pages, heap: heap) { return true }
         var bytes = max(pageHeapChunkBytes, pages << pageShift)
         var mapped = OSPages.map(bytes)
         if mapped == nil {
@@ -225,28 +240,120 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
             }
         }
         guard let chunk = mapped else { return false }
-        let start = UInt(bitPattern: chunk)
+        return adopt(UInt(bitPattern: chunk), bytes, heap: heap)
+    }
+
+    /// Tries to map the pages missing from one of the longest free runs (at most four
+    /// tries, longest first) directly after or before it, after trying the runs at the
+    /// heap's two ends. Caller holds `lock`.
+    private func growBeside(_ pages: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
+        let bins = pointee.bins.unsafelyUnwrapped
+        // The heap's lowest and highest free runs first: new mappings usually land
+        // just below the lowest one, and the space above the highest may be free.
+        if let chunks = pointee.chunks, pointee.chunkCount > 0 {
+            var low = UInt.max, high: UInt = 0
+            var c = 0
+            while c < pointee.chunkCount {
+                let s = chunks[c &* 2]
+                low = min(low, s)
+                high = max(high, s &+ (chunks[c &* 2 &+ 1] << pageShift))
+                c &+= 1
+            }
+            let map = heap.pageMapPointer
+            if let r = map.pointee.span(at: low), r.pointee.state == .freeRun, r.pointee.start == low,
+               r.pointee.pageCount < pages {
+                let bytes = roundedChunkBytes(pages &- r.pointee.pageCount)
+                if low > bytes, OSPages.map(bytes, at: low &- bytes) != nil {
+                    return adopt(low &- bytes, bytes, heap: heap)
+                }
+            }
+            if let r = map.pointee.span(at: high &- pageSize), r.pointee.state == .freeRun, r.pointee.end == high,
+               r.pointee.pageCount < pages {
+                let bytes = roundedChunkBytes(pages &- r.pointee.pageCount)
+                if OSPages.map(bytes, at: high) != nil {
+                    return adopt(high, bytes, heap: heap)
+                }
+            }
+        }
+        var below = pages   // candidates are shorter than this
+        var tries = 0
+        while tries < 4 {
+            var best: UnsafeMutablePointer<Span>? = nil
+            var cursor = bins[0]
+            while let c = cursor {
+                if c.pointee.pageCount < below && (best == nil || c.pointee.pageCount > best.unsafelyUnwrapped.pointee.pageCount) {
+                    best = c
+                }
+                cursor = c.pointee.next
+            }
+            guard let r = best else { return false }
+            let bytes = roundedChunkBytes(pages &- r.pointee.pageCount)
+            if OSPages.map(bytes, at: r.pointee.end) != nil {
+                return adopt(r.pointee.end, bytes, heap: heap)
+            }
+            if r.pointee.start > bytes, OSPages.map(bytes, at: r.pointee.start &- bytes) != nil {
+                return adopt(r.pointee.start &- bytes, bytes, heap: heap)
+            }
+            below = r.pointee.pageCount
+            tries &+= 1
+        }
+        return false
+    }
+
+    /// `pages` pages in bytes, rounded up to whole chunk units.
+    @inline(__always) private func roundedChunkBytes(_ pages: UInt) -> UInt {
+        ((pages << pageShift) &+ pageHeapChunkBytes &- 1) & ~(pageHeapChunkBytes &- 1)
+    }
+
+    /// Takes freshly mapped [start, start+bytes) into the heap as a clean free run
+    /// (merged with free neighbours). Unmaps it and returns false when the page map or
+    /// a descriptor cannot be had. Caller holds `lock`.
+    private func adopt(_ start: UInt, _ bytes: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
         let map = heap.pageMapPointer
         guard map.pointee.reserve(from: start, to: start &+ bytes),
               let run = heap.internalPointer.newSpan() else {
-            OSPages.unmap(chunk, bytes)
+            OSPages.unmap(UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped, bytes)
             return false
         }
         pointee.mappedPages &+= bytes >> pageShift
-        if pointee.chunks == nil, let raw = OSPages.map(UInt(chunkRecordCapacity &* 16)) {
-            pointee.chunks = raw.bindMemory(to: UInt.self, capacity: chunkRecordCapacity &* 2)
-        }
-        if let chunks = pointee.chunks, pointee.chunkCount < chunkRecordCapacity {
-            chunks[pointee.chunkCount &* 2] = start
-            chunks[pointee.chunkCount &* 2 &+ 1] = bytes >> pageShift
-            pointee.chunkCount &+= 1
-        }
+        recordChunk(start, pages: bytes >> pageShift)
+        // Small spans never sit on a transparent huge page: one would hold 2 MiB resident
+        // for a few pages in use. Large blocks opt in (OSPages.adviseHugePages).
+        if heap.pointee.config.hugePages { OSPages.adviseHugePages(start, bytes, false) }
         run.pointee.start = start
         run.pointee.pageCount = bytes >> pageShift
-        run.pointee.dirtyPages = 0
+        run.setClean()
         pointee.usedPages &+= run.pointee.pageCount   // release() subtracts it again
         release(run, heap: heap, dirty: false)
         return true
+    }
+
+    /// Adds [start, start + pages) to the chunk records, extending a record it abuts.
+    private func recordChunk(_ start: UInt, pages: UInt) {
+        if pointee.chunks == nil, let raw = OSPages.map(UInt(chunkRecordCapacity &* 16)) {
+            pointee.chunks = raw.bindMemory(to: UInt.self, capacity: chunkRecordCapacity &* 2)
+        }
+        guard let chunks = pointee.chunks else { return }
+        let end = start &+ (pages << pageShift)
+        var c = 0
+        while c < pointee.chunkCount {
+            let s = chunks[c &* 2], n = chunks[c &* 2 &+ 1]
+            if s &+ (n << pageShift) == start {
+                chunks[c &* 2 &+ 1] = n &+ pages
+                return
+            }
+            if end == s {
+                chunks[c &* 2] = start
+                chunks[c &* 2 &+ 1] = n &+ pages
+                return
+            }
+            c &+= 1
+        }
+        if pointee.chunkCount < chunkRecordCapacity {
+            chunks[pointee.chunkCount &* 2] = start
+            chunks[pointee.chunkCount &* 2 &+ 1] = pages
+            pointee.chunkCount &+= 1
+        }
     }
 
     /// Unmaps every chunk that lies wholly inside a free run (splitting the run around
@@ -294,16 +401,14 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         _ = map.pointee.set(page: run.pointee.start, to: nil)
         _ = map.pointee.set(page: run.pointee.end &- pageSize, to: nil)
         let runStart = run.pointee.start, runEnd = run.pointee.end
-        var dirty = run.pointee.dirtyPages
+        let lo = run.dirtyLow, hi = run.dirtyHigh, count = run.pointee.dirtyPages
         OSPages.unmap(UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped, pages << pageShift)
         pointee.mappedPages &-= pages
-        dirty = dirty > pages ? dirty &- pages : 0
         var reused = false
         if start > runStart {
             run.pointee.start = runStart
             run.pointee.pageCount = (start &- runStart) >> pageShift
-            run.pointee.dirtyPages = min(dirty, run.pointee.pageCount)
-            dirty &-= run.pointee.dirtyPages
+            run.setDirty(lo, hi, count: count)
             insertFree(run)
             mapEnds(run, map)
             reused = true
@@ -313,7 +418,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
             if let r = right {
                 r.pointee.start = end
                 r.pointee.pageCount = (runEnd &- end) >> pageShift
-                r.pointee.dirtyPages = min(dirty, r.pointee.pageCount)
+                r.setDirty(lo, hi, count: count)
                 r.pointee.state = .freeRun
                 insertFree(r)
                 mapEnds(r, map)
@@ -341,16 +446,18 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         run.pointee.divInverse = 0
         run.pointee.divShift = 0
         run.pointee.binOffset = 0
-        run.pointee.dirtyPages = dirty ? run.pointee.pageCount : 0
+        var lo = dirty ? run.pointee.start : 0, hi = dirty ? run.pointee.end : 0
+        var count = dirty ? run.pointee.pageCount : 0
         run.pointee.freedAt = swm_now_ns()
         if let left = map.pointee.span(at: run.pointee.start &- pageSize), left.pointee.state == .freeRun,
            left.pointee.end == run.pointee.start {
             removeFree(left)
             _ = map.pointee.set(page: left.pointee.end &- pageSize, to: nil)
             _ = map.pointee.set(page: left.pointee.start, to: nil)
+            (lo, hi) = hull(lo, hi, left.dirtyLow, left.dirtyHigh)
+            count &+= left.pointee.dirtyPages
             run.pointee.start = left.pointee.start
             run.pointee.pageCount &+= left.pointee.pageCount
-            run.pointee.dirtyPages &+= left.pointee.dirtyPages
             heap.internalPointer.deleteSpan(left)
         }
         if let right = map.pointee.span(at: run.pointee.end), right.pointee.state == .freeRun,
@@ -358,10 +465,12 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
             removeFree(right)
             _ = map.pointee.set(page: right.pointee.start, to: nil)
             _ = map.pointee.set(page: right.pointee.end &- pageSize, to: nil)
+            (lo, hi) = hull(lo, hi, right.dirtyLow, right.dirtyHigh)
+            count &+= right.pointee.dirtyPages
             run.pointee.pageCount &+= right.pointee.pageCount
-            run.pointee.dirtyPages &+= right.pointee.dirtyPages
             heap.internalPointer.deleteSpan(right)
         }
+        run.setDirty(lo, hi, count: count)
         insertFree(run)
         mapEnds(run, map)
         enforceDirtyLimit(now: run.pointee.freedAt)
@@ -371,10 +480,10 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
     // ---- giving memory back ----------------------------------------------------------------
     private func purge(_ run: UnsafeMutablePointer<Span>) {
         let dirty = run.pointee.dirtyPages
+        let lo = run.dirtyLow, hi = run.dirtyHigh
         unlinkDirty(run)
-        run.pointee.dirtyPages = 0
-        OSPages.purge(UnsafeMutableRawPointer(bitPattern: run.pointee.start).unsafelyUnwrapped,
-                      run.pointee.pageCount << pageShift)
+        run.setClean()
+        OSPages.purge(UnsafeMutableRawPointer(bitPattern: lo).unsafelyUnwrapped, hi &- lo)
         pointee.purgedPagesTotal &+= dirty
     }
 
@@ -436,11 +545,11 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         removeFree(right)
         _ = map.pointee.set(page: right.pointee.start, to: nil)
         _ = map.pointee.set(page: right.pointee.end &- pageSize, to: nil)
-        let dirty = right.pointee.dirtyPages
+        let lo = right.dirtyLow, hi = right.dirtyHigh, count = right.pointee.dirtyPages
         if right.pointee.pageCount > extra {
             right.pointee.start &+= extra << pageShift
             right.pointee.pageCount &-= extra
-            right.pointee.dirtyPages = dirty > extra ? dirty &- extra : 0
+            right.setDirty(lo, hi, count: count)
             insertFree(right)
             mapEnds(right, map)
         } else {

@@ -19,8 +19,8 @@ enum SpanState: UInt8 {
 ///   span's free state lives only in its descriptor.
 /// - large/huge: `requested` is the caller's size; `pageCount` pages are held
 ///   (huge: `mappedBytes` were mapped for it).
-/// - freeRun: `dirtyPages` of its pages may be resident; it sits in the page heap's
-///   bins and, when dirty, on the dirty list.
+/// - freeRun: only pages inside its dirty hull may be resident; it sits in the page
+///   heap's bins and, when the hull is not empty, on the dirty list.
 /// Owned by the lock of whoever holds it: a class lock for small spans, the page
 /// heap lock for free runs and for every page-map write.
 struct Span {
@@ -66,15 +66,20 @@ struct Span {
         get { UnsafeMutablePointer<Span>(bitPattern: UInt(truncatingIfNeeded: freeBits1)) }
         set { freeBits1 = UInt64(UInt(bitPattern: newValue)) }
     }
-    var dirtyPages: UInt {
-        get { UInt(truncatingIfNeeded: freeBits2) }
-        set { freeBits2 = UInt64(newValue) }
-    }
+    /// Free runs: the pages that may be resident lie in the *dirty hull*, `dirtyHullPages`
+    /// pages from `dirtyOffset` pages after `start` (packed in one word: offset high,
+    /// length low). A hull may include clean pages; `dirtyPages` (at most the hull's
+    /// length, 0 iff the hull is empty) is the count the purge policy works with —
+    /// exact while runs only merge, an upper bound once they are split.
+    var dirtyHullPages: UInt { UInt(truncatingIfNeeded: freeBits2 & 0xffff_ffff) }
+    var dirtyOffset: UInt { UInt(truncatingIfNeeded: freeBits2 >> 32) }
+    var dirtyPages: UInt { mappedBytes }
     var freedAt: UInt64 {
         get { freeBits3 }
         set { freeBits3 = newValue }
     }
-    /// Large and huge blocks: bytes asked for; huge: bytes mapped.
+    /// Large and huge blocks: bytes asked for; huge: bytes mapped (free runs: their
+    /// dirty page count, see `dirtyPages`).
     var requested: UInt = 0
     var mappedBytes: UInt = 0
     /// When tracking is on: one BlockInfo per block of a small span (nil until the
@@ -90,6 +95,39 @@ struct Span {
         if index >= UInt(carved) { return nil }
         return Int(truncatingIfNeeded: index)
     }
+}
+
+extension UnsafeMutablePointer where Pointee == Span {
+    /// Free runs: the dirty hull as addresses [low, high); low == high when clean.
+    @inline(__always) var dirtyLow: UInt { pointee.start &+ (pointee.dirtyOffset << pageShift) }
+    @inline(__always) var dirtyHigh: UInt { dirtyLow &+ (pointee.dirtyHullPages << pageShift) }
+
+    /// Sets the dirty hull to [low, high) clipped to the run, with at most `count`
+    /// dirty pages in it (fewer when the clipped hull is shorter).
+    @inline(__always) func setDirty(_ low: UInt, _ high: UInt, count: UInt) {
+        let lo = max(low, pointee.start), hi = min(high, pointee.end)
+        let hullPages = hi > lo ? (hi &- lo) >> pageShift : 0
+        let n = min(count, hullPages)
+        if n == 0 {
+            setClean()
+        } else {
+            let offset = UInt64((lo &- pointee.start) >> pageShift)
+            pointee.freeBits2 = offset << 32 | UInt64(hullPages)
+            pointee.mappedBytes = n
+        }
+    }
+
+    @inline(__always) func setClean() {
+        pointee.freeBits2 = 0
+        pointee.mappedBytes = 0
+    }
+}
+
+/// The smallest range covering two ranges [a0, a1) and [b0, b1), either possibly empty.
+@inline(__always) func hull(_ a0: UInt, _ a1: UInt, _ b0: UInt, _ b1: UInt) -> (UInt, UInt) {
+    if a1 <= a0 { return (b0, b1) }
+    if b1 <= b0 { return (a0, a1) }
+    return (min(a0, b0), max(a1, b1))
 }
 
 /// Maximum blocks per small span: the free bitmap's size.

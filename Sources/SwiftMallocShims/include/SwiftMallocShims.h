@@ -105,7 +105,28 @@ static inline void *swm_os_map(size_t size) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
+/// Fresh zeroed pages at exactly `at`, or NULL when anything is mapped there
+/// (MAP_FIXED_NOREPLACE; a kernel that ignores the flag may place them elsewhere,
+/// which is undone here). errno is left as it was.
+static inline void *swm_os_map_at(void *at, size_t size) {
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+    int saved = errno;
+    void *p = mmap(at, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p != MAP_FAILED && p != at) { munmap(p, size); p = MAP_FAILED; }
+    errno = saved;
+    return p == MAP_FAILED ? NULL : p;
+}
 static inline int swm_os_unmap(void *p, size_t size) { return munmap(p, size); }
+/// Lets the kernel back [p, p+size) with transparent huge pages, or forbids it.
+static inline int swm_os_hugepage(void *p, size_t size, int on) {
+    int saved = errno;
+    int r = madvise(p, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    errno = saved;
+    return r;
+}
 /// Give the pages' physical memory back; the range stays mapped and reads as zero.
 static inline int swm_os_purge(void *p, size_t size) { return madvise(p, size, MADV_DONTNEED); }
 /// Resizes a mapping where it is; NULL when it cannot grow in place.
