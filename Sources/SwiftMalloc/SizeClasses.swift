@@ -1,13 +1,17 @@
-// Layer 2a: the size-class table. 16-byte steps up to 128 B, then four classes per
-// doubling up to 32 KiB (40 classes). Index 0 means "not a small class". Every
-// class size is a multiple of 16, so every small block is 16-byte aligned.
+// Layer 2a: the size-class table. 16-byte steps up to 128 B, four classes per
+// doubling up to 1 KiB, then eight per doubling up to 32 KiB (60 classes). Index 0
+// means "not a small class". Every class size is a multiple of 16, so every small
+// block is 16-byte aligned.
 // Why this table (measured internal waste in docs/DESIGN.md): the seed's powers of
 // two waste up to 50% per block; four per doubling caps the waste at 20% (mean
-// about 10%), and a span's page count is chosen so the tail left over after the
-// last block is at most 1/16 of the span.
+// about 10%), eight per doubling at 11% (mean about 5%). Above 1 KiB a block is
+// big enough that its waste, not the number of partly used spans, decides
+// utilization (SQLite's 4368-byte page-cache entries sat in 5120-byte blocks), and
+// a span's page count is chosen so the tail left over after the last block is at
+// most 1/16 of the span.
 import SwiftMallocShims
 
-let smallClassCount = 41
+let smallClassCount = 61
 let maxSmallSize: UInt = 32768
 /// Sizes up to this use the per-thread lookup table on the fast path.
 let lookupMaxSize: UInt = 1024
@@ -61,24 +65,41 @@ enum SizeClasses {
         return index(forMedium: n)
     }
 
-    /// The class for 128 < n <= maxSmallSize: four classes per doubling.
+    /// The class for 128 < n <= maxSmallSize.
     @inline(__always) static func index(forMedium n: UInt) -> Int {
+        if n > lookupMaxSize { return index(overLookup: n) }
+        // Four classes per doubling: classes 9...20.
         let s = n &- 1
         let lg = UInt(swm_log2(UInt64(s)))
         let k = (s >> (lg &- 2)) &- 4
         return Int(truncatingIfNeeded: 9 &+ (lg &- 7) &* 4 &+ k)
     }
 
-    /// Block size of class `i` (1...40).
-    static func size(of i: Int) -> UInt {
-        if i <= 8 { return UInt(i) &* 16 }
-        let g = UInt(i &- 9) / 4
-        let k = UInt(i &- 9) % 4
-        let lg = 7 &+ g
-        return (1 << lg) &+ (k &+ 1) &* (1 << (lg &- 2))
+    /// The class for lookupMaxSize (1 KiB) < n <= maxSmallSize: eight classes per
+    /// doubling, classes 21...60. The malloc fast path's formula for these sizes.
+    @inline(__always) static func index(overLookup n: UInt) -> Int {
+        let s = n &- 1
+        let lg = UInt(swm_log2(UInt64(s)))
+        let k = (s >> (lg &- 3)) &- 8
+        return Int(truncatingIfNeeded: 21 &+ (lg &- 10) &* 8 &+ k)
     }
 
-    /// Fills `table[1...40]` and the small-size lookup `lookup[0..<65]`: for each
+    /// Block size of class `i` (1...60).
+    static func size(of i: Int) -> UInt {
+        if i <= 8 { return UInt(i) &* 16 }
+        if i <= 20 {
+            let g = UInt(i &- 9) / 4
+            let k = UInt(i &- 9) % 4
+            let lg = 7 &+ g
+            return (1 << lg) &+ (k &+ 1) &* (1 << (lg &- 2))
+        }
+        let g = UInt(i &- 21) / 8
+        let k = UInt(i &- 21) % 8
+        let lg = 10 &+ g
+        return (1 << lg) &+ (k &+ 1) &* (1 << (lg &- 3))
+    }
+
+    /// Fills `table[1...60]` and the small-size lookup `lookup[0..<65]`: for each
     /// 16-byte step, the byte offset of its class's bin among a thread cache's bins.
     static func build(table: UnsafeMutablePointer<SizeClass>, lookup: UnsafeMutablePointer<UInt16>) {
         table[0] = SizeClass(size: 0, pages: 0, capacity: 0, cacheLimit: 0, refillBatch: 0, divisor: BlockDivisor())

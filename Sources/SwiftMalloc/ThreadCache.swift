@@ -97,7 +97,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     /// The bin for a request of lookupMaxSize < n <= maxSmallSize bytes, by the size
     /// class formula (the static empty cache's bins are all empty with limit 0).
     @inline(__always) func bin(forMedium n: UInt) -> UnsafeMutablePointer<CacheBin> {
-        bin(SizeClasses.index(forMedium: n))
+        bin(SizeClasses.index(overLookup: n))
     }
 
     @inline(__always) func bin(atOffset offset: UInt) -> UnsafeMutablePointer<CacheBin> {

@@ -462,21 +462,23 @@ static uint8_t r8(reader_t *r) { return r->i < r->n ? r->d[r->i++] : 0; }
 static uint32_t r16(reader_t *r) { uint32_t a = r8(r); return a | (uint32_t)r8(r) << 8; }
 static uint32_t r24(reader_t *r) { uint32_t a = r16(r); return a | (uint32_t)r8(r) << 16; }
 
-static size_t special_sizes[160];
+static size_t special_sizes[256];
 static size_t nspecial;
 
 static void init_special_sizes(void)
 {
     static const size_t fixed[] = { 0, 1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48, 63, 64, 65, 80, 96, 112, 127, 128, 129 };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) special_sizes[nspecial++] = fixed[i];
-    /* Around every class of four per doubling from 128 B to 32 KiB, pages, and the
-     * small/large/huge boundaries. */
-    for (size_t p = 128; p <= (32u << 10); p <<= 1)
-        for (size_t q = 4; q < 8; q++) {
-            size_t c = p * q / 4;
+    /* Around every class (four per doubling from 128 B to 1 KiB, eight from there
+     * to 32 KiB), pages, and the small/large/huge boundaries. */
+    for (size_t p = 128; p <= (32u << 10); p <<= 1) {
+        size_t per = p < 1024 ? 4 : 8;
+        for (size_t q = per; q < 2 * per; q++) {
+            size_t c = p * q / per;
             special_sizes[nspecial++] = c;
             special_sizes[nspecial++] = c + 1;
         }
+    }
     static const size_t more[] = { 4095, 4097, 8191, 12288, 32767, 32769, 36864, 40960, 65535, 65536, 65537,
                                    131071, 262145, (1u << 20) - 1, 1u << 20, (1u << 20) + 1, (2u << 20) - 4096,
                                    2u << 20, (4u << 20) - 1, 4u << 20, (4u << 20) + 4096 };

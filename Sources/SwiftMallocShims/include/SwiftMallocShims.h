@@ -34,7 +34,7 @@
 // fast paths need no null test: they simply fall through to the slow path.
 // swm_tls_state: 0 = no cache yet, 1 = cache live, 2 = torn down at thread exit
 // (later calls from that thread bypass caching).
-#define SWM_EMPTY_CACHE_BYTES 4096
+#define SWM_EMPTY_CACHE_BYTES 8192
 extern char swm_empty_cache[SWM_EMPTY_CACHE_BYTES];
 static inline __attribute__((always_inline)) void *swm_empty_cache_get(void) { return swm_empty_cache; }
 extern __thread void *swm_tls_cache __attribute__((tls_model("initial-exec")));
