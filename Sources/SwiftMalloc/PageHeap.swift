@@ -3,12 +3,15 @@
 // on allocation and coalesced with free neighbours on release (the seed's "large
 // blocks ... the address range is coalesced"). Free pages are "dirty" (possibly
 // resident) until purged with MADV_DONTNEED; the purge policy keeps a small dirty
-// reserve and lets older dirty runs decay back to the system.
+// reserve and lets older dirty runs decay back to the system. The heap grows
+// beside its free runs where the address space allows, so it stays compact.
 //
 // Invariants (under `lock`):
 // - every free run is on exactly one bin: bin k (1...128) holds runs of k pages,
 //   bin 0 holds longer ones; `binMask` has bit k set iff bin k is non-empty;
 // - no two free runs are adjacent (they are merged on release);
+// - every page of a free run that may be resident lies in its dirty hull, and
+//   0 < dirtyPages <= the hull's length iff the hull is not empty (Span);
 // - a free run with dirtyPages > 0 is on the dirty list, newest at the head;
 // - dirtyPagesTotal and freePagesTotal are the sums over free runs.
 import SwiftMallocShims
