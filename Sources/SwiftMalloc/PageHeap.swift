@@ -53,7 +53,7 @@ let chunkRecordCapacity = 4096
 
 extension UnsafeMutablePointer where Pointee == PageHeap {
     // ---- bins ----------------------------------------------------------------------
-    @inline(__always) private func binIndex(_ pages: UInt) -> Int {
+    @inline(__always) func binIndex(_ pages: UInt) -> Int {
         pages <= exactBinMax ? Int(truncatingIfNeeded: pages) : 0
     }
 
@@ -191,6 +191,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         r.pointee.next = nil
         r.pointee.prev = nil
         pointee.usedPages &+= pages
+        if heap.pointee.config.check { verify(heap: heap) }
         return r
     }
 
@@ -478,6 +479,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         mapEnds(run, map)
         enforceDirtyLimit(now: run.pointee.freedAt)
         if run.pointee.dirtyPages > 0 && heap.pointee.purgerState == .idle { heap.pointee.purgerState = .wanted }
+        if heap.pointee.config.check { verify(heap: heap) }
     }
 
     // ---- giving memory back ----------------------------------------------------------------
@@ -563,6 +565,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         pointee.usedPages &+= extra
         _ = map.pointee.set(page: span.pointee.end &- pageSize, to: span)
         _ = map.pointee.set(page: span.pointee.start, to: span)
+        if heap.pointee.config.check { verify(heap: heap) }
         return true
     }
 
