@@ -4,7 +4,7 @@
 // blocks ... the address range is coalesced"). Free pages are "dirty" (possibly
 // resident) until purged with MADV_DONTNEED; the purge policy keeps a small dirty
 // reserve and lets older dirty runs decay back to the system. The heap grows
-// beside its free runs where the address space allows, so it stays compact.
+// below its free runs where the address space allows, so it stays compact.
 //
 // Invariants (under `lock`):
 // - every free run is on exactly one bin: bin k (1...128) holds runs of k pages,
@@ -226,7 +226,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
     }
 
     /// Maps at least `pages` more pages and adds them as a free run: first by
-    /// extending a free run into unmapped address space right beside it, so only the
+    /// extending a free run into unmapped address space right below it, so only the
     /// deficit is mapped and the heap stays as compact as a contiguous one; otherwise
     /// as a new chunk.
     private func grow(_ pages: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
@@ -247,36 +247,23 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         return adopt(UInt(bitPattern: chunk), bytes, heap: heap)
     }
 
-    /// Tries to map the pages missing from one of the longest free runs (at most four
-    /// tries, longest first) directly after or before it, after trying the runs at the
-    /// heap's two ends. Caller holds `lock`.
+    /// Tries to map the pages missing from a free run directly below it: first the run
+    /// at the heap's lowest address (new mappings usually land just below it), then
+    /// the longest runs, at most four. Only ever downwards: the main thread's stack
+    /// grows down towards the mappings above the heap, and growing upwards could
+    /// take the room it needs. Caller holds `lock`.
     private func growBeside(_ pages: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
         let bins = pointee.bins.unsafelyUnwrapped
-        // The heap's lowest and highest free runs first: new mappings usually land
-        // just below the lowest one, and the space above the highest may be free.
         if let chunks = pointee.chunks, pointee.chunkCount > 0 {
-            var low = UInt.max, high: UInt = 0
+            var low = UInt.max
             var c = 0
             while c < pointee.chunkCount {
-                let s = chunks[c &* 2]
-                low = min(low, s)
-                high = max(high, s &+ (chunks[c &* 2 &+ 1] << pageShift))
+                low = min(low, chunks[c &* 2])
                 c &+= 1
             }
-            let map = heap.pageMapPointer
-            if let r = map.pointee.span(at: low), r.pointee.state == .freeRun, r.pointee.start == low,
-               r.pointee.pageCount < pages {
-                let bytes = roundedChunkBytes(pages &- r.pointee.pageCount)
-                if low > bytes, OSPages.map(bytes, at: low &- bytes) != nil {
-                    return adopt(low &- bytes, bytes, heap: heap)
-                }
-            }
-            if let r = map.pointee.span(at: high &- pageSize), r.pointee.state == .freeRun, r.pointee.end == high,
-               r.pointee.pageCount < pages {
-                let bytes = roundedChunkBytes(pages &- r.pointee.pageCount)
-                if OSPages.map(bytes, at: high) != nil {
-                    return adopt(high, bytes, heap: heap)
-                }
+            if let r = spanOwning(low), r.pointee.state == .freeRun, r.pointee.start == low,
+               r.pointee.pageCount < pages, growBelow(r, pages, heap: heap) {
+                return true
             }
         }
         var below = pages   // candidates are shorter than this
@@ -291,17 +278,21 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
                 cursor = c.pointee.next
             }
             guard let r = best else { return false }
-            let bytes = roundedChunkBytes(pages &- r.pointee.pageCount)
-            if OSPages.map(bytes, at: r.pointee.end) != nil {
-                return adopt(r.pointee.end, bytes, heap: heap)
-            }
-            if r.pointee.start > bytes, OSPages.map(bytes, at: r.pointee.start &- bytes) != nil {
-                return adopt(r.pointee.start &- bytes, bytes, heap: heap)
-            }
+            if growBelow(r, pages, heap: heap) { return true }
             below = r.pointee.pageCount
             tries &+= 1
         }
         return false
+    }
+
+    /// Maps what free run `r` lacks of `pages` pages right below it and adds it to the
+    /// heap (it merges with `r`); false when that address range is taken or the new
+    /// pages cannot be adopted. Caller holds `lock`.
+    private func growBelow(_ r: UnsafeMutablePointer<Span>, _ pages: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
+        let bytes = roundedChunkBytes(pages &- r.pointee.pageCount)
+        let start = r.pointee.start
+        if start <= bytes || OSPages.map(bytes, at: start &- bytes) == nil { return false }
+        return adopt(start &- bytes, bytes, heap: heap)
     }
 
     /// `pages` pages in bytes, rounded up to whole chunk units.
