@@ -73,7 +73,17 @@ int swm_start_purger(void) {
     sigfillset(&all);
     pthread_attr_setsigmask_np(&attr, &all);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    // A small stack: the purger's frames are tiny, and a default 8 MiB stack is
+    // placed by the kernel right below the lowest mapping, usually the page heap,
+    // where it would stop the heap from growing downwards (PageHeap.growBeside).
+    // glibc puts the program's static TLS on the stack too, so a program with a
+    // large one gets the default size instead.
+    pthread_attr_setstacksize(&attr, 256 << 10);
     int rc = pthread_create(&thread, &attr, swm_purger_start, NULL);
+    if (rc == EINVAL) {
+        pthread_attr_setstacksize(&attr, 8 << 20);
+        rc = pthread_create(&thread, &attr, swm_purger_start, NULL);
+    }
     pthread_attr_destroy(&attr);
     if (rc == 0) pthread_setname_np(thread, "swiftmalloc");
     return rc;
