@@ -323,12 +323,20 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         return true
     }
 
-    /// Adds [start, start + pages) to the chunk records, extending a record it abuts.
+    /// Adds [start, start + pages) to the chunk records: one record per mapping, so
+    /// that releaseFreeChunks can unmap each one that lies inside a free run. When the
+    /// records are full, it extends a record it abuts instead.
     private func recordChunk(_ start: UInt, pages: UInt) {
         if pointee.chunks == nil, let raw = OSPages.map(UInt(chunkRecordCapacity &* 16)) {
             pointee.chunks = raw.bindMemory(to: UInt.self, capacity: chunkRecordCapacity &* 2)
         }
         guard let chunks = pointee.chunks else { return }
+        if pointee.chunkCount < chunkRecordCapacity {
+            chunks[pointee.chunkCount &* 2] = start
+            chunks[pointee.chunkCount &* 2 &+ 1] = pages
+            pointee.chunkCount &+= 1
+            return
+        }
         let end = start &+ (pages << pageShift)
         var c = 0
         while c < pointee.chunkCount {
@@ -343,11 +351,6 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
                 return
             }
             c &+= 1
-        }
-        if pointee.chunkCount < chunkRecordCapacity {
-            chunks[pointee.chunkCount &* 2] = start
-            chunks[pointee.chunkCount &* 2 &+ 1] = pages
-            pointee.chunkCount &+= 1
         }
     }
 
