@@ -164,14 +164,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             return
         }
         if !pointee.config.direct, let tc = currentCache() {
-            let b = tc.bin(cls)
-            if b.pointee.count >= b.pointee.limit {
-                tc.flush(cls, keep: b.pointee.limit / 2, heap: self)
-            }
-            setNextFree(p, b.pointee.head)
-            setFreeMark(p, tc.pointee.freeKey)
-            b.pointee.head = p
-            b.pointee.count &+= 1
+            tc.push(p, tc.bin(cls), cls, heap: self)
             return
         }
         let central = self.central(cls)
@@ -202,9 +195,6 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 
     // ---- large and huge blocks ------------------------------------------------------------
-    /// Large blocks of at least this many pages (2 MiB) may hold transparent huge pages.
-    var hugePageSpanPages: UInt { OSPages.hugePageBytes >> pageShift }
-
     /// A block of whole pages aligned to `alignment` (a power of two >= pageSize).
     func allocatePages(_ n: UInt, alignment: UInt, site givenSite: UInt32? = nil) -> UnsafeMutableRawPointer? {
         if n > maxRequest { return nil }
@@ -230,9 +220,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         pointee.largeRequested &+= n
         noteHeld()
         swm_unlock(&pageHeap.pointee.lock)
-        if pointee.config.hugePages && pages >= hugePageSpanPages {
-            OSPages.adviseHugePages(span.pointee.start, pages << pageShift, true)
-        }
+        if pointee.config.hugePages { OSPages.adviseHugePages(span.pointee.start, pages << pageShift, true) }
         if pointee.config.check { fillCanary(span.pointee.start, from: n, to: pages << pageShift) }
         if pointee.config.tracking { noteRequested(Int(bitPattern: n)) }
         pointee.profiler?.recordAllocation(site: site, size: n, held: pages << pageShift, heap: self)
@@ -288,9 +276,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let site = span.pointee.site, requested = span.pointee.requested
         let held = span.pointee.pageCount << pageShift
         // Its pages go back to the page heap, where small spans may be carved from them.
-        if pointee.config.hugePages && span.pointee.pageCount >= hugePageSpanPages {
-            OSPages.adviseHugePages(span.pointee.start, held, false)
-        }
+        if pointee.config.hugePages { OSPages.adviseHugePages(span.pointee.start, held, false) }
         let pageHeap = pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
         let map = pageMapPointer
@@ -482,7 +468,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let pages = pagesFor(bytes: n)
         let have = span.pointee.pageCount
         let oldSize = span.pointee.requested
-        if pages < have && pointee.config.hugePages && have >= hugePageSpanPages {
+        if pages < have && pointee.config.hugePages {
             // The huge pages from the one holding the new end onwards leave the block.
             let from = max((span.pointee.start &+ (pages << pageShift)) & ~(OSPages.hugePageBytes &- 1), span.pointee.start)
             OSPages.adviseHugePages(from, span.pointee.end &- from, false)

@@ -160,9 +160,7 @@ extension UnsafeMutablePointer where Pointee == Central {
     /// `marked`: the block already carries the free key (it comes from a thread
     /// cache), so its memory need not be touched.
     func put(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>, marked: Bool = false) {
-        let index = Int(truncatingIfNeeded: BlockDivisor.quotient(block &- span.pointee.start,
-                                                                  inverse: span.pointee.divInverse, shift: span.pointee.divShift))
-        if index >= Int(span.pointee.carved) || !span.markFree(index) {
+        guard let index = span.pointee.blockIndex(of: block), span.markFree(index) else {
             swm_unlock(&pointee.lock)
             reportBadPointer("free()", block, .doubleFree)
         }

@@ -230,7 +230,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
     /// deficit is mapped and the heap stays as compact as a contiguous one; otherwise
     /// as a new chunk.
     private func grow(_ pages: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
-        if growBeside(pages, heap: heap) { return true }
+        if growDownwards(pages, heap: heap) { return true }
         var bytes = max(pageHeapChunkBytes, pages << pageShift)
         var mapped = OSPages.map(bytes)
         if mapped == nil {
@@ -252,7 +252,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
     /// the longest runs, at most four. Only ever downwards: the main thread's stack
     /// grows down towards the mappings above the heap, and growing upwards could
     /// take the room it needs. Caller holds `lock`.
-    private func growBeside(_ pages: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
+    private func growDownwards(_ pages: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
         let bins = pointee.bins.unsafelyUnwrapped
         if let chunks = pointee.chunks, pointee.chunkCount > 0 {
             var low = UInt.max

@@ -186,10 +186,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         b.pointee.count &+= 1
     }
 
-    /// Gives the oldest blocks of bin `cls` back until at most `keep` remain.
-    @inline(never)
-    func flush(_ cls: Int, keep: UInt32, heap: UnsafeMutablePointer<Heap>) { flush(bin(cls), cls, keep: keep, heap: heap) }
-
+    /// Gives the oldest blocks of bin `b` (of class `cls`) back until at most `keep` remain.
     func flush(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, keep: UInt32, heap: UnsafeMutablePointer<Heap>) {
         if b.pointee.count <= keep { return }
         if keep != 0 { b.pointee.flushedSinceRefill = 1 }

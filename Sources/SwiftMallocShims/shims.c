@@ -75,7 +75,7 @@ int swm_start_purger(void) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     // A small stack: the purger's frames are tiny, and a default 8 MiB stack is
     // placed by the kernel right below the lowest mapping, usually the page heap,
-    // where it would stop the heap from growing downwards (PageHeap.growBeside).
+    // where it would stop the heap from growing downwards (PageHeap.growDownwards).
     // glibc puts the program's static TLS on the stack too, so a program with a
     // large one gets the default size instead.
     pthread_attr_setstacksize(&attr, 256 << 10);
