@@ -41,7 +41,7 @@ static inline unsigned swm_rule_slot(uintptr_t ip) {
 
 /// The rule for `ip`, or 0. Entries are published with a non-zero rule.
 static inline uintptr_t swm_rule_find(const swm_frame_rule *t, uintptr_t ip) {
-    uintptr_t slot = (ip * 0x9E3779B97F4A7C15ull) >> (64 - RULE_BITS);
+    unsigned slot = swm_rule_slot(ip);
     for (;;) {
         const swm_frame_rule *e = &t[slot];
         uintptr_t key = __atomic_load_n(&e->ip, __ATOMIC_ACQUIRE);
@@ -70,7 +70,7 @@ int swm_walk_cached(uintptr_t *frames, int max, uintptr_t ip, uintptr_t sp, uint
             if (cfa > top) return -1;
             ip = ((const uintptr_t *)cfa)[-1];
             sp = cfa;
-            rbp_ok &= (r >> 3) & 1;    // RULE_KEEPS_RBP
+            rbp_ok &= (r & RULE_KEEPS_RBP) != 0;
         } else if (r & RULE_FP) {
             if (!rbp_ok || rbp < sp || rbp > top - 16 || (rbp & 7)) return -1;
             sp = rbp + 16;
