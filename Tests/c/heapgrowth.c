@@ -14,7 +14,6 @@
  */
 #define _GNU_SOURCE
 #define TEST_NAME "heapgrowth"
-#include <dlfcn.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,31 +25,23 @@
 
 #define MIB ((size_t)1 << 20)
 
-static int is_swiftmalloc(void)
-{
-    Dl_info info;
-    void *f = dlsym(RTLD_DEFAULT, "malloc");
-    return f != NULL && dladdr(f, &info) != 0 && info.dli_fname != NULL &&
-           strstr(info.dli_fname, "swiftmalloc") != NULL;
-}
-
 static void fill(unsigned char *p, size_t n, unsigned char tag)
 {
-    for (size_t i = 0; i < n; i += 4096) p[i] = (unsigned char)(tag + i / 4096);
+    page_fill(p, n, tag);
     p[n - 1] = tag;
 }
 
 static void check_fill(const unsigned char *p, size_t n, unsigned char tag)
 {
-    for (size_t i = 0; i < n; i += 4096)
-        CHECK(p[i] == (unsigned char)(tag + i / 4096), "byte %zu of a %zu-byte block changed", i, n);
+    size_t i = page_check(p, n, tag);
+    CHECK(i == n, "byte %zu of a %zu-byte block changed", i, n);
     CHECK(p[n - 1] == tag, "last byte of a %zu-byte block changed", n);
 }
 
 int main(int argc, char **argv)
 {
     (void)argc;
-    if (!is_swiftmalloc()) {
+    if (!malloc_is_swiftmalloc()) {
         printf("%s: skipped (malloc is not SwiftMalloc's)\n", TEST_NAME);
         return 0;
     }

@@ -16,7 +16,6 @@
  */
 #define _GNU_SOURCE
 #define TEST_NAME "hugepages"
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,14 +27,6 @@
 
 #define MIB ((size_t)1 << 20)
 #define HUGE_PAGE (2 * MIB)
-
-static int is_swiftmalloc(void)
-{
-    Dl_info info;
-    void *f = dlsym(RTLD_DEFAULT, "malloc");
-    return f != NULL && dladdr(f, &info) != 0 && info.dli_fname != NULL &&
-           strstr(info.dli_fname, "swiftmalloc") != NULL;
-}
 
 /* Whether the mapping holding `addr` has VmFlags `flag` ("hg": huge pages advised).
  * The smaps text is read with read(2) into a static buffer: no allocation here. */
@@ -77,14 +68,14 @@ static uintptr_t huge_page_inside(void *p, size_t n)
 
 static void fill(unsigned char *p, size_t n, unsigned char tag)
 {
-    for (size_t i = 0; i < n; i += 4096) p[i] = (unsigned char)(tag + i / 4096);
+    page_fill(p, n, tag);
     p[n - 1] = tag;
 }
 
 static void check_fill(const unsigned char *p, size_t n, unsigned char tag)
 {
-    for (size_t i = 0; i < n; i += 4096)
-        CHECK(p[i] == (unsigned char)(tag + i / 4096), "byte %zu of a large block changed", i);
+    size_t i = page_check(p, n, tag);
+    CHECK(i == n, "byte %zu of a large block changed", i);
 }
 
 static int run_checks(int thp_on)
@@ -144,7 +135,7 @@ static int run_checks(int thp_on)
 
 int main(int argc, char **argv)
 {
-    if (!is_swiftmalloc() || access("/sys/kernel/mm/transparent_hugepage/enabled", R_OK) != 0) {
+    if (!malloc_is_swiftmalloc() || access("/sys/kernel/mm/transparent_hugepage/enabled", R_OK) != 0) {
         printf("%s: skipped (malloc is not SwiftMalloc's, or no THP support)\n", TEST_NAME);
         return 0;
     }

@@ -13,7 +13,6 @@
  */
 #define _GNU_SOURCE
 #define TEST_NAME "rss"
-#include <dlfcn.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,14 +49,6 @@ static void add(size_t n, rng_t *r)
 }
 
 /* True when malloc in this process is SwiftMalloc's. */
-static int is_swiftmalloc(void)
-{
-    Dl_info info;
-    void *f = dlsym(RTLD_DEFAULT, "malloc");
-    return f != NULL && dladdr(f, &info) != 0 && info.dli_fname != NULL &&
-           strstr(info.dli_fname, "swiftmalloc") != NULL;
-}
-
 int main(void)
 {
     blocks = mmap(NULL, sizeof(struct blk) * MAX_BLOCKS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -113,7 +104,7 @@ int main(void)
     }
     double waited = now_seconds() - t0;
     printf("rss: after free: %.1f MiB (%.0f%% of peak) after %.2f s\n", rss / 1048576.0, 100.0 * rss / peak, waited);
-    if (is_swiftmalloc()) {
+    if (malloc_is_swiftmalloc()) {
         CHECK(rss <= bound,
               "RSS still %.1f MiB (%.0f%% of the %.1f MiB peak) %.1f s after freeing everything; expected below %d%% "
               "without malloc_trim",

@@ -174,4 +174,33 @@ static inline int is_aligned(const void *p, size_t a)
     return ((uintptr_t)p & (a - 1)) == 0;
 }
 
+/* One byte in every 4 KiB page of [p, p+n), each derived from `tag` and its page:
+ * enough to fault every page in and to see whether a page was moved or replaced. */
+static inline void page_fill(unsigned char *p, size_t n, unsigned char tag)
+{
+    for (size_t i = 0; i < n; i += 4096)
+        p[i] = (unsigned char)(tag + i / 4096);
+}
+
+/* The offset of the first page byte of [p, p+n) that page_fill did not leave, or n. */
+static inline size_t page_check(const unsigned char *p, size_t n, unsigned char tag)
+{
+    for (size_t i = 0; i < n; i += 4096)
+        if (p[i] != (unsigned char)(tag + i / 4096))
+            return i;
+    return n;
+}
+
+#ifdef _GNU_SOURCE
+#include <dlfcn.h>
+/* Whether the malloc this process calls is SwiftMalloc's (preloaded or linked). */
+static inline int malloc_is_swiftmalloc(void)
+{
+    Dl_info info;
+    void *f = dlsym(RTLD_DEFAULT, "malloc");
+    return f != NULL && dladdr(f, &info) != 0 && info.dli_fname != NULL &&
+           strstr(info.dli_fname, "swiftmalloc") != NULL;
+}
+#endif
+
 #endif /* SWIFTMALLOC_TESTUTIL_H */
