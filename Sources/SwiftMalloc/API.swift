@@ -39,6 +39,24 @@ func swm_malloc_sampled(_ size: Int) -> UnsafeMutableRawPointer? {
     return mallocSampledSlow(n, tc)
 }
 
+/// malloc under full profiling: the profiled entry (unwind.c) calls this once it
+/// has captured its caller's stack. A small request from a thread with a cache goes
+/// straight to the thread's tracked bin with that stack's site; anything else takes
+/// malloc's usual path, whose capture finds the frames pending.
+@_silgen_name("swm_malloc_tracked")
+func swm_malloc_tracked(_ size: Int) -> UnsafeMutableRawPointer? {
+    let n = UInt(bitPattern: size)
+    let raw = swm_tls_cache_get()
+    if n <= maxSmallSize, raw != swm_empty_cache_get(), let tc = raw?.assumingMemoryBound(to: ThreadCache.self),
+       let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self), let profiler = heap.pointee.profiler,
+       !heap.pointee.config.direct, let site = profiler.takePendingSite(tc) {
+        heap.startPurgerIfWanted()
+        let p = heap.allocateTracked(SizeClasses.index(for: n), requested: n, site: site)
+        return p != 0 ? UnsafeMutableRawPointer(bitPattern: p) : fail(ENOMEM)
+    }
+    return swiftmalloc_malloc(size)
+}
+
 /// The slow path charges the countdown itself (Profiler.capture): take back what
 /// the fast path charged, so no byte counts twice.
 @inline(never)

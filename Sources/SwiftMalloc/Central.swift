@@ -100,7 +100,8 @@ extension UnsafeMutablePointer where Pointee == Central {
         }
         let block = s.pointee.start &+ UInt(s.pointee.carved) &* UInt(s.pointee.blockSize)
         s.pointee.carved &+= 1
-        if !s.pointee.forSampling { s.pointee.fastLimit = UInt(s.pointee.carved) }
+        // Tracking sends every free to the slow path, which keeps the block's record.
+        if !s.pointee.forSampling && !heap.pointee.config.tracking { s.pointee.fastLimit = UInt(s.pointee.carved) }
         // Free until handed out, like every free block.
         setFreeMark(block, heap.pointee.freeKey)
         return block

@@ -40,7 +40,7 @@ struct TimelineSample {
     var held: UInt = 0
 }
 
-let maxProfileDepth = 64
+let maxProfileDepth = Int(SWM_WALK_MEMO_DEPTH)
 let timelineCapacity = 4096
 let timelineIntervalNanoseconds: UInt64 = 10_000_000
 
@@ -79,22 +79,10 @@ struct Profiler {
 
 extension UnsafeMutablePointer where Pointee == Profiler {
     // ---- site table -------------------------------------------------------------------
-    /// Hash of a stack, computed on every tracked allocation: two independent
-    /// multiply lanes (even and odd frames) keep the dependency chain at half the
-    /// stack's length, and a final mix spreads the bits the memo and table index by.
-    func hashFrames(_ frames: UnsafePointer<UInt>, _ n: Int) -> UInt64 {
-        var a: UInt64 = 0xCBF2_9CE4_8422_2325
-        var b: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(n)
-        var i = 0
-        while i &+ 1 < n {
-            a = (a ^ UInt64(frames[i])) &* 0xFF51_AFD7_ED55_8CCD
-            b = (b ^ UInt64(frames[i &+ 1])) &* 0xC4CE_B9FE_1A85_EC53
-            i &+= 2
-        }
-        if i < n { a = (a ^ UInt64(frames[i])) &* 0xFF51_AFD7_ED55_8CCD }
-        var h = a ^ (b >> 31) ^ (b << 33)
-        h = (h ^ (h >> 29)) &* 0xBF58_476D_1CE4_E5B9
-        return (h ^ (h >> 32)) | 1
+    /// Hash of a stack (swm_hash_frames, the hash the profiled malloc entry's walk
+    /// computes as it goes).
+    @inline(__always) func hashFrames(_ frames: UnsafePointer<UInt>, _ n: Int) -> UInt64 {
+        swm_hash_frames(frames, Int32(truncatingIfNeeded: n))
     }
 
     func growSites() -> Bool {
@@ -201,14 +189,21 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         let raw = swm_tls_cache_get()
         if raw != swm_empty_cache_get(), let tc = raw?.assumingMemoryBound(to: ThreadCache.self) {
             // Captured on entry to malloc (full profiling), into this same cache.
-            let pending = Int(swm_pending_frames_take())
-            if pending > 0 { return site(captured: tc.frames, pending, memo: tc) }
+            if let pending = takePendingSite(tc) { return pending }
             return site(frames: tc.frames, memo: tc)
         }
         // A thread without a cache (being torn down): stack scratch, no memo.
         return withStackBytes256 { bytes in
             site(frames: bytes.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt.self), memo: nil, capacity: bytes.count / 8)
         }
+    }
+
+    /// The site of the frames the profiled malloc entry captured into `tc` for the
+    /// allocation in progress (taking them), or nil when it captured none.
+    @inline(__always) func takePendingSite(_ tc: UnsafeMutablePointer<ThreadCache>) -> UInt32? {
+        let pending = Int(swm_pending_frames_take())
+        if pending <= 0 { return nil }
+        return site(captured: tc.frames, pending, hash: swm_pending_hash_get(), memo: tc)
     }
 
     /// Captures the calling thread's stack into `frames` and returns its site id,
@@ -218,13 +213,13 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         swm_capturing_set(1)
         let n = Int(swm_backtrace(frames, Int32(min(pointee.depth, capacity))))
         swm_capturing_set(0)
-        return site(captured: frames, n, memo: tc)
+        return site(captured: frames, n, hash: hashFrames(frames, n), memo: tc)
     }
 
-    /// The site id of `n` captured frames.
-    private func site(captured frames: UnsafeMutablePointer<UInt>, _ n: Int, memo tc: UnsafeMutablePointer<ThreadCache>?) -> UInt32 {
+    /// The site id of `n` captured frames whose hash is `h`.
+    private func site(captured frames: UnsafeMutablePointer<UInt>, _ n: Int, hash h: UInt64,
+                      memo tc: UnsafeMutablePointer<ThreadCache>?) -> UInt32 {
         if n == 0 { return 0 }
-        let h = hashFrames(frames, n)
         let memo = tc?.siteCache(h)
         if let m = memo, m.pointee.hash == h, Int(m.pointee.depth) == n, m.pointee.site != 0 { return m.pointee.site }
         swm_lock(&pointee.lock)

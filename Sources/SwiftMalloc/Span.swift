@@ -45,6 +45,10 @@ struct Span {
     var binOffset: UInt32 = 0
     /// Large and huge blocks: the profiler's call-site id of the one block.
     var site: UInt32 = 0
+    /// When tracking is on: one BlockInfo per block of a small span (nil until the
+    /// first tracked allocation in it). Room for the profiler's call-site id.
+    /// In the descriptor's first cache line, with every field free reads.
+    var blockInfo: UnsafeMutablePointer<BlockInfo>? = nil
     /// Small spans: the free bitmap, 256 bits (see the invariants above). Free runs
     /// keep their dirty-list state in the same four words (dirtyNext, dirtyPrev,
     /// dirtyPages, freedAt below): a span is never both, and each state sets its
@@ -82,9 +86,6 @@ struct Span {
     /// dirty page count, see `dirtyPages`).
     var requested: UInt = 0
     var mappedBytes: UInt = 0
-    /// When tracking is on: one BlockInfo per block of a small span (nil until the
-    /// first tracked allocation in it). Room for the profiler's call-site id.
-    var blockInfo: UnsafeMutablePointer<BlockInfo>? = nil
 
     @inline(__always) var end: UInt { start &+ (pageCount << pageShift) }
 

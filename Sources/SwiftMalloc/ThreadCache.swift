@@ -77,7 +77,8 @@ struct ThreadCache {
 @inline(__always) var trackedBinsOffset: Int { binsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 @inline(__always) var siteCacheOffset: Int { trackedBinsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 @inline(__always) var framesOffset: Int { siteCacheOffset + siteCacheEntries * MemoryLayout<SiteCacheEntry>.stride }
-@inline(__always) var threadCacheBytes: Int { framesOffset + maxProfileDepth * MemoryLayout<UInt>.stride }
+@inline(__always) var walkMemoOffset: Int { framesOffset + maxProfileDepth * MemoryLayout<UInt>.stride }
+@inline(__always) var threadCacheBytes: Int { walkMemoOffset + Int(SWM_WALK_MEMO_DEPTH) * 2 * MemoryLayout<UInt>.stride }
 
 /// The profiler's per-thread memo of recent stacks: hash and depth → site id, so a
 /// repeated stack finds its site without the profile lock.

@@ -55,32 +55,49 @@ static inline uintptr_t swm_rule_find(const swm_frame_rule *t, uintptr_t ip) {
 /// are published whole (address last), so the table itself is consistent.
 void swm_stackwalk_fork_child(void) { swm_lock_reset(&swm_rules_lock); }
 
-int swm_walk_cached(uintptr_t *frames, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp) {
+int swm_walk_cached(uintptr_t *frames, uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp, uint64_t *hash) {
     const swm_frame_rule *t = __atomic_load_n(&swm_rules, __ATOMIC_ACQUIRE);
     uintptr_t top = swm_tls_stack_top;
     if (t == NULL || top == 0) return -1;
-    // rbp is trusted only while every frame walked since the first kept it.
-    uintptr_t rbp_ok = 1;
-    for (int n = 0; n < max;) {
-        uintptr_t r = swm_rule_find(t, ip);
-        if (r == 0) return -1;
+    // rbp is trusted only while every frame walked since the first kept it: the
+    // RULE_KEEPS_RBP bit of the AND of their rules.
+    uintptr_t rbp_ok = RULE_KEEPS_RBP;
+    uint64_t h = SWM_HASH_SEED;
+    int n = 0;
+    while (n < max) {
+        // The thread's previous walk, depth by depth: where the return address is
+        // the same, its rule was loaded before the address was, so the walk's only
+        // chain of dependent loads is the stack itself. A memo entry is written
+        // with a found (non-zero) rule, so a matching entry has one unless both are
+        // still zero, which the last branch below catches.
+        uintptr_t r = memo[SWM_WALK_MEMO_DEPTH + n];
+        if (__builtin_expect(memo[n] != ip, 0)) {
+            r = swm_rule_find(t, ip);
+            if (r == 0) return -1;
+            memo[n] = ip;
+            memo[SWM_WALK_MEMO_DEPTH + n] = r;
+        }
         frames[n++] = ip;
+        h = swm_hash_step(h, ip);
         if (__builtin_expect(r & RULE_SP, 1)) {
             uintptr_t cfa = sp + (r >> RULE_SHIFT);
-            if (cfa > top) return -1;
-            ip = ((const uintptr_t *)cfa)[-1];
+            if (__builtin_expect(cfa > top, 0)) return -1;
             sp = cfa;
-            rbp_ok &= (r & RULE_KEEPS_RBP) != 0;
+            ip = ((const uintptr_t *)sp)[-1];
+            rbp_ok &= r;
         } else if (r & RULE_FP) {
-            if (!rbp_ok || rbp < sp || rbp > top - 16 || (rbp & 7)) return -1;
+            if (!(rbp_ok & RULE_KEEPS_RBP) || rbp < sp || rbp > top - 16 || (rbp & 7)) return -1;
             sp = rbp + 16;
             ip = ((const uintptr_t *)rbp)[1];
             rbp = ((const uintptr_t *)rbp)[0];
+        } else if (r & RULE_LAST) {
+            break;
         } else {
-            return n;    // RULE_LAST
+            return -1;   // an unwritten memo entry met with ip 0
         }
     }
-    return max;
+    *hash = swm_hash_finish(h, n);
+    return n;
 }
 
 #if defined(__x86_64__) && __has_include(<libunwind.h>)

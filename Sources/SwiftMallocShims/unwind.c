@@ -11,6 +11,7 @@
 
 __thread int swm_tls_capturing __attribute__((tls_model("initial-exec"))) = 0;
 __thread int swm_tls_pending_frames __attribute__((tls_model("initial-exec"))) = 0;
+__thread uint64_t swm_tls_pending_hash __attribute__((tls_model("initial-exec"))) = 0;
 
 typedef int (*swm_unw_backtrace_fn)(void **, int);
 static swm_unw_backtrace_fn swm_unw_backtrace;
@@ -93,9 +94,11 @@ int swm_backtrace(uintptr_t *frames, int max) {
 // missing; SWIFTMALLOC_PROFILE_WALK=libunwind makes every capture a libunwind walk,
 // and =check compares every cached walk with libunwind's.
 static long swm_profile_frames_offset;
+static long swm_profile_memo_offset;
 static int swm_profile_depth;
 static int swm_profile_cached_walk;
 extern void *swiftmalloc_malloc(size_t);
+extern void *swm_malloc_tracked(size_t);
 extern void *swiftmalloc_calloc(size_t, size_t);
 extern void *swiftmalloc_realloc(void *, size_t);
 
@@ -129,21 +132,24 @@ static __attribute__((always_inline)) inline void swm_capture_entry(uintptr_t *f
     swm_tls_capturing = 1;
     uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
     int k = -1;
+    uint64_t hash = 0;
     if (swm_profile_cached_walk) {
         // The caller's state: its return address, its stack pointer after the call
         // returns (our CFA), and its frame pointer register (saved by our prologue).
-        k = swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0]);
+        k = swm_walk_cached(frames, (uintptr_t *)(tc + swm_profile_memo_offset), swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash);
         if (k >= 0 && swm_profile_cached_walk == 2) swm_walk_check(frames, k);
-        if (k < 0) k = swm_walk_learn(frames, swm_profile_depth);
+        if (k < 0) k = swm_walk_learn(frames, swm_profile_depth), hash = 0;
     }
     if (k < 0) k = swm_backtrace(frames, swm_profile_depth);
+    if (hash == 0) hash = swm_hash_frames(frames, k);
     swm_tls_capturing = 0;
+    swm_tls_pending_hash = hash;
     swm_tls_pending_frames = k;
 }
 
 static void *swm_malloc_profiled(size_t n) {
     swm_capture_entry((uintptr_t *)__builtin_frame_address(0), (uintptr_t)__builtin_return_address(0));
-    void *p = swiftmalloc_malloc(n);
+    void *p = swm_malloc_tracked(n);
     swm_tls_pending_frames = 0;
     return p;
 }
@@ -162,8 +168,9 @@ static void *swm_realloc_profiled(void *old, size_t n) {
     return p;
 }
 
-void swm_use_profiled_malloc(long frames_offset, int depth, int cached_walk) {
+void swm_use_profiled_malloc(long frames_offset, long memo_offset, int depth, int cached_walk) {
     swm_profile_frames_offset = frames_offset;
+    swm_profile_memo_offset = memo_offset;
     swm_profile_depth = depth;
     swm_profile_cached_walk = cached_walk;
     swm_select_entries((void *)swm_malloc_profiled, (void *)swm_calloc_profiled, (void *)swm_realloc_profiled);

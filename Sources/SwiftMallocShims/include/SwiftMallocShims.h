@@ -215,7 +215,7 @@ int swm_backtrace(uintptr_t *frames, int max);
 /// before entering the allocator; with `cached_walk`, by replaying frame rules
 /// learned from libunwind (stackwalk.c), else with unw_backtrace every time; 2:
 /// cached, and each cached walk checked against libunwind's.
-void swm_use_profiled_malloc(long frames_offset, int depth, int cached_walk);
+void swm_use_profiled_malloc(long frames_offset, long memo_offset, int depth, int cached_walk);
 /// With cached_walk 2 (SWIFTMALLOC_PROFILE_WALK=check): writes how many cached walks
 /// were compared with libunwind and how many differed.
 void swm_walk_check_report(int fd);
@@ -225,17 +225,40 @@ void swm_walk_check_report(int fd);
 /// learns the rules of the stack (-1: no cursor API); resets its lock in a forked
 /// child. `swm_is_self_frame`: whether an address lies in this library.
 void swm_stackwalk_open(void *libunwind);
-int swm_walk_cached(uintptr_t *frames, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp);
+/// `swm_walk_cached` keeps, per thread, the return address and rule of each depth
+/// of its previous walk: `memo` holds SWM_WALK_MEMO_DEPTH addresses, then as many
+/// rules (zeroed at first); `max` is at most SWM_WALK_MEMO_DEPTH. Returns the frame
+/// count and stores their swm_hash_frames in *hash, or -1 (nothing learned yet).
+#define SWM_WALK_MEMO_DEPTH 64
+int swm_walk_cached(uintptr_t *frames, uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp, uint64_t *hash);
 int swm_walk_learn(uintptr_t *frames, int max);
 void swm_stackwalk_fork_child(void);
 int swm_is_self_frame(uintptr_t ip);
-/// Frames the profiled malloc entry captured for the allocation in progress (0: none).
+/// The hash that keys a captured stack: one multiply per frame, innermost first, so
+/// a walker can fold it in as it goes; `swm_hash_finish` mixes in the depth.
+/// Never 0 (0 marks an empty memo entry).
+static inline uint64_t swm_hash_step(uint64_t h, uintptr_t ip) { return (h ^ ip) * 0x9E3779B97F4A7C15ull; }
+static inline uint64_t swm_hash_finish(uint64_t h, int n) {
+    h ^= (uint64_t)n;
+    h = (h ^ (h >> 32)) * 0xBF58476D1CE4E5B9ull;
+    return (h ^ (h >> 29)) | 1;
+}
+enum { SWM_HASH_SEED = 0x2545F491 };
+static inline uint64_t swm_hash_frames(const uintptr_t *frames, int n) {
+    uint64_t h = SWM_HASH_SEED;
+    for (int i = 0; i < n; i++) h = swm_hash_step(h, frames[i]);
+    return swm_hash_finish(h, n);
+}
+/// Frames the profiled malloc entry captured for the allocation in progress (0: none),
+/// and their swm_hash_frames.
 extern __thread int swm_tls_pending_frames __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t swm_tls_pending_hash __attribute__((tls_model("initial-exec")));
 static inline int swm_pending_frames_take(void) {
     int n = swm_tls_pending_frames;
     swm_tls_pending_frames = 0;
     return n;
 }
+static inline uint64_t swm_pending_hash_get(void) { return swm_tls_pending_hash; }
 /// 1 while the calling thread is inside a capture (re-entry guard).
 extern __thread int swm_tls_capturing __attribute__((tls_model("initial-exec")));
 static inline int swm_capturing_get(void) { return swm_tls_capturing; }
