@@ -245,11 +245,11 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         }
     }
 
-    func recordAllocation(site: UInt32, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
+    @inline(__always) func recordAllocation(site: UInt32, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
         record(site: site, size: size, held: held, allocated: true, heap: heap)
     }
 
-    func recordFree(site: UInt32, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
+    @inline(__always) func recordFree(site: UInt32, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
         record(site: site, size: size, held: held, allocated: false, heap: heap)
     }
 
@@ -296,10 +296,13 @@ extension UnsafeMutablePointer where Pointee == Profiler {
 
     /// Appends a timeline point at most every 10 ms; when full, drops every other
     /// point and carries on. Caller holds `lock`.
-    private func sampleTimeline(heap: UnsafeMutablePointer<Heap>) {
+    @inline(__always) private func sampleTimeline(heap: UnsafeMutablePointer<Heap>) {
         // Read the clock only every 32 events: the timeline's 10 ms grain allows it.
         pointee.events &+= 1
-        if pointee.events & 31 != 0 { return }
+        if pointee.events & 31 == 0 { sampleTimelineNow(heap: heap) }
+    }
+
+    @inline(never) private func sampleTimelineNow(heap: UnsafeMutablePointer<Heap>) {
         let now = swm_now_ns()
         if now &- pointee.lastSampleAt < timelineIntervalNanoseconds || pointee.timeline == nil { return }
         pointee.lastSampleAt = now
