@@ -163,16 +163,23 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if let t = profiler.pointee.timeline {
             var k = 0
             while k < profiler.pointee.timelineCount {
-                out.text("sample "); out.decimal(UInt(t[k].elapsed))
-                out.byte(32); out.decimal(t[k].requested)
-                out.byte(32); out.decimal(t[k].held); out.byte(10)
+                writeSample(&out, t[k])
                 k &+= 1
             }
+            // The timeline ends where the report is taken, however long ago the last
+            // event-driven point was.
+            writeSample(&out, profiler.timelinePoint(at: swm_now_ns(), heap: self))
         }
         swm_unlock(&profiler.pointee.lock)
         out.text("end\n")
         out.flush()
         return true
+    }
+
+    private func writeSample(_ out: inout TextBuffer, _ sample: TimelineSample) {
+        out.text("sample "); out.decimal(UInt(sample.elapsed))
+        out.byte(32); out.decimal(sample.requested)
+        out.byte(32); out.decimal(sample.held); out.byte(10)
     }
 
     /// Executable file mappings from /proc/self/maps.

@@ -42,7 +42,10 @@ struct TimelineSample {
 
 let maxProfileDepth = Int(SWM_WALK_MEMO_DEPTH)
 let timelineCapacity = 4096
-let timelineIntervalNanoseconds: UInt64 = 10_000_000
+/// The timeline's first grain: a point at most every millisecond. Each time the
+/// timeline fills and every other point is dropped, the grain doubles, so points
+/// stay evenly spread over the whole run.
+let timelineFirstIntervalNanoseconds: UInt64 = 1_000_000
 
 struct Profiler {
     var lock: Int32 = 0
@@ -67,6 +70,7 @@ struct Profiler {
     var timeline: UnsafeMutablePointer<TimelineSample>? = nil
     var timelineCount: Int = 0
     var lastSampleAt: UInt64 = 0
+    var timelineInterval: UInt64 = timelineFirstIntervalNanoseconds
     var events: UInt = 0
     var startedAt: UInt64 = 0
     /// SWIFTMALLOC_REPORT, copied (NUL-terminated); empty: swiftmalloc.%p.report.
@@ -294,30 +298,37 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         swm_unlock(&pointee.lock)
     }
 
-    /// Appends a timeline point at most every 10 ms; when full, drops every other
-    /// point and carries on. Caller holds `lock`.
+    /// Appends a timeline point at most every `timelineInterval`; when full, drops every
+    /// other point, doubles the interval and carries on. Caller holds `lock`.
     @inline(__always) private func sampleTimeline(heap: UnsafeMutablePointer<Heap>) {
-        // Read the clock only every 32 events: the timeline's 10 ms grain allows it.
+        // Read the clock only every 32 events: a point is due at most every millisecond.
         pointee.events &+= 1
         if pointee.events & 31 == 0 { sampleTimelineNow(heap: heap) }
     }
 
     @inline(never) private func sampleTimelineNow(heap: UnsafeMutablePointer<Heap>) {
         let now = swm_now_ns()
-        if now &- pointee.lastSampleAt < timelineIntervalNanoseconds || pointee.timeline == nil { return }
+        if now &- pointee.lastSampleAt < pointee.timelineInterval || pointee.timeline == nil { return }
         pointee.lastSampleAt = now
         let t = pointee.timeline.unsafelyUnwrapped
         if pointee.timelineCount == timelineCapacity {
             var i = 0
             while i < timelineCapacity / 2 { t[i] = t[i &* 2 &+ 1]; i &+= 1 }
             pointee.timelineCount = timelineCapacity / 2
+            pointee.timelineInterval &*= 2
         }
-        t[pointee.timelineCount] = TimelineSample(
+        t[pointee.timelineCount] = timelinePoint(at: now, heap: heap)
+        pointee.timelineCount &+= 1
+    }
+
+    /// The heap's requested and held bytes at `now` (ns, swm_now_ns), as a timeline
+    /// point. Caller holds `lock`.
+    func timelinePoint(at now: UInt64, heap: UnsafeMutablePointer<Heap>) -> TimelineSample {
+        TimelineSample(
             elapsed: now &- pointee.startedAt,
             requested: pointee.sampleMean != 0 && !heap.pointee.config.tracking
                 ? pointee.liveRequested : swm_load_relaxed(&heap.pointee.requestedTotal),
             held: (heap.pageHeapPointer.pointee.usedPages << pageShift) &+ heap.pointee.hugeBytes)
-        pointee.timelineCount &+= 1
     }
 }
 
