@@ -19,6 +19,14 @@ import SwiftMallocShims
 let binCount = 129
 let exactBinMax: UInt = 128
 let pageHeapChunkBytes: UInt = 4 << 20
+/// Blocks of this many pages or more get resident pages moved in (gather).
+let gatherMinPages: UInt = 64
+/// Pages one residency query covers (its answer takes one byte a page).
+let residencyPages: UInt = 16384
+/// Moves between two counts of the process's mappings (a power of two).
+let gatherMappingCheckInterval: UInt = 256
+/// The fewest pages one move takes.
+let gatherMinMovePages: UInt = 4
 /// A free run unused this long is purged (1 s).
 let decayNanoseconds: UInt64 = 1_000_000_000
 
@@ -32,6 +40,15 @@ struct PageHeap {
     var freePagesTotal: UInt = 0
     /// Pages mapped from the OS for page-heap chunks (never unmapped; purged instead).
     var mappedPages: UInt = 0
+    /// Pages moved from free runs into new blocks (gather), cumulative; gathering
+    /// stops for good after a move fails (a kernel without MREMAP_DONTUNMAP).
+    var gatheredPagesTotal: UInt = 0
+    var gatherOff = false
+    var gatherMoves: UInt = 0
+    /// Mappings the process may have before gathering stops (0: not read yet).
+    var mappingLimit: UInt = 0
+    /// mincore's answer for up to `residencyPages` pages (mapped on first use).
+    var residency: UnsafeMutablePointer<UInt8>? = nil
     /// Pages given back with MADV_DONTNEED, cumulative.
     var purgedPagesTotal: UInt = 0
     /// Pages in spans handed out (small spans and large blocks).
@@ -191,8 +208,102 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         r.pointee.next = nil
         r.pointee.prev = nil
         pointee.usedPages &+= pages
+        if pages >= gatherMinPages { gather(block: alignedStart, blockEnd, hull: lo, hi, heap: heap) }
         if heap.pointee.config.check { verify(heap: heap) }
         return r
+    }
+
+    // ---- gathering resident pages into a new block ---------------------------------
+    // A large block placed on a free run usually covers pages that are not resident
+    // (outside the run's dirty hull, or holes in it), while other free runs hold
+    // resident pages that the dirty limit will soon purge. Faulting the first in and
+    // purging the second costs a fault and a zeroed page per 4 KiB; instead the
+    // kernel moves the second's page-table entries onto the first (mremap with
+    // MREMAP_DONTUNMAP: the donor range stays mapped and reads as zero afterwards,
+    // exactly as after a purge). Only free runs' pages move, never a block's, and a
+    // block's non-resident pages hold nothing, so no data is lost; the block gets
+    // stale heap bytes, as on any reused page. Each move splits the destination's
+    // mapping: gathering stops for good if the process's mapping count grows past a
+    // quarter of the system's limit, or if a move fails for another reason than a
+    // donor range spanning two mappings (kernels before 5.7 reject the flag).
+
+    /// Fills the non-resident pages of [start, end) (a block just taken from a run
+    /// whose dirty hull was [lo, hi)) with resident pages of other free runs.
+    /// Caller holds `lock`.
+    private func gather(block start: UInt, _ end: UInt, hull lo: UInt, _ hi: UInt, heap: UnsafeMutablePointer<Heap>) {
+        if pointee.gatherOff || heap.pointee.config.hugePages || pointee.dirtyPagesTotal < gatherMinMovePages { return }
+        if hi <= lo { return gather(into: start, end) }
+        // The hull may have clean holes: ask the kernel which pages are resident.
+        if pointee.residency == nil {
+            pointee.residency = OSPages.map(residencyPages)?.assumingMemoryBound(to: UInt8.self)
+        }
+        guard let vec = pointee.residency else { return }
+        var a = start
+        while a < end && !pointee.gatherOff && pointee.dirtyTail != nil {
+            let b = min(end, a &+ (residencyPages << pageShift))
+            if swm_os_residency(UnsafeMutableRawPointer(bitPattern: a).unsafelyUnwrapped, Int(bitPattern: b &- a), vec) != 0 { return }
+            let n = Int(truncatingIfNeeded: (b &- a) >> pageShift)
+            var i = 0
+            while i < n {
+                if vec[i] & 1 != 0 { i &+= 1; continue }
+                var j = i &+ 1
+                while j < n && vec[j] & 1 == 0 { j &+= 1 }
+                if UInt(j &- i) >= gatherMinMovePages {
+                    gather(into: a &+ (UInt(i) << pageShift), a &+ (UInt(j) << pageShift))
+                }
+                i = j
+            }
+            a = b
+        }
+    }
+
+    /// Moves the dirty hulls of the oldest dirty free runs (from their ends) onto the
+    /// non-resident range [t0, t1), until it is covered or no donor is left. A donor
+    /// keeps what remains of its hull and its place on the dirty list. Caller holds
+    /// `lock`.
+    private func gather(into t0: UInt, _ t1: UInt) {
+        var to = t0
+        var donor = pointee.dirtyTail
+        while to < t1 && !pointee.gatherOff, let d = donor {
+            donor = d.pointee.dirtyPrev
+            let dlo = d.dirtyLow, dhi = d.dirtyHigh, count = d.pointee.dirtyPages
+            if dhi &- dlo < (gatherMinMovePages << pageShift) { continue }
+            let bytes = min(dhi &- dlo, t1 &- to)
+            if bytes < (gatherMinMovePages << pageShift) { return }
+            let err = swm_os_move_pages(UnsafeMutableRawPointer(bitPattern: dhi &- bytes).unsafelyUnwrapped,
+                                        UnsafeMutableRawPointer(bitPattern: to).unsafelyUnwrapped, Int(bitPattern: bytes))
+            if err != 0 {
+                // A donor range that spans two mappings (EFAULT) is skipped; anything
+                // else means moves cannot work here.
+                if err != EFAULT { pointee.gatherOff = true }
+                continue
+            }
+            if dhi &- bytes <= dlo {
+                unlinkDirty(d)
+                d.setClean()
+            } else {
+                pointee.dirtyPagesTotal &-= count
+                d.setDirty(dlo, dhi &- bytes, count: count)
+                pointee.dirtyPagesTotal &+= d.pointee.dirtyPages
+            }
+            pointee.gatheredPagesTotal &+= bytes >> pageShift
+            pointee.gatherMoves &+= 1
+            to &+= bytes
+            if pointee.gatherMoves & (gatherMappingCheckInterval &- 1) == 0 { checkMappingCount() }
+        }
+    }
+
+    /// Stops gathering when the process has more than a quarter of the mappings the
+    /// system allows (vm.max_map_count; 65530 by default).
+    private func checkMappingCount() {
+        if pointee.mappingLimit == 0 {
+            let path: StaticString = "/proc/sys/vm/max_map_count"
+            let limit = swm_read_number(UnsafeRawPointer(path.utf8Start).assumingMemoryBound(to: CChar.self))
+            pointee.mappingLimit = limit > 0 ? UInt(limit) / 4 : 16384
+        }
+        let maps: StaticString = "/proc/self/maps"
+        let n = swm_count_lines(UnsafeRawPointer(maps.utf8Start).assumingMemoryBound(to: CChar.self))
+        if n < 0 || UInt(n) > pointee.mappingLimit { pointee.gatherOff = true }
     }
 
     /// Best fit among free runs of at least `pages` pages.
@@ -498,9 +609,10 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
 
     /// How many dirty pages may be kept now. With the purger running (it returns them
     /// within about a second of disuse), freed pages are kept up to the heap's recent
-    /// peak, so churn reuses resident pages and RSS never exceeds the recent peak of
-    /// pages in use plus the reserve. Without it, the reserve plus an eighth of the
-    /// pages in use. Caller holds `lock`.
+    /// peak and an eighth more, so churn reuses resident pages (gathered under new
+    /// blocks where they lie elsewhere) and RSS never exceeds the recent peak of
+    /// pages in use by more than the reserve and an eighth. Without it, the reserve
+    /// plus an eighth of the pages in use. Caller holds `lock`.
     func dirtyAllowance(now: UInt64) -> UInt {
         let used = pointee.usedPages
         if now &- pointee.windowStart >= decayNanoseconds {
@@ -514,7 +626,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
             return pointee.dirtyLimitPages &+ used / 8
         }
         let peak = max(pointee.windowPeakPages, pointee.previousWindowPeakPages)
-        return pointee.dirtyLimitPages &+ (peak > used ? peak &- used : 0)
+        return pointee.dirtyLimitPages &+ (peak > used ? peak &- used : 0) &+ peak / 8
     }
 
     /// Purges every run that has stayed dirty for the decay time. Caller holds `lock`.

@@ -28,6 +28,8 @@ struct Totals {
     var freePageBytes: UInt = 0
     var dirtyBytes: UInt = 0
     var purgedBytes: UInt = 0
+    var gatheredBytes: UInt = 0
+    var gatherMoves: UInt = 0
     var freeRuns: UInt = 0
 }
 
@@ -78,6 +80,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
         t.freePageBytes = ph.pointee.freePagesTotal << pageShift
         t.dirtyBytes = ph.pointee.dirtyPagesTotal << pageShift
         t.purgedBytes = ph.pointee.purgedPagesTotal << pageShift
+        t.gatheredBytes = ph.pointee.gatheredPagesTotal << pageShift
+        t.gatherMoves = ph.pointee.gatherMoves
         var b = 0
         while b < binCount {
             var r = ph.pointee.bins.unsafelyUnwrapped[b]
@@ -142,7 +146,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         out.text("page heap: mapped "); out.bytes(t.mappedBytes)
         out.text(", free "); out.bytes(t.freePageBytes)
         out.text(" in "); out.decimal(t.freeRuns); out.text(" runs, dirty "); out.bytes(t.dirtyBytes)
-        out.text(", returned to the system so far "); out.bytes(t.purgedBytes); out.byte(10)
+        out.text(", returned to the system so far "); out.bytes(t.purgedBytes)
+        out.text(", moved into new blocks so far "); out.bytes(t.gatheredBytes)
+        out.text(" in "); out.decimal(t.gatherMoves); out.text(" moves\n")
         out.text("total: held "); out.bytes(held)
         if tracking {
             out.text(", requested "); out.bytes(t.requested)

@@ -189,3 +189,28 @@ long swm_read_file(const char *path, char *buf, long cap) {
     close(fd);
     return total;
 }
+
+long swm_read_number(const char *path) {
+    char buf[32];
+    long n = swm_read_file(path, buf, (long)sizeof buf);
+    if (n <= 0) return -1;
+    long v = 0;
+    int digits = 0;
+    for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9' && digits < 18; i++, digits++) v = v * 10 + (buf[i] - '0');
+    return digits ? v : -1;
+}
+
+long swm_count_lines(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char buf[4096];
+    long lines = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r < 0) { if (errno == EINTR) continue; lines = -1; break; }
+        if (r == 0) break;
+        for (ssize_t i = 0; i < r; i++) lines += buf[i] == '\n';
+    }
+    close(fd);
+    return lines;
+}

@@ -139,6 +139,28 @@ static inline void *swm_os_remap_to(void *p, size_t oldSize, size_t newSize, voi
     void *q = mremap(p, oldSize, newSize, MREMAP_MAYMOVE | MREMAP_FIXED, target);
     return q == MAP_FAILED ? NULL : q;
 }
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+/// Moves the pages of [from, from+size) onto [to, to+size), replacing what was
+/// mapped there; `from` stays mapped and reads as zero (Linux 5.7 and later).
+/// Returns 0, or the error number (EINVAL: the kernel lacks MREMAP_DONTUNMAP;
+/// EFAULT: `from` spans more than one mapping); errno is left unchanged.
+static inline int swm_os_move_pages(void *from, void *to, size_t size) {
+    int saved = errno;
+    void *q = mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to);
+    int err = q == MAP_FAILED ? errno : 0;
+    errno = saved;
+    return err;
+}
+/// One byte per page of [p, p+size): bit 0 set when the page is resident.
+/// Returns 0, or -1 (errno left unchanged).
+static inline int swm_os_residency(void *p, size_t size, unsigned char *vec) {
+    int saved = errno;
+    int r = mincore(p, size, vec);
+    errno = saved;
+    return r;
+}
 static inline void swm_write_fd(int fd, const void *buf, size_t len) {
     const char *b = (const char *)buf;
     while (len > 0) {
@@ -265,6 +287,10 @@ static inline int swm_capturing_get(void) { return swm_tls_capturing; }
 static inline void swm_capturing_set(int v) { swm_tls_capturing = v; }
 /// Reads a whole small file (e.g. /proc/self/maps) into buf; returns bytes read or -1.
 long swm_read_file(const char *path, char *buf, long cap);
+/// The decimal number at the start of a small file (e.g. /proc/sys/vm/max_map_count), or -1.
+long swm_read_number(const char *path);
+/// The number of lines of a file of any length (e.g. /proc/self/maps), or -1.
+long swm_count_lines(const char *path);
 
 /// Signed 64-bit leading-zero count helper for size-class computation.
 static inline unsigned swm_log2(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x | 1); }
