@@ -26,7 +26,7 @@ let residencyPages: UInt = 16384
 /// Moves between two counts of the process's mappings (a power of two).
 let gatherMappingCheckInterval: UInt = 256
 /// The fewest pages one move takes.
-let gatherMinMovePages: UInt = 4
+let gatherMinMovePages: UInt = 64
 /// A free run unused this long is purged (1 s).
 let decayNanoseconds: UInt64 = 1_000_000_000
 
@@ -223,8 +223,8 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
     // exactly as after a purge). Only free runs' pages move, never a block's, and a
     // block's non-resident pages hold nothing, so no data is lost; the block gets
     // stale heap bytes, as on any reused page. Each move splits the destination's
-    // mapping: gathering stops for good if the process's mapping count grows past a
-    // quarter of the system's limit, or if a move fails for another reason than a
+    // mapping: gathering stops for good if the process's mapping count grows past an
+    // eighth of the system's limit, or if a move fails for another reason than a
     // donor range spanning two mappings (kernels before 5.7 reject the flag).
 
     /// Fills the non-resident pages of [start, end) (a block just taken from a run
@@ -293,13 +293,13 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         }
     }
 
-    /// Stops gathering when the process has more than a quarter of the mappings the
+    /// Stops gathering when the process has more than an eighth of the mappings the
     /// system allows (vm.max_map_count; 65530 by default).
     private func checkMappingCount() {
         if pointee.mappingLimit == 0 {
             let path: StaticString = "/proc/sys/vm/max_map_count"
             let limit = swm_read_number(UnsafeRawPointer(path.utf8Start).assumingMemoryBound(to: CChar.self))
-            pointee.mappingLimit = limit > 0 ? UInt(limit) / 4 : 16384
+            pointee.mappingLimit = limit > 0 ? UInt(limit) / 8 : 8192
         }
         let maps: StaticString = "/proc/self/maps"
         let n = swm_count_lines(UnsafeRawPointer(maps.utf8Start).assumingMemoryBound(to: CChar.self))
