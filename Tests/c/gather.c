@@ -77,12 +77,7 @@ int main(int argc, char **argv)
         printf("%s: skipped (the kernel has no MREMAP_DONTUNMAP for anonymous memory)\n", TEST_NAME);
         return 0;
     }
-    const char *bg = getenv("SWIFTMALLOC_BACKGROUND");
-    if (bg == NULL || bg[0] != '0') {
-        setenv("SWIFTMALLOC_BACKGROUND", "0", 1);
-        execv("/proc/self/exe", argv);
-        FAIL("cannot re-execute itself");
-    }
+    run_without_purger(argv);
 
     unsigned char *big = malloc(56 * MIB), *big2 = malloc(56 * MIB); /* in use, never written */
     unsigned char *x1 = malloc(6 * MIB);

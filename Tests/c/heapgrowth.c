@@ -45,12 +45,7 @@ int main(int argc, char **argv)
         printf("%s: skipped (malloc is not SwiftMalloc's)\n", TEST_NAME);
         return 0;
     }
-    const char *bg = getenv("SWIFTMALLOC_BACKGROUND");
-    if (bg == NULL || bg[0] != '0') {
-        setenv("SWIFTMALLOC_BACKGROUND", "0", 1);
-        execv("/proc/self/exe", argv);
-        FAIL("cannot re-execute itself");
-    }
+    run_without_purger(argv);
 
     void *warm = malloc(100); /* the heap and its first chunk exist from here */
     CHECK(warm != NULL, "malloc(100) failed");

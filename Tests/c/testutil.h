@@ -203,4 +203,16 @@ static inline int malloc_is_swiftmalloc(void)
 }
 #endif
 
+/* Re-executes the test with SWIFTMALLOC_BACKGROUND=0 unless it is already set, so
+ * no purger thread runs (or maps its stack) between the test's steps. */
+static inline void run_without_purger(char **argv)
+{
+    const char *bg = getenv("SWIFTMALLOC_BACKGROUND");
+    if (bg == NULL || bg[0] != '0') {
+        setenv("SWIFTMALLOC_BACKGROUND", "0", 1);
+        execv("/proc/self/exe", argv);
+        FAIL("cannot re-execute itself");
+    }
+}
+
 #endif /* SWIFTMALLOC_TESTUTIL_H */
