@@ -180,8 +180,10 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
             }
         }
         let blockEnd = alignedStart &+ bytes
+        var leadRun: UnsafeMutablePointer<Span>? = nil, tailRun: UnsafeMutablePointer<Span>? = nil
         if alignedStart > r.pointee.start {
             if let lead = heap.internalPointer.newSpan() {
+                leadRun = lead
                 lead.pointee.start = r.pointee.start
                 lead.pointee.pageCount = (alignedStart &- r.pointee.start) >> pageShift
                 lead.setDirty(lo, hi, count: count)
@@ -194,6 +196,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         }
         if blockEnd < r.pointee.end {
             if let tail = heap.internalPointer.newSpan() {
+                tailRun = tail
                 tail.pointee.start = blockEnd
                 tail.pointee.pageCount = (r.pointee.end &- blockEnd) >> pageShift
                 tail.setDirty(lo, hi, count: count)
@@ -208,7 +211,13 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         r.pointee.next = nil
         r.pointee.prev = nil
         pointee.usedPages &+= pages
-        if pages >= gatherMinPages { gather(block: alignedStart, blockEnd, hull: lo, hi, heap: heap) }
+        if pages >= gatherMinPages, let inBlock = gather(block: alignedStart, blockEnd, hull: lo, hi, heap: heap) {
+            // The lead and the tail each took the whole run's count as their bound;
+            // the pages found resident in the block are not theirs.
+            let rest = count > inBlock ? count &- inBlock : 0
+            if let l = leadRun { lowerDirtyCount(l, to: rest) }
+            if let t = tailRun { lowerDirtyCount(t, to: rest) }
+        }
         if heap.pointee.config.check { verify(heap: heap) }
         return r
     }
@@ -229,32 +238,54 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
 
     /// Fills the non-resident pages of [start, end) (a block just taken from a run
     /// whose dirty hull was [lo, hi)) with resident pages of other free runs.
-    /// Caller holds `lock`.
-    private func gather(block start: UInt, _ end: UInt, hull lo: UInt, _ hi: UInt, heap: UnsafeMutablePointer<Heap>) {
-        if pointee.gatherOff || heap.pointee.config.hugePages || pointee.dirtyPagesTotal < gatherMinMovePages { return }
-        if hi <= lo { return gather(into: start, end) }
+    /// Returns how many of the block's pages were resident before, when it asked
+    /// the kernel about all of them (nil otherwise). Caller holds `lock`.
+    private func gather(block start: UInt, _ end: UInt, hull lo: UInt, _ hi: UInt,
+                        heap: UnsafeMutablePointer<Heap>) -> UInt? {
+        if pointee.gatherOff || heap.pointee.config.hugePages || pointee.dirtyPagesTotal < gatherMinMovePages { return nil }
+        if hi <= lo {
+            gather(into: start, end)
+            return nil
+        }
         // The hull may have clean holes: ask the kernel which pages are resident.
         if pointee.residency == nil {
             pointee.residency = OSPages.map(residencyPages)?.assumingMemoryBound(to: UInt8.self)
         }
-        guard let vec = pointee.residency else { return }
+        guard let vec = pointee.residency else { return nil }
         var a = start
-        while a < end && !pointee.gatherOff && pointee.dirtyTail != nil {
+        var resident: UInt = 0
+        while a < end {
             let b = min(end, a &+ (residencyPages << pageShift))
-            if swm_os_residency(UnsafeMutableRawPointer(bitPattern: a).unsafelyUnwrapped, Int(bitPattern: b &- a), vec) != 0 { return }
+            if swm_os_residency(UnsafeMutableRawPointer(bitPattern: a).unsafelyUnwrapped, Int(bitPattern: b &- a), vec) != 0 { return nil }
             let n = Int(truncatingIfNeeded: (b &- a) >> pageShift)
             var i = 0
             while i < n {
-                if vec[i] & 1 != 0 { i &+= 1; continue }
+                if vec[i] & 1 != 0 { resident &+= 1; i &+= 1; continue }
                 var j = i &+ 1
                 while j < n && vec[j] & 1 == 0 { j &+= 1 }
-                if UInt(j &- i) >= gatherMinMovePages {
+                if UInt(j &- i) >= gatherMinMovePages && !pointee.gatherOff && pointee.dirtyTail != nil {
                     gather(into: a &+ (UInt(i) << pageShift), a &+ (UInt(j) << pageShift))
                 }
                 i = j
             }
             a = b
         }
+        return resident
+    }
+
+    /// Lowers free run `run`'s dirty count to at most `bound` (a tighter upper bound
+    /// found for it), taking it off the dirty list at 0. Caller holds `lock`.
+    private func lowerDirtyCount(_ run: UnsafeMutablePointer<Span>, to bound: UInt) {
+        let d = run.pointee.dirtyPages
+        if d <= bound { return }
+        if bound == 0 {
+            unlinkDirty(run)
+            run.setClean()
+            return
+        }
+        pointee.dirtyPagesTotal &-= d
+        run.setDirty(run.dirtyLow, run.dirtyHigh, count: bound)
+        pointee.dirtyPagesTotal &+= run.pointee.dirtyPages
     }
 
     /// Moves the dirty hulls of the oldest dirty free runs (from their ends) onto the
