@@ -67,6 +67,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
         pointee.config.hugePages = flag("SWIFTMALLOC_THP")
+        if let n = number("SWIFTMALLOC_GATHER_MAPPINGS") {
+            if n == 0 { pageHeapPointer.pointee.gatherOff = true } else { pageHeapPointer.pointee.mappingLimit = n }
+        }
     }
 
     /// Every lock, in the documented order.

@@ -45,7 +45,8 @@ struct PageHeap {
     var gatheredPagesTotal: UInt = 0
     var gatherOff = false
     var gatherMoves: UInt = 0
-    /// Mappings the process may have before gathering stops (0: not read yet).
+    /// Mappings the process may have before gathering stops (0: not read yet;
+    /// SWIFTMALLOC_GATHER_MAPPINGS sets it, and 0 there turns gathering off).
     var mappingLimit: UInt = 0
     /// mincore's answer for up to `residencyPages` pages (mapped on first use).
     var residency: UnsafeMutablePointer<UInt8>? = nil

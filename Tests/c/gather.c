@@ -29,10 +29,6 @@
 
 #include "testutil.h"
 
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
-
 #define MIB ((size_t)1 << 20)
 
 static long minor_faults(void)
@@ -40,19 +36,6 @@ static long minor_faults(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_minflt;
-}
-
-/* Whether this kernel moves anonymous pages with MREMAP_DONTUNMAP. */
-static int kernel_can_move(void)
-{
-    size_t len = 4 * 4096;
-    char *a = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (a == MAP_FAILED) return 0;
-    memset(a, 7, len);
-    void *q = mremap(a, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, a + len);
-    int ok = q != MAP_FAILED && a[len] == 7 && a[0] == 0;
-    munmap(a, 2 * len);
-    return ok;
 }
 
 static void fill(unsigned char *p, size_t n, unsigned char tag)
@@ -69,14 +52,7 @@ static void check_fill(const unsigned char *p, size_t n, unsigned char tag, cons
 int main(int argc, char **argv)
 {
     (void)argc;
-    if (!malloc_is_swiftmalloc()) {
-        printf("%s: skipped (malloc is not SwiftMalloc's)\n", TEST_NAME);
-        return 0;
-    }
-    if (!kernel_can_move()) {
-        printf("%s: skipped (the kernel has no MREMAP_DONTUNMAP for anonymous memory)\n", TEST_NAME);
-        return 0;
-    }
+    if (!page_moves_testable()) return 0;
     run_without_purger(argv);
 
     unsigned char *big = malloc(56 * MIB), *big2 = malloc(56 * MIB); /* in use, never written */

@@ -201,6 +201,39 @@ static inline int malloc_is_swiftmalloc(void)
     return f != NULL && dladdr(f, &info) != 0 && info.dli_fname != NULL &&
            strstr(info.dli_fname, "swiftmalloc") != NULL;
 }
+
+#include <sys/mman.h>
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+/* Whether this kernel moves anonymous pages with mremap(MREMAP_DONTUNMAP), as the
+ * page heap does under new large blocks (Linux 5.7 and later). */
+static inline int kernel_moves_pages(void)
+{
+    size_t len = 4 * 4096;
+    char *a = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED) return 0;
+    memset(a, 7, len);
+    void *q = mremap(a, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, a + len);
+    int ok = q != MAP_FAILED && a[len] == 7 && a[0] == 0;
+    munmap(a, 2 * len);
+    return ok;
+}
+
+/* For the tests of moving pages under large blocks: whether they can run here
+ * (SwiftMalloc's malloc, a kernel that moves pages); says why when not. */
+static inline int page_moves_testable(void)
+{
+    if (!malloc_is_swiftmalloc()) {
+        printf("%s: skipped (malloc is not SwiftMalloc's)\n", TEST_NAME);
+        return 0;
+    }
+    if (!kernel_moves_pages()) {
+        printf("%s: skipped (the kernel has no MREMAP_DONTUNMAP for anonymous memory)\n", TEST_NAME);
+        return 0;
+    }
+    return 1;
+}
 #endif
 
 /* Re-executes the test with SWIFTMALLOC_BACKGROUND=0 unless it is already set, so
