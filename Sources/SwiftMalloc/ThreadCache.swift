@@ -57,6 +57,9 @@ struct CacheBin {
 /// A bin's limit grows to at most this multiple of its class's cache limit.
 let maxLimitGrowth: UInt32 = 4
 
+/// Blocks a full bin gives back to its central list at a time (its newest ones).
+let flushBatch: UInt32 = 8
+
 /// Room of every bin of the static empty cache (see CacheBin.room).
 let emptyCacheRoom = Int32.min / 2
 
@@ -177,38 +180,46 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         return pop(b)
     }
 
-    /// Pushes a free block on bin `b`, first giving back the older half of a full bin.
+    /// Pushes a free block on bin `b`, first giving back the newest `flushBatch`
+    /// blocks of a full bin.
     @inline(__always) func push(_ p: UInt, _ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, heap: UnsafeMutablePointer<Heap>) {
         let limit = max(b.pointee.limit, 1)
-        if b.pointee.count >= limit { flush(b, cls, keep: limit / 2, heap: heap) }
+        if b.pointee.count >= limit {
+            b.pointee.flushedSinceRefill = 1
+            giveBack(b, cls, newest: min(limit, flushBatch), heap: heap)
+        }
         setNextFree(p, b.pointee.head)
         setFreeMark(p, pointee.freeKey)
         b.pointee.head = p
         b.pointee.count &+= 1
     }
 
-    /// Gives the oldest blocks of bin `b` (of class `cls`) back until at most `keep` remain.
-    func flush(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, keep: UInt32, heap: UnsafeMutablePointer<Heap>) {
-        if b.pointee.count <= keep { return }
-        if keep != 0 { b.pointee.flushedSinceRefill = 1 }
+    /// Gives the `n` newest blocks of bin `b` (of class `cls`), or all of them, back
+    /// to the central list. The newest were freed last, so their lines are the
+    /// likeliest to be in cache for the walk to the cut and for Central.put's walk;
+    /// the older blocks stay binned until malloc pops them.
+    func giveBack(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, newest n: UInt32, heap: UnsafeMutablePointer<Heap>) {
+        let take = min(n, b.pointee.count)
+        if take == 0 { return }
         var list = BlockList()
-        if keep == 0 {
-            list.head = b.pointee.head
+        list.head = b.pointee.head
+        if take == b.pointee.count {
             b.pointee.head = 0
         } else {
             var last = b.pointee.head
             var i: UInt32 = 1
-            while i < keep { last = nextFree(last); i &+= 1 }
-            list.head = nextFree(last)
+            while i < take { last = nextFree(last); i &+= 1 }
+            b.pointee.head = nextFree(last)
             setNextFree(last, 0)
         }
-        list.count = UInt(b.pointee.count &- keep)
-        b.pointee.count = keep
+        list.count = UInt(take)
+        b.pointee.count &-= take
         let central = heap.central(cls)
         swm_lock(&central.pointee.lock)
         central.put(list, heap: heap)
         swm_unlock(&central.pointee.lock)
     }
+
 
     /// Returns the blocks of bin `b` of a thread that fork() left behind to their
     /// spans. That thread may have stopped between two stores of a push, pop,
@@ -239,8 +250,8 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     func flushAll(heap: UnsafeMutablePointer<Heap>) {
         var cls = 1
         while cls < smallClassCount {
-            flush(bin(cls), cls, keep: 0, heap: heap)
-            flush(trackedBin(cls), cls, keep: 0, heap: heap)
+            giveBack(bin(cls), cls, newest: bin(cls).pointee.count, heap: heap)
+            giveBack(trackedBin(cls), cls, newest: trackedBin(cls).pointee.count, heap: heap)
             cls &+= 1
         }
     }
