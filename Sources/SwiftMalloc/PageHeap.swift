@@ -275,17 +275,22 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
     }
 
     /// Lowers free run `run`'s dirty count to at most `bound` (a tighter upper bound
-    /// found for it), taking it off the dirty list at 0. Caller holds `lock`.
+    /// found for it). Caller holds `lock`.
     private func lowerDirtyCount(_ run: UnsafeMutablePointer<Span>, to bound: UInt) {
-        let d = run.pointee.dirtyPages
-        if d <= bound { return }
-        if bound == 0 {
+        if run.pointee.dirtyPages > bound { shrinkDirty(run, run.dirtyLow, run.dirtyHigh, count: bound) }
+    }
+
+    /// Narrows dirty free run `run`'s hull to [lo, hi) and its count to at most
+    /// `count`, keeping its place on the dirty list and the total; it leaves the list
+    /// when nothing dirty is left. Caller holds `lock`.
+    private func shrinkDirty(_ run: UnsafeMutablePointer<Span>, _ lo: UInt, _ hi: UInt, count: UInt) {
+        if hi <= lo || count == 0 {
             unlinkDirty(run)
             run.setClean()
             return
         }
-        pointee.dirtyPagesTotal &-= d
-        run.setDirty(run.dirtyLow, run.dirtyHigh, count: bound)
+        pointee.dirtyPagesTotal &-= run.pointee.dirtyPages
+        run.setDirty(lo, hi, count: count)
         pointee.dirtyPagesTotal &+= run.pointee.dirtyPages
     }
 
@@ -310,14 +315,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
                 if err != EFAULT { pointee.gatherOff = true }
                 continue
             }
-            if dhi &- bytes <= dlo {
-                unlinkDirty(d)
-                d.setClean()
-            } else {
-                pointee.dirtyPagesTotal &-= count
-                d.setDirty(dlo, dhi &- bytes, count: count)
-                pointee.dirtyPagesTotal &+= d.pointee.dirtyPages
-            }
+            shrinkDirty(d, dlo, dhi &- bytes, count: count)
             pointee.gatheredPagesTotal &+= bytes >> pageShift
             pointee.gatherMoves &+= 1
             to &+= bytes
