@@ -28,7 +28,14 @@ private func equals(_ value: UnsafePointer<CChar>?, _ text: StaticString) -> Boo
 
 /// A decimal environment value, or nil when unset or not a number.
 private func number(_ name: StaticString) -> UInt? {
-    guard let v = environment(name), v[0] != 0 else { return nil }
+    guard let v = environment(name) else { return nil }
+    return decimal(v)
+}
+
+/// The C string `v` as a decimal number, or nil when it is empty, holds anything but
+/// digits, or overflows.
+func decimal(_ v: UnsafePointer<CChar>) -> UInt? {
+    if v[0] == 0 { return nil }
     var n: UInt = 0
     var i = 0
     while v[i] != 0 {

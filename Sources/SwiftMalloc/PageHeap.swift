@@ -328,8 +328,15 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
     private func checkMappingCount() {
         if pointee.mappingLimit == 0 {
             let path: StaticString = "/proc/sys/vm/max_map_count"
-            let limit = swm_read_number(UnsafeRawPointer(path.utf8Start).assumingMemoryBound(to: CChar.self))
-            pointee.mappingLimit = limit > 0 ? UInt(limit) / 8 : 8192
+            let limit: UInt? = withStackBytes256 { raw in
+                let text = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
+                let n = swm_read_file(UnsafeRawPointer(path.utf8Start).assumingMemoryBound(to: CChar.self), text, 31)
+                if n <= 0 { return nil }
+                text[n] = 0
+                if text[n &- 1] == 10 { text[n &- 1] = 0 }   // the file ends with a newline
+                return decimal(text)
+            }
+            if let l = limit, l > 0 { pointee.mappingLimit = l / 8 } else { pointee.mappingLimit = 8192 }
         }
         let maps: StaticString = "/proc/self/maps"
         let n = swm_count_lines(UnsafeRawPointer(maps.utf8Start).assumingMemoryBound(to: CChar.self))

@@ -138,10 +138,10 @@ static __attribute__((always_inline)) inline void swm_capture_entry(uintptr_t *f
         // returns (our CFA), and its frame pointer register (saved by our prologue).
         k = swm_walk_cached(frames, (uintptr_t *)(tc + swm_profile_memo_offset), swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash);
         if (k >= 0 && swm_profile_cached_walk == 2) swm_walk_check(frames, k);
-        if (k < 0) k = swm_walk_learn(frames, swm_profile_depth), hash = 0;
+        if (k < 0) k = swm_walk_learn(frames, swm_profile_depth);
     }
     if (k < 0) k = swm_backtrace(frames, swm_profile_depth);
-    if (hash == 0) hash = swm_hash_frames(frames, k);
+    if (hash == 0) hash = swm_hash_frames(frames, k);   // set only by a cached walk that succeeded
     swm_tls_capturing = 0;
     swm_tls_pending_hash = hash;
     swm_tls_pending_frames = k;
@@ -188,16 +188,6 @@ long swm_read_file(const char *path, char *buf, long cap) {
     }
     close(fd);
     return total;
-}
-
-long swm_read_number(const char *path) {
-    char buf[32];
-    long n = swm_read_file(path, buf, (long)sizeof buf);
-    if (n <= 0) return -1;
-    long v = 0;
-    int digits = 0;
-    for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9' && digits < 18; i++, digits++) v = v * 10 + (buf[i] - '0');
-    return digits ? v : -1;
 }
 
 long swm_count_lines(const char *path) {

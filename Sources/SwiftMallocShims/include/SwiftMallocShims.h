@@ -287,8 +287,6 @@ static inline int swm_capturing_get(void) { return swm_tls_capturing; }
 static inline void swm_capturing_set(int v) { swm_tls_capturing = v; }
 /// Reads a whole small file (e.g. /proc/self/maps) into buf; returns bytes read or -1.
 long swm_read_file(const char *path, char *buf, long cap);
-/// The decimal number at the start of a small file (e.g. /proc/sys/vm/max_map_count), or -1.
-long swm_read_number(const char *path);
 /// The number of lines of a file of any length (e.g. /proc/self/maps), or -1.
 long swm_count_lines(const char *path);
 
