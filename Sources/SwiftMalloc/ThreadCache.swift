@@ -81,7 +81,7 @@ struct ThreadCache {
 @inline(__always) var siteCacheOffset: Int { trackedBinsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 @inline(__always) var framesOffset: Int { siteCacheOffset + siteCacheEntries * MemoryLayout<SiteCacheEntry>.stride }
 @inline(__always) var walkMemoOffset: Int { framesOffset + maxProfileDepth * MemoryLayout<UInt>.stride }
-@inline(__always) var threadCacheBytes: Int { walkMemoOffset + Int(SWM_WALK_MEMO_DEPTH) * 2 * MemoryLayout<UInt>.stride }
+@inline(__always) var threadCacheBytes: Int { walkMemoOffset + maxProfileDepth * 2 * MemoryLayout<UInt>.stride }
 
 /// The profiler's per-thread memo of recent stacks: hash and depth → site id, so a
 /// repeated stack finds its site without the profile lock.
@@ -220,7 +220,6 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         swm_unlock(&central.pointee.lock)
     }
 
-
     /// Returns the blocks of bin `b` of a thread that fork() left behind to their
     /// spans. That thread may have stopped between two stores of a push, pop,
     /// refill or flush, so the bin's count may disagree with its list by a block or
@@ -250,8 +249,8 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     func flushAll(heap: UnsafeMutablePointer<Heap>) {
         var cls = 1
         while cls < smallClassCount {
-            giveBack(bin(cls), cls, newest: bin(cls).pointee.count, heap: heap)
-            giveBack(trackedBin(cls), cls, newest: trackedBin(cls).pointee.count, heap: heap)
+            giveBack(bin(cls), cls, newest: .max, heap: heap)
+            giveBack(trackedBin(cls), cls, newest: .max, heap: heap)
             cls &+= 1
         }
     }

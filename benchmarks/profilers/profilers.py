@@ -39,6 +39,8 @@ EXPECTED_LEAKS = [
     ("leak_big_buffers", 3, 900000),
 ]
 
+PAD_ROUNDS = 33
+
 VARIANTS = [
     # name, description
     ("glibc", "glibc malloc, no preload"),
@@ -48,9 +50,8 @@ VARIANTS = [
     ("heaptrack", "heaptrack -o FILE (its preload over glibc malloc)"),
     ("heaptrack+swm", "LD_PRELOAD=libswiftmalloc.so heaptrack -o FILE (heaptrack over SwiftMalloc)"),
     ("swm+pad", "SwiftMalloc, profiler off; churn runs %d rounds of register increments per pair "
-                "(about 300 instructions that touch no memory; churn only)" % 33),
+                "(about 300 instructions that touch no memory; churn only)" % PAD_ROUNDS),
 ]
-PAD_ROUNDS = 33
 # Variants that record a profile (the others write none).
 PROFILING = ("swm-full", "swm-sampled", "heaptrack", "heaptrack+swm")
 
