@@ -392,7 +392,27 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
             }
         }
         guard let chunk = mapped else { return false }
-        return adopt(UInt(bitPattern: chunk), bytes, heap: heap)
+        return adopt(belowNewLeaf(UInt(bitPattern: chunk), bytes, heap: heap), bytes, heap: heap)
+    }
+
+    /// A new chunk at `start` that lies in a GiB of address space with no page-map
+    /// leaf yet gets one mapped now, and the kernel puts it right below the chunk,
+    /// where the heap would grow next (growDownwards). The empty chunk then moves
+    /// below the leaf when its new place needs no other leaf. Returns where the
+    /// chunk is. Caller holds `lock`.
+    private func belowNewLeaf(_ start: UInt, _ bytes: UInt, heap: UnsafeMutablePointer<Heap>) -> UInt {
+        let map = heap.pageMapPointer
+        if map.pointee.isReserved(from: start, to: start &+ bytes) || !map.pointee.reserve(from: start, to: start &+ bytes) {
+            return start
+        }
+        guard let again = OSPages.map(bytes) else { return start }
+        let moved = UInt(bitPattern: again)
+        if moved < start && map.pointee.isReserved(from: moved, to: moved &+ bytes) {
+            OSPages.unmap(UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped, bytes)
+            return moved
+        }
+        OSPages.unmap(again, bytes)
+        return start
     }
 
     /// Tries to map the pages missing from a free run directly below it: first the run

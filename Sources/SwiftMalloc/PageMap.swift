@@ -50,6 +50,17 @@ struct PageMap {
         return true
     }
 
+    /// Whether the leaves covering [start, end) exist.
+    func isReserved(from start: UInt, to end: UInt) -> Bool {
+        let root = pageMapRoot
+        var a = start & ~((UInt(1) << (pageShift &+ leafBits)) &- 1)
+        while a < end {
+            if root[Int(truncatingIfNeeded: a >> (pageShift &+ leafBits))] == nil { return false }
+            a &+= UInt(1) << (pageShift &+ leafBits)
+        }
+        return true
+    }
+
     /// Makes sure the leaves covering [start, end) exist, so later `set` calls in that
     /// range cannot fail.
     mutating func reserve(from start: UInt, to end: UInt) -> Bool {
