@@ -16,14 +16,18 @@ let maxSmallSize: UInt = 32768
 /// Sizes up to this use the per-thread lookup table on the fast path.
 let lookupMaxSize: UInt = 1024
 let lookupEntries = 65  // (lookupMaxSize + 15) >> 4 + 1
+/// A thread cache keeps about this many bytes of each class at first.
+let threadCacheBytesPerClass: UInt = 64 * 1024
 
 /// One size class: its block size and the shape of the spans that hold it.
 struct SizeClass {
     var size: UInt32
     var pages: UInt32         // pages per span
     var capacity: UInt32      // blocks per span
-    var cacheLimit: UInt32    // most blocks a thread cache keeps of this class
+    var cacheLimit: UInt32    // blocks a thread cache keeps of this class at first
+    var growthLimit: UInt32   // most blocks a bin's limit grows to while the bin thrashes
     var refillBatch: UInt32   // blocks moved per refill from the central lists
+    var firstRefill: UInt32   // blocks a bin's first refill takes (doubling every second refill)
     var divisor: BlockDivisor // exact division by `size` (block index and block-start test)
 }
 
@@ -102,7 +106,7 @@ enum SizeClasses {
     /// Fills `table[1...60]` and the small-size lookup `lookup[0..<65]`: for each
     /// 16-byte step, the byte offset of its class's bin among a thread cache's bins.
     static func build(table: UnsafeMutablePointer<SizeClass>, lookup: UnsafeMutablePointer<UInt16>) {
-        table[0] = SizeClass(size: 0, pages: 0, capacity: 0, cacheLimit: 0, refillBatch: 0, divisor: BlockDivisor())
+        table[0] = SizeClass(size: 0, pages: 0, capacity: 0, cacheLimit: 0, growthLimit: 0, refillBatch: 0, firstRefill: 0, divisor: BlockDivisor())
         var i = 1
         while i < smallClassCount {
             let size = size(of: i)
@@ -120,10 +124,14 @@ enum SizeClasses {
                 pages &+= 1
             }
             let capacity = (bestPages << pageShift) / size
-            let limit = max(UInt(4), min(UInt(256), UInt(64 * 1024) / size))
+            // About threadCacheBytesPerClass of blocks (2 to 256), growing to at most
+            // four times as many blocks and four times as many bytes.
+            let limit = max(UInt(2), min(UInt(256), threadCacheBytesPerClass / size))
+            let growth = min(limit &* 4, max(limit, 4 &* threadCacheBytesPerClass / size))
             table[i] = SizeClass(
                 size: UInt32(size), pages: UInt32(bestPages), capacity: UInt32(capacity),
-                cacheLimit: UInt32(limit), refillBatch: UInt32(max(UInt(1), limit / 2)),
+                cacheLimit: UInt32(limit), growthLimit: UInt32(growth), refillBatch: UInt32(max(UInt(1), limit / 2)),
+                firstRefill: UInt32(max(UInt(1), min(UInt(8), pageSize / size))),
                 divisor: BlockDivisor(size))
             i &+= 1
         }

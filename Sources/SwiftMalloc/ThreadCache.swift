@@ -31,8 +31,9 @@ struct CacheBin {
     /// that finds it set means the bin went from full to empty, its class's working
     /// set does not fit, and the limit grows (see refill).
     var flushedSinceRefill: UInt8 = 0
-    /// Refills so far, saturating: the first two take 8 blocks each and every second
-    /// one after that doubles (8, 8, 16, 16, 32, ...), up to the class's batch, so a
+    /// Refills so far, saturating: the first two take the class's firstRefill blocks
+    /// (8, fewer above 512 B: one 4 KiB block) and every second one after that
+    /// doubles (8, 8, 16, 16, 32, ...), up to the class's batch, so a
     /// thread that uses a class lightly does not pull in (and keep resident) a full
     /// batch of it. With 16 threads each using 16 classes lightly, doubling from the
     /// second refill on held 564 KiB at the peak; this holds 428 KiB.
@@ -54,8 +55,6 @@ struct CacheBin {
     }
 }
 
-/// A bin's limit grows to at most this multiple of its class's cache limit.
-let maxLimitGrowth: UInt32 = 4
 
 /// Blocks a full bin gives back to its central list at a time (its newest ones).
 let flushBatch: UInt32 = 8
@@ -164,9 +163,9 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         if b.pointee.flushedSinceRefill != 0 {
             b.pointee.flushedSinceRefill = 0
             let grown = b.pointee.limit &+ max(b.pointee.limit / 4, 1)
-            if b.pointee.limit != 0 && grown <= info.cacheLimit &* maxLimitGrowth { b.pointee.setLimit(grown) }
+            if b.pointee.limit != 0 && grown <= info.growthLimit { b.pointee.setLimit(grown) }
         }
-        let want = min(UInt(max(info.refillBatch, 1)), UInt(8) << UInt(b.pointee.refills &>> 1))
+        let want = min(UInt(max(info.refillBatch, 1)), UInt(info.firstRefill) << UInt(b.pointee.refills &>> 1))
         if b.pointee.refills < 8 { b.pointee.refills &+= 1 }
         var list = BlockList()
         swm_lock(&central.pointee.lock)
