@@ -27,6 +27,9 @@ let residencyPages: UInt = 16384
 let gatherMappingCheckInterval: UInt = 256
 /// The fewest pages one move takes.
 let gatherMinMovePages: UInt = 64
+/// With the purger running, dirty pages may exceed the recent peak's free part by
+/// the peak shifted right this much (a half).
+let churnMarginShift: UInt = 1
 /// A free run unused this long is purged (1 s).
 let decayNanoseconds: UInt64 = 1_000_000_000
 
@@ -666,9 +669,9 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
 
     /// How many dirty pages may be kept now. With the purger running (it returns them
     /// within about a second of disuse), freed pages are kept up to the heap's recent
-    /// peak and an eighth more, so churn reuses resident pages (gathered under new
+    /// peak and half of it more, so churn reuses resident pages (gathered under new
     /// blocks where they lie elsewhere) and RSS never exceeds the recent peak of
-    /// pages in use by more than the reserve and an eighth. Without it, the reserve
+    /// pages in use by more than the reserve and a half. Without it, the reserve
     /// plus an eighth of the pages in use. Caller holds `lock`.
     func dirtyAllowance(now: UInt64) -> UInt {
         let used = pointee.usedPages
@@ -683,7 +686,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
             return pointee.dirtyLimitPages &+ used / 8
         }
         let peak = max(pointee.windowPeakPages, pointee.previousWindowPeakPages)
-        return pointee.dirtyLimitPages &+ (peak > used ? peak &- used : 0) &+ peak / 8
+        return pointee.dirtyLimitPages &+ (peak > used ? peak &- used : 0) &+ (peak >> churnMarginShift)
     }
 
     /// Purges every run that has stayed dirty for the decay time. Caller holds `lock`.
