@@ -81,6 +81,10 @@ struct ThreadCache {
 @inline(__always) var framesOffset: Int { siteCacheOffset + siteCacheEntries * MemoryLayout<SiteCacheEntry>.stride }
 @inline(__always) var walkMemoOffset: Int { framesOffset + maxProfileDepth * MemoryLayout<UInt>.stride }
 @inline(__always) var threadCacheBytes: Int { walkMemoOffset + maxProfileDepth * 2 * MemoryLayout<UInt>.stride }
+/// Without a profiler a cache ends before the site memo: the profiler's parts
+/// (site memo, frame scratch, walk memo) are 3.5 KiB of the 5.6, and every thread's
+/// cache would otherwise keep them resident, interleaved with the next cache's bins.
+@inline(__always) func threadCacheBytes(profiling: Bool) -> Int { profiling ? threadCacheBytes : siteCacheOffset }
 
 /// The profiler's per-thread memo of recent stacks: hash and depth → site id, so a
 /// repeated stack finds its site without the profile lock.
@@ -271,6 +275,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// A cache for the calling thread, registered for flushing at thread exit.
     @inline(never)
     func createThreadCache() -> UnsafeMutablePointer<ThreadCache>? {
+        // The profiler is configured with the heap, before any cache, so every cache
+        // (spare ones included) has the same size.
+        let bytes = threadCacheBytes(profiling: pointee.profiler != nil)
         swm_lock(&pointee.threadsLock)
         var tc = pointee.spareCaches
         if let t = tc {
@@ -278,14 +285,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
         } else {
             let meta = internalPointer
             swm_lock(&meta.pointee.lock)
-            tc = meta.pointee.bump(UInt(threadCacheBytes))?.bindMemory(to: ThreadCache.self, capacity: 1)
+            tc = meta.pointee.bump(UInt(bytes))?.bindMemory(to: ThreadCache.self, capacity: 1)
             swm_unlock(&meta.pointee.lock)
         }
         guard let t = tc else {
             swm_unlock(&pointee.threadsLock)
             return nil
         }
-        UnsafeMutableRawPointer(t).initializeMemory(as: UInt8.self, repeating: 0, count: threadCacheBytes)
+        UnsafeMutableRawPointer(t).initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         t.initialize(to: ThreadCache())
         t.pointee.freeKey = pointee.freeKey
         let table = (UnsafeMutableRawPointer(t) + lookupOffset).assumingMemoryBound(to: UInt16.self)
