@@ -381,6 +381,13 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
     /// deficit is mapped and the heap stays as compact as a contiguous one; otherwise
     /// as a new chunk.
     private func grow(_ pages: UInt, heap: UnsafeMutablePointer<Heap>) -> Bool {
+        // A heap past the dirty reserve wants the purger before its first big free:
+        // frees alone cannot start it (see Purger.swift), and until it runs, freed
+        // pages beyond the reserve go back at once, and are faulted in again by the
+        // next allocations.
+        if heap.pointee.purgerState == .idle && pointee.mappedPages &+ pages > pointee.dirtyLimitPages {
+            heap.pointee.purgerState = .wanted
+        }
         if growDownwards(pages, heap: heap) { return true }
         var bytes = max(pageHeapChunkBytes, pages << pageShift)
         var mapped = OSPages.map(bytes)
