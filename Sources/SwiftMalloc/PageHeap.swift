@@ -215,6 +215,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         r.pointee.next = nil
         r.pointee.prev = nil
         pointee.usedPages &+= pages
+        notePagesInUse()
         if pages >= gatherMinPages, let inBlock = gather(block: alignedStart, blockEnd, hull: lo, hi, heap: heap) {
             // The lead and the tail each took the whole run's count as their bound;
             // the pages found resident in the block are not theirs.
@@ -674,6 +675,14 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         if now &- pointee.lastDecayCheck >= decayNanoseconds / 4 { purgeExpired(now: now) }
     }
 
+    /// Raises the current window's peak to the pages in use now. The peak is taken
+    /// where pages come into use, not only where they are released: a block taken
+    /// and given back between two releases would otherwise leave no trace, and the
+    /// next release would purge pages the peak should have allowed. Caller holds `lock`.
+    @inline(__always) func notePagesInUse() {
+        if pointee.usedPages > pointee.windowPeakPages { pointee.windowPeakPages = pointee.usedPages }
+    }
+
     /// How many dirty pages may be kept now. With the purger running (it returns them
     /// within about a second of disuse), freed pages are kept up to the heap's recent
     /// peak and half of it more, so churn reuses resident pages (gathered under new
@@ -736,6 +745,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         _ = map.pointee.set(page: span.pointee.end &- pageSize, to: nil)
         span.pointee.pageCount &+= extra
         pointee.usedPages &+= extra
+        notePagesInUse()
         _ = map.pointee.set(page: span.pointee.end &- pageSize, to: span)
         _ = map.pointee.set(page: span.pointee.start, to: span)
         if heap.pointee.config.check { verify(heap: heap) }
