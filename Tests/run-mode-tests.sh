@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the C stress, fork, threads and API tests again in the allocator's other
 # modes: statistics (SWIFTMALLOC_STATS=1, tracking), profiling (SWIFTMALLOC_PROFILE=1
-# and sampled), checking (SWIFTMALLOC_CHECK=1) and without the background purger.
+# and sampled), checking (SWIFTMALLOC_CHECK=1) and without the background purger;
+# and the invalid frees again in the tracking modes.
 # Usage: Tests/run-mode-tests.sh LIBPATH
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,10 +29,34 @@ for mode in "${modes[@]}"; do
     done
 done
 
+# Tracking modes (statistics, full profiling) send free through their own entry:
+# every invalid free must still abort with a report naming the pointer.
+if gcc -O2 -g -Wall -I "$here/../include" -o "$work/badfree" "$here/c/badfree.c"; then
+    for mode in "SWIFTMALLOC_STATS=1" "SWIFTMALLOC_PROFILE=1"; do
+        bad=()
+        for c in $("$work/badfree" --list); do
+            (cd "$work" && env "$mode" SWIFTMALLOC_REPORT=/dev/null SWIFTMALLOC_PROFILE_QUIET=1 LD_PRELOAD="$lib" \
+                timeout 60 ./badfree "$c" >"$work/b.out" 2>"$work/b.err") 2>/dev/null
+            rc=$?
+            addr=$(awk '/^ADDR /{print $2; exit}' "$work/b.out")
+            if [ $rc -ne 134 ] || [ -z "$addr" ] || ! grep '^swiftmalloc: ' "$work/b.err" | grep -qF "$addr"; then
+                bad+=("$c (exit $rc)")
+            fi
+        done
+        if [ ${#bad[@]} -eq 0 ]; then
+            pass "badfree: every case aborts with a report naming the pointer ($mode)"
+        else
+            fail "badfree ($mode): ${bad[*]}"
+        fi
+    done
+else
+    fail "Tests/c/badfree.c does not compile"
+fi
+
 # Hardened mode: each corruption must abort with a one-line report.
 if gcc -O0 -g -Wall -I "$here/../include" -o "$work/hardened" "$here/check/hardened.c"; then
     for c in overflow-small overflow-large overflow-realloc write-after-free double-free-late; do
-        (cd "$work" && SWIFTMALLOC_CHECK=1 LD_PRELOAD="$lib" timeout 60 ./hardened "$c" >"$work/h.out" 2>"$work/h.err")
+        (cd "$work" && SWIFTMALLOC_CHECK=1 LD_PRELOAD="$lib" timeout 60 ./hardened "$c" >"$work/h.out" 2>"$work/h.err") 2>/dev/null
         rc=$?
         if [ $rc -eq 134 ] && grep -q '^swiftmalloc: ' "$work/h.err"; then
             pass "check mode catches $c: $(grep '^swiftmalloc: ' "$work/h.err" | head -n 1 | cut -c1-100)"

@@ -107,6 +107,24 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
     freeSlow(p, call: "free()")
 }
 
+/// free in tracking mode (the exported `free` jumps here instead, see
+/// Lifecycle.readEnvironment): every small span has fastLimit 0 then, so the fast
+/// path above would fail its first test and find the span again on the slow path.
+/// This looks it up once and checks the block as the slow path does (a block start
+/// of a small span, not marked free); anything else takes the slow path, which
+/// reports bad pointers.
+@_silgen_name("swm_free_tracked")
+func swm_free_tracked(_ ptr: UnsafeMutableRawPointer?) {
+    let p = UInt(bitPattern: ptr)
+    if let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self),
+       let span = heap.pageMapPointer.pointee.span(at: p), span.pointee.state == .small,
+       !span.pointee.forSampling, span.pointee.blockIndex(of: p) != nil, freeMark(p) != heap.pointee.freeKey,
+       let tc = heap.currentCache() {
+        return heap.freeTracked(p, span: span, tc: tc)
+    }
+    freeSlow(p, call: "free()")
+}
+
 /// The fast path found the bin full (or limited to 0) after taking a slot: give
 /// the slot back, then free the slow way.
 @inline(never)

@@ -147,21 +147,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let cls = Int(span.pointee.sizeClass)
         if span.pointee.forSampling { return freeSampled(p, span: span) }
         if pointee.config.tracking && !pointee.config.direct, let tc = currentCache() {
-            var freed = BlockInfo()
-            let central = self.central(cls)
-            if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
-                freed = info[index]
-                info[index] = BlockInfo()
-                if freed.isLive {
-                    _ = swm_fetch_add(&central.pointee.requestedLive, 0 &- UInt(freed.requested))
-                    noteRequested(0 &- Int(freed.requested))
-                }
-            }
-            tc.push(p, tc.trackedBin(cls), cls, heap: self)
-            if freed.isLive, let profiler = pointee.profiler {
-                profiler.recordFree(site: freed.site, size: UInt(freed.requested), held: UInt(span.pointee.blockSize), heap: self)
-            }
-            return
+            return freeTracked(p, span: span, tc: tc)
         }
         if !pointee.config.direct, let tc = currentCache() {
             tc.push(p, tc.bin(cls), cls, heap: self)
@@ -191,6 +177,26 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_unlock(&central.pointee.lock)
         if freed.isLive, let profiler = pointee.profiler {
             profiler.recordFree(site: freed.site, size: UInt(freed.requested), held: held, heap: self)
+        }
+    }
+
+    /// Tracking mode, with a thread cache: `p` (a checked block start of ordinary small
+    /// span `span`) goes on the thread's tracked bin, and its record is cleared.
+    @inline(__always)
+    func freeTracked(_ p: UInt, span: UnsafeMutablePointer<Span>, tc: UnsafeMutablePointer<ThreadCache>) {
+        let cls = Int(span.pointee.sizeClass)
+        var freed = BlockInfo()
+        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
+            freed = info[index]
+            info[index] = BlockInfo()
+            if freed.isLive {
+                _ = swm_fetch_add(&central(cls).pointee.requestedLive, 0 &- UInt(freed.requested))
+                noteRequested(0 &- Int(freed.requested))
+            }
+        }
+        tc.push(p, tc.trackedBin(cls), cls, heap: self)
+        if freed.isLive, let profiler = pointee.profiler {
+            profiler.recordFree(site: freed.site, size: UInt(freed.requested), held: UInt(span.pointee.blockSize), heap: self)
         }
     }
 

@@ -64,6 +64,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         pointee.config.tracking = pointee.config.statsAtExit || fullProfile || pointee.config.check
         pointee.config.direct = pointee.config.check
         if pointee.config.tracking || pointee.profiler != nil { pointee.reportFD = swm_dup_stderr() }
+        // Tracking with thread caches: free goes straight to the tracked path, which
+        // the fast path would only reach through the slow path's second lookup.
+        if pointee.config.tracking && !pointee.config.direct { swm_use_tracked_free() }
         // Sampling with the fast paths on: malloc switches to the byte-counting variant.
         if pointee.profiler != nil && !pointee.config.tracking { swm_use_sampled_malloc() }
         // Full profiling: malloc captures its caller's stack on entry.

@@ -8,7 +8,6 @@
             ":\n\tjmp " #impl "\n.size " #pub ", .-" #pub "\n");
 
 #define SWM_API(X)                                  \
-    X(free, swiftmalloc_free)                       \
     X(reallocarray, swiftmalloc_reallocarray)       \
     X(posix_memalign, swiftmalloc_posix_memalign)   \
     X(aligned_alloc, swiftmalloc_aligned_alloc)     \
@@ -22,8 +21,7 @@
     X(malloc_stats, swiftmalloc_malloc_stats)       \
     X(mallopt, swiftmalloc_mallopt)                 \
     X(free_sized, swiftmalloc_free_sized)           \
-    X(free_aligned_sized, swiftmalloc_free_aligned_sized) \
-    X(cfree, swiftmalloc_free)
+    X(free_aligned_sized, swiftmalloc_free_aligned_sized)
 
 #define SWM_DECLARE(pub, impl) SWM_PROTECT(impl)
 #define SWM_REFERENCE(pub, impl) (void *)impl,
@@ -31,26 +29,31 @@ SWM_API(SWM_DECLARE)
 SWM_PROTECT(swiftmalloc_malloc)
 SWM_PROTECT(swiftmalloc_calloc)
 SWM_PROTECT(swiftmalloc_realloc)
+SWM_PROTECT(swiftmalloc_free)
 __attribute__((used)) static void *const swm_protected_refs[] = { SWM_API(SWM_REFERENCE) };
 // The prefixed-only build (libswiftmalloc-prefixed.so) leaves the reserved names
 // to the system allocator and exports only the swiftmalloc_* functions.
 #ifndef SWIFTMALLOC_PREFIXED_ONLY
 SWM_API(SWM_FORWARD)
 
-// malloc, calloc and realloc jump through a pointer instead, still one
+// malloc, calloc, realloc and free jump through a pointer instead, still one
 // instruction: the sampling profiler points malloc at a variant of the fast path
-// that counts bytes, and full profiling points all three at entries that capture
-// the caller's stack first (swm_select_entries). Everything else, and the
-// prefixed functions, are direct.
+// that counts bytes, full profiling points the first three at entries that
+// capture the caller's stack first (swm_select_entries), and tracking points free
+// at an entry for tracked blocks (swm_select_free_entry). Everything else, and
+// the prefixed functions, are direct.
 __attribute__((visibility("hidden"))) void *swm_malloc_entry = (void *)swiftmalloc_malloc;
 __attribute__((visibility("hidden"))) void *swm_calloc_entry = (void *)swiftmalloc_calloc;
 __attribute__((visibility("hidden"))) void *swm_realloc_entry = (void *)swiftmalloc_realloc;
-#define SWM_FORWARD_INDIRECT(pub)                                                     \
+__attribute__((visibility("hidden"))) void *swm_free_entry = (void *)swiftmalloc_free;
+#define SWM_FORWARD_INDIRECT(pub, entry)                                              \
     __asm__(".text\n.globl " #pub "\n.type " #pub ",@function\n.p2align 4\n" #pub  \
-            ":\n\tjmp *swm_" #pub "_entry(%rip)\n.size " #pub ", .-" #pub "\n");
-SWM_FORWARD_INDIRECT(malloc)
-SWM_FORWARD_INDIRECT(calloc)
-SWM_FORWARD_INDIRECT(realloc)
+            ":\n\tjmp *swm_" #entry "_entry(%rip)\n.size " #pub ", .-" #pub "\n");
+SWM_FORWARD_INDIRECT(malloc, malloc)
+SWM_FORWARD_INDIRECT(calloc, calloc)
+SWM_FORWARD_INDIRECT(realloc, realloc)
+SWM_FORWARD_INDIRECT(free, free)
+SWM_FORWARD_INDIRECT(cfree, free)
 #endif
 
 void swm_select_entries(void *malloc_entry, void *calloc_entry, void *realloc_entry) {
@@ -60,6 +63,13 @@ void swm_select_entries(void *malloc_entry, void *calloc_entry, void *realloc_en
     __atomic_store_n(&swm_realloc_entry, realloc_entry, __ATOMIC_RELEASE);
 #else
     (void)malloc_entry, (void)calloc_entry, (void)realloc_entry;
+#endif
+}
+
+extern void swm_free_tracked(void *);
+void swm_use_tracked_free(void) {
+#ifndef SWIFTMALLOC_PREFIXED_ONLY
+    __atomic_store_n(&swm_free_entry, (void *)swm_free_tracked, __ATOMIC_RELEASE);
 #endif
 }
 

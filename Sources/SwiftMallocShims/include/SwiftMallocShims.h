@@ -222,6 +222,9 @@ static inline void swm_futex_wait(int32_t *word, int32_t expected, uint64_t nano
 void swm_select_entries(void *malloc_entry, void *calloc_entry, void *realloc_entry);
 /// Selects the sampling profiler's malloc.
 void swm_use_sampled_malloc(void);
+/// Points the exported `free` (and `cfree`) at tracking mode's entry
+/// (swm_free_tracked in API.swift); no effect in the prefixed-only build.
+void swm_use_tracked_free(void);
 
 // ---- Stack capture for the profiler ---------------------------------------------------
 /// Loads libunwind's unw_backtrace with dlopen (so the library needs no libunwind
