@@ -40,7 +40,7 @@ SWM_API(SWM_FORWARD)
 // instruction: the sampling profiler points malloc at a variant of the fast path
 // that counts bytes, full profiling points the first three at entries that
 // capture the caller's stack first (swm_select_entries), and tracking points free
-// at an entry for tracked blocks (swm_select_free_entry). Everything else, and
+// at an entry for tracked blocks (swm_use_tracked_free). Everything else, and
 // the prefixed functions, are direct.
 __attribute__((visibility("hidden"))) void *swm_malloc_entry = (void *)swiftmalloc_malloc;
 __attribute__((visibility("hidden"))) void *swm_calloc_entry = (void *)swiftmalloc_calloc;
