@@ -24,19 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "testutil.h"
 
 #define MIB ((size_t)1 << 20)
-
-static long minor_faults(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
 
 static void fill(unsigned char *p, size_t n, unsigned char tag)
 {

@@ -20,18 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "testutil.h"
 
 #define BLOCK ((size_t)24 << 20)
-
-static long minor_faults(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
 
 static void check_fill(const unsigned char *p, unsigned char tag, const char *what)
 {
@@ -41,15 +33,7 @@ static void check_fill(const unsigned char *p, unsigned char tag, const char *wh
 
 int main(void)
 {
-    if (!malloc_is_swiftmalloc()) {
-        printf("%s: skipped (malloc is not SwiftMalloc's)\n", TEST_NAME);
-        return 0;
-    }
-    const char *bg = getenv("SWIFTMALLOC_BACKGROUND");
-    if (bg != NULL && bg[0] == '0') {
-        printf("%s: skipped (no background purger)\n", TEST_NAME);
-        return 0;
-    }
+    if (!purger_testable()) return 0;
     unsigned char *a = malloc(BLOCK), *b = malloc(BLOCK);
     CHECK(a != NULL && b != NULL, "malloc(%zu) returned NULL", BLOCK);
     memset(a, 0xa1, BLOCK);

@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 
 #include "testutil.h"
 
@@ -31,24 +30,9 @@
 #define FREED_BLOCKS (FILL_BLOCKS / 3 * 2)
 #define REFILL_BLOCKS ((size_t)32 << 20) / BLOCK
 
-static long minor_faults(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
-
 int main(void)
 {
-    if (!malloc_is_swiftmalloc()) {
-        printf("%s: skipped (malloc is not SwiftMalloc's)\n", TEST_NAME);
-        return 0;
-    }
-    const char *bg = getenv("SWIFTMALLOC_BACKGROUND");
-    if (bg != NULL && bg[0] == '0') {
-        printf("%s: skipped (no background purger)\n", TEST_NAME);
-        return 0;
-    }
+    if (!purger_testable()) return 0;
     /* The block table is mapped, so it is not part of the heap under test. */
     size_t slots = FILL_BLOCKS > REFILL_BLOCKS ? FILL_BLOCKS : REFILL_BLOCKS;
     unsigned char **blocks = mmap(NULL, slots * sizeof *blocks, PROT_READ | PROT_WRITE,

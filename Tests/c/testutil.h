@@ -248,4 +248,30 @@ static inline void run_without_purger(char **argv)
     }
 }
 
+/* Whether the tests that count on the background purger apply: malloc is
+ * SwiftMalloc's and SWIFTMALLOC_BACKGROUND=0 does not turn the purger off (without
+ * it the page heap keeps only a small reserve of freed pages). Prints why not. */
+static inline int purger_testable(void)
+{
+    if (!malloc_is_swiftmalloc()) {
+        printf("%s: skipped (malloc is not SwiftMalloc's)\n", TEST_NAME);
+        return 0;
+    }
+    const char *bg = getenv("SWIFTMALLOC_BACKGROUND");
+    if (bg != NULL && bg[0] == '0') {
+        printf("%s: skipped (no background purger)\n", TEST_NAME);
+        return 0;
+    }
+    return 1;
+}
+
+#include <sys/resource.h>
+/* Minor page faults of this process so far. */
+static inline long minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
 #endif /* SWIFTMALLOC_TESTUTIL_H */
