@@ -278,6 +278,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
         // The profiler is configured with the heap, before any cache, so every cache
         // (spare ones included) has the same size.
         let bytes = threadCacheBytes(profiling: pointee.profiler != nil)
+        // The first sampling gap is drawn before the threads lock: the profile lock
+        // is outermost (the fork handlers take it first), so it is never taken
+        // under an allocator lock.
+        var gap = 0
+        if let profiler = pointee.profiler, profiler.pointee.sampleMean != 0 { gap = profiler.nextGap() }
         swm_lock(&pointee.threadsLock)
         var tc = pointee.spareCaches
         if let t = tc {
@@ -298,9 +303,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let table = (UnsafeMutableRawPointer(t) + lookupOffset).assumingMemoryBound(to: UInt16.self)
         table.update(from: pointee.lookup.unsafelyUnwrapped, count: lookupEntries)
         t.applyLimits(heap: self)
-        if let profiler = pointee.profiler, profiler.pointee.sampleMean != 0 {
-            t.pointee.sampleCountdown = profiler.nextGap()
-        }
+        t.pointee.sampleCountdown = gap
         t.pointee.next = pointee.threads
         pointee.threads?.pointee.prev = t
         pointee.threads = t
