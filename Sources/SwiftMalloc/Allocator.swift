@@ -56,7 +56,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         swm_unlock(&central.pointee.lock)
         if p != 0 {
-            profiler.recordAllocation(site: site, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
+            profiler.recordAllocation(site: site, cls: cls, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
         }
         return p
     }
@@ -75,7 +75,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         central.put(p, span: span, heap: self)
         swm_unlock(&central.pointee.lock)
         if freed.isLive, let profiler = pointee.profiler {
-            profiler.recordFree(site: freed.site, size: UInt(freed.requested), held: held, heap: self)
+            profiler.recordFree(site: freed.site, cls: Int(span.pointee.sizeClass), size: UInt(freed.requested), held: held, heap: self)
         }
     }
 
@@ -102,10 +102,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
             info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
-            _ = swm_fetch_add(&central.pointee.requestedLive, requested)
+            noteClassRequested(central, requested)
             noteRequested(Int(bitPattern: requested))
         }
-        profiler?.recordAllocation(site: site, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
+        profiler?.recordAllocation(site: site, cls: cls, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
         return p
     }
 
@@ -129,7 +129,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
                 }
                 if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
                     info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
-                    _ = swm_fetch_add(&central.pointee.requestedLive, requested)
+                    noteClassRequested(central, requested)
                     noteRequested(Int(bitPattern: requested))
                 }
             }
@@ -137,7 +137,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         swm_unlock(&central.pointee.lock)
         if p != 0, let profiler {
-            profiler.recordAllocation(site: site, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
+            profiler.recordAllocation(site: site, cls: cls, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
         }
         return p
     }
@@ -167,7 +167,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
                 checkCanary(call, p, requested: requested, to: UInt(span.pointee.blockSize))
             }
             if freed.isLive {
-                _ = swm_fetch_add(&central.pointee.requestedLive, 0 &- requested)
+                noteClassRequested(central, 0 &- requested)
                 noteRequested(0 &- Int(bitPattern: requested))
             }
             info[index] = BlockInfo()
@@ -176,7 +176,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         central.put(p, span: span, heap: self)
         swm_unlock(&central.pointee.lock)
         if freed.isLive, let profiler = pointee.profiler {
-            profiler.recordFree(site: freed.site, size: UInt(freed.requested), held: held, heap: self)
+            profiler.recordFree(site: freed.site, cls: cls, size: UInt(freed.requested), held: held, heap: self)
         }
     }
 
@@ -190,13 +190,13 @@ extension UnsafeMutablePointer where Pointee == Heap {
             freed = info[index]
             info[index] = BlockInfo()
             if freed.isLive {
-                _ = swm_fetch_add(&central(cls).pointee.requestedLive, 0 &- UInt(freed.requested))
+                noteClassRequested(central(cls), 0 &- UInt(freed.requested))
                 noteRequested(0 &- Int(freed.requested))
             }
         }
         tc.push(p, tc.trackedBin(cls), cls, heap: self)
         if freed.isLive, let profiler = pointee.profiler {
-            profiler.recordFree(site: freed.site, size: UInt(freed.requested), held: UInt(span.pointee.blockSize), heap: self)
+            profiler.recordFree(site: freed.site, cls: cls, size: UInt(freed.requested), held: UInt(span.pointee.blockSize), heap: self)
         }
     }
 
@@ -229,7 +229,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if pointee.config.hugePages { OSPages.adviseHugePages(span.pointee.start, pages << pageShift, true) }
         if pointee.config.check { fillCanary(span.pointee.start, from: n, to: pages << pageShift) }
         if pointee.config.tracking { noteRequested(Int(bitPattern: n)) }
-        pointee.profiler?.recordAllocation(site: site, size: n, held: pages << pageShift, heap: self)
+        pointee.profiler?.recordAllocation(site: site, cls: 0, size: n, held: pages << pageShift, heap: self)
         return UnsafeMutableRawPointer(bitPattern: span.pointee.start)
     }
 
@@ -274,7 +274,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_unlock(&pageHeap.pointee.lock)
         if pointee.config.check { fillCanary(start, from: n, to: bytes) }
         if pointee.config.tracking { noteRequested(Int(bitPattern: n)) }
-        pointee.profiler?.recordAllocation(site: site, size: n, held: bytes, heap: self)
+        pointee.profiler?.recordAllocation(site: site, cls: 0, size: n, held: bytes, heap: self)
         return p
     }
 
@@ -294,7 +294,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if pointee.config.tracking { noteRequested(0 &- Int(bitPattern: span.pointee.requested)) }
         pageHeap.release(span, heap: self)
         swm_unlock(&pageHeap.pointee.lock)
-        pointee.profiler?.recordFree(site: site, size: requested, held: held, heap: self)
+        pointee.profiler?.recordFree(site: site, cls: 0, size: requested, held: held, heap: self)
     }
 
     func freeHuge(_ span: UnsafeMutablePointer<Span>) {
@@ -312,7 +312,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_unlock(&pageHeap.pointee.lock)
         internalPointer.deleteSpan(span)
         OSPages.unmap(UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped, bytes)
-        pointee.profiler?.recordFree(site: site, size: requested, held: bytes, heap: self)
+        pointee.profiler?.recordFree(site: site, cls: 0, size: requested, held: bytes, heap: self)
     }
 
     // ---- validation --------------------------------------------------------------------------
@@ -445,15 +445,15 @@ extension UnsafeMutablePointer where Pointee == Heap {
                 checkCanary("realloc()", p, requested: old, to: UInt(span.pointee.blockSize))
                 fillCanary(p, from: n, to: UInt(span.pointee.blockSize))
             }
-            _ = swm_fetch_add(&central.pointee.requestedLive, n &- old)
+            noteClassRequested(central, n &- old)
             info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: n), site: site)
             noteRequested(Int(bitPattern: n) &- Int(bitPattern: old))
         }
         swm_unlock(&central.pointee.lock)
         if before.isLive, let profiler = pointee.profiler {
             let held = UInt(span.pointee.blockSize)
-            profiler.recordFree(site: before.site, size: UInt(before.requested), held: held, heap: self)
-            profiler.recordAllocation(site: site, size: n, held: held, heap: self)
+            profiler.recordFree(site: before.site, cls: Int(span.pointee.sizeClass), size: UInt(before.requested), held: held, heap: self)
+            profiler.recordAllocation(site: site, cls: Int(span.pointee.sizeClass), size: n, held: held, heap: self)
         }
     }
 
@@ -463,9 +463,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
             fillCanary(span.pointee.start, from: span.pointee.requested, to: span.pointee.pageCount << pageShift)
         }
         guard let profiler = pointee.profiler else { return }
-        profiler.recordFree(site: span.pointee.site, size: oldSize, held: oldHeld, heap: self)
+        profiler.recordFree(site: span.pointee.site, cls: 0, size: oldSize, held: oldHeld, heap: self)
         span.pointee.site = site
-        profiler.recordAllocation(site: site, size: span.pointee.requested, held: span.pointee.pageCount << pageShift, heap: self)
+        profiler.recordAllocation(site: site, cls: 0, size: span.pointee.requested, held: span.pointee.pageCount << pageShift, heap: self)
     }
 
     /// In-place resize of a large block: same page count, shrink, or growth into a free
@@ -561,8 +561,17 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if held > pointee.peakHeldBytes { pointee.peakHeldBytes = held }
     }
 
-    /// Adds `delta` to the live requested total (tracking only) and records its peak.
+    /// Adds `delta` to class `central`'s live requested bytes (tracking only; the
+    /// profiler does it when `config.requestedByProfiler`).
+    @inline(__always) func noteClassRequested(_ central: UnsafeMutablePointer<Central>, _ delta: UInt) {
+        if pointee.config.requestedByProfiler { return }
+        _ = swm_fetch_add(&central.pointee.requestedLive, delta)
+    }
+
+    /// Adds `delta` to the live requested total (tracking only) and records its peak
+    /// (the profiler does both when `config.requestedByProfiler`).
     func noteRequested(_ delta: Int) {
+        if pointee.config.requestedByProfiler { return }
         let now = swm_fetch_add(&pointee.requestedTotal, UInt(bitPattern: delta)) &+ UInt(bitPattern: delta)
         var peak = swm_load_relaxed(&pointee.peakRequestedBytes)
         while now > peak && swm_cas(&pointee.peakRequestedBytes, peak, now) == 0 {

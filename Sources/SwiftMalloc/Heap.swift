@@ -31,7 +31,8 @@ struct Heap {
     var largeRequested: UInt = 0
     var peakHeldBytes: UInt = 0
     var peakRequestedBytes: UInt = 0
-    /// Live requested bytes over all blocks (tracking only), updated atomically.
+    /// Live requested bytes over all blocks (tracking only), updated atomically, or
+    /// under the profile lock when `config.requestedByProfiler`.
     var requestedTotal: UInt = 0
     var forkCount: UInt = 0
     /// Where exit reports go: a duplicate of stderr taken at start-up when one is due.
@@ -56,6 +57,10 @@ struct Config {
     var tracking = false
     /// Thread caches are bypassed: every call goes to the central lists (check mode).
     var direct = false
+    /// Full profiling: the live requested totals (per class and overall) and their
+    /// peak are kept by the profiler under its lock, which every tracked allocation
+    /// and free takes anyway, instead of with atomic adds of their own.
+    var requestedByProfiler = false
     /// SWIFTMALLOC_THP=1: large blocks ask for transparent huge pages, and the page
     /// heap's chunks ask for none (OSPages.adviseHugePages).
     var hugePages = false
@@ -83,8 +88,10 @@ private nonisolated(unsafe) var initLock: Int32 = 0
 
 @inline(never)
 func initializeHeap() -> UnsafeMutablePointer<Heap>? {
-    // The static empty cache stands in for a thread's cache until it has one.
-    if threadCacheBytes > Int(SWM_EMPTY_CACHE_BYTES) { internalFailure("thread cache larger than the empty cache", UInt(threadCacheBytes)) }
+    // The static empty cache stands in for a thread's cache until it has one. The
+    // profiler's parts are never reached through it (every use checks for it first).
+    let stand = threadCacheBytes(profiling: false)
+    if stand > Int(SWM_EMPTY_CACHE_BYTES) { internalFailure("thread cache larger than the empty cache", UInt(stand)) }
     swm_lock(&initLock)
     defer { swm_unlock(&initLock) }
     if let h = swm_heap_get() { return h.assumingMemoryBound(to: Heap.self) }

@@ -63,6 +63,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let fullProfile = pointee.profiler != nil && sample == 0
         pointee.config.tracking = pointee.config.statsAtExit || fullProfile || pointee.config.check
         pointee.config.direct = pointee.config.check
+        pointee.config.requestedByProfiler = fullProfile
         if pointee.config.tracking || pointee.profiler != nil { pointee.reportFD = swm_dup_stderr() }
         // Tracking with thread caches: free goes straight to the tracked path, which
         // the fast path would only reach through the slow path's second lookup.

@@ -249,17 +249,18 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         }
     }
 
-    @inline(__always) func recordAllocation(site: UInt32, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
-        record(site: site, size: size, held: held, allocated: true, heap: heap)
+    @inline(__always) func recordAllocation(site: UInt32, cls: Int, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
+        record(site: site, cls: cls, size: size, held: held, allocated: true, heap: heap)
     }
 
-    @inline(__always) func recordFree(site: UInt32, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
-        record(site: site, size: size, held: held, allocated: false, heap: heap)
+    @inline(__always) func recordFree(site: UInt32, cls: Int, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
+        record(site: site, cls: cls, size: size, held: held, allocated: false, heap: heap)
     }
 
-    /// One block of `site` allocated or freed: the site's counters, the heap's live
-    /// total and peak epoch, and the timeline.
-    private func record(site: UInt32, size: UInt, held: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
+    /// One block of `site` allocated or freed (of small class `cls`, 0 for a large
+    /// or huge block): the site's counters, the heap's live total and peak epoch, the
+    /// timeline and, when `config.requestedByProfiler`, the heap's requested totals.
+    private func record(site: UInt32, cls: Int, size: UInt, held: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
         if pointee.sampleMean != 0 && site == 0 { return noteTimeline(heap: heap) }
         let (count, bytes, heldBytes) = scaled(size, held, site: site)
         swm_lock(&pointee.lock)
@@ -288,8 +289,25 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         } else {
             pointee.liveRequested &-= min(bytes, pointee.liveRequested)
         }
+        if heap.pointee.config.requestedByProfiler { noteRequested(cls: cls, size: size, allocated: allocated, heap: heap) }
         sampleTimeline(heap: heap)
         swm_unlock(&pointee.lock)
+    }
+
+    /// The heap's requested totals for full profiling, where every tracked block
+    /// passes through `record`: written only here, under the profile lock, so plain
+    /// stores do (readers load them relaxed). In full mode `liveRequested` is exact
+    /// and equals the heap's total. Caller holds `lock`.
+    @inline(__always) private func noteRequested(cls: Int, size: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
+        if cls > 0 {
+            let c = heap.central(cls)
+            let now = swm_load_relaxed(&c.pointee.requestedLive)
+            swm_store_relaxed(&c.pointee.requestedLive, allocated ? now &+ size : now &- min(size, now))
+        }
+        swm_store_relaxed(&heap.pointee.requestedTotal, pointee.liveRequested)
+        if pointee.peakRequested > swm_load_relaxed(&heap.pointee.peakRequestedBytes) {
+            swm_store_relaxed(&heap.pointee.peakRequestedBytes, pointee.peakRequested)
+        }
     }
 
     private func noteTimeline(heap: UnsafeMutablePointer<Heap>) {

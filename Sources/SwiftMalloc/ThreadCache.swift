@@ -82,7 +82,7 @@ struct ThreadCache {
 @inline(__always) var walkMemoOffset: Int { framesOffset + maxProfileDepth * MemoryLayout<UInt>.stride }
 @inline(__always) var threadCacheBytes: Int { walkMemoOffset + maxProfileDepth * 2 * MemoryLayout<UInt>.stride }
 /// Without a profiler a cache ends before the site memo: the profiler's parts
-/// (site memo, frame scratch, walk memo) are 3.5 KiB of the 5.6, and every thread's
+/// (site memo, frame scratch, walk memo) are 9.5 KiB of the 11.6, and every thread's
 /// cache would otherwise keep them resident, interleaved with the next cache's bins.
 @inline(__always) func threadCacheBytes(profiling: Bool) -> Int { profiling ? threadCacheBytes : siteCacheOffset }
 
@@ -93,7 +93,10 @@ struct SiteCacheEntry {
     var site: UInt32 = 0
     var depth: UInt32 = 0
 }
-let siteCacheEntries = 128
+/// Direct-mapped: with 128 entries, 23% of the stacks of a program with 32 hot call
+/// sites missed (two hashes in one slot), each miss taking the profile lock and
+/// comparing a stored stack; with 512, about 6%.
+let siteCacheEntries = 512
 
 extension UnsafeMutablePointer where Pointee == ThreadCache {
     /// The bin for a request of `n <= lookupMaxSize` bytes (the static empty cache
