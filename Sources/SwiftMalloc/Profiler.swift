@@ -16,11 +16,11 @@
 import SwiftMallocShims
 
 /// One call site: a distinct stack. Counters are exact in full mode and scaled
-/// estimates in sampled mode (see ProfileMath).
+/// estimates in sampled mode (see ProfileMath). 128 bytes, in an array that starts
+/// on a page: what every allocation and free of the site reads and writes (the
+/// epoch and the six counters) fills the first cache line of its entry.
 struct Site {
-    var hash: UInt64 = 0
-    var frames: UnsafeMutablePointer<UInt>? = nil
-    var depth: UInt32 = 0
+    var seenEpoch: UInt = 0
     var allocCount: UInt = 0
     var allocBytes: UInt = 0
     var freeCount: UInt = 0
@@ -31,7 +31,18 @@ struct Site {
     /// `seenEpoch` equals the profiler's `peakEpoch`, else the current values are.
     var peakLiveBytes: UInt = 0
     var peakLiveCount: UInt = 0
-    var seenEpoch: UInt = 0
+    var hash: UInt64 = 0
+    var frames: UnsafeMutablePointer<UInt>? = nil
+    var depth: UInt32 = 0
+    private var padding: (UInt32, UInt, UInt, UInt) = (0, 0, 0, 0)
+
+    init(hash: UInt64, frames: UnsafeMutablePointer<UInt>?, depth: UInt32) {
+        self.hash = hash
+        self.frames = frames
+        self.depth = depth
+    }
+
+    init() {}
 }
 
 struct TimelineSample {
