@@ -89,7 +89,8 @@ extension UnsafeMutablePointer where Pointee == Central {
     /// mode, where it checks that the block was not written since it was freed.
     /// Caller holds `lock` and counts the block live.
     @inline(__always) private func takeBlock(_ s: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) -> UInt {
-        let index = s.takeFreeIndex()
+        // The bitmap has carved - live bits set: none to look for when they are equal.
+        let index = s.pointee.live < s.pointee.carved ? s.takeFreeIndex() : -1
         if index >= 0 {
             let block = s.pointee.start &+ UInt(index) &* UInt(s.pointee.blockSize)
             if heap.pointee.config.check &&
@@ -105,6 +106,28 @@ extension UnsafeMutablePointer where Pointee == Central {
         // Free until handed out, like every free block.
         setFreeMark(block, heap.pointee.freeKey)
         return block
+    }
+
+    /// Hands out the next `n` never-used blocks of span `s` (it has that many), each
+    /// marked free until a thread cache hands it out. Caller holds `lock` and has
+    /// taken every free carved block of `s` first (live == carved).
+    @inline(__always) private func carve(_ n: UInt, from s: UnsafeMutablePointer<Span>, into list: inout BlockList,
+                                         heap: UnsafeMutablePointer<Heap>) {
+        let size = UInt(s.pointee.blockSize)
+        let key = heap.pointee.freeKey
+        var block = s.pointee.start &+ UInt(s.pointee.carved) &* size
+        var i: UInt = 0
+        while i < n {
+            setFreeMark(block, key)
+            list.push(block)
+            block &+= size
+            i &+= 1
+        }
+        let carved = s.pointee.carved &+ UInt16(truncatingIfNeeded: n)
+        s.pointee.carved = carved
+        s.pointee.live = carved
+        // Tracking sends every free to the slow path, which keeps the block's record.
+        if !s.pointee.forSampling && !heap.pointee.config.tracking { s.pointee.fastLimit = UInt(carved) }
     }
 
     /// A new span for class `cls` from the page heap, on its partial list. Caller holds `lock`.
@@ -146,10 +169,15 @@ extension UnsafeMutablePointer where Pointee == Central {
             var span = pointee.partial
             if span == nil { span = newSpan(cls, heap: heap) }
             guard let s = span else { return list.count > 0 }
-            while list.count < want && s.pointee.live < s.pointee.capacity {
+            // Free carved blocks first, lowest first (keeps live blocks packed)...
+            while list.count < want && s.pointee.live < s.pointee.carved {
                 let block = takeBlock(s, heap: heap)
                 s.pointee.live &+= 1
                 list.push(block)
+            }
+            // ...then fresh ones, carved in one go.
+            if list.count < want && s.pointee.carved < s.pointee.capacity {
+                carve(min(want &- list.count, UInt(s.pointee.capacity &- s.pointee.carved)), from: s, into: &list, heap: heap)
             }
             if s.pointee.live == s.pointee.capacity { unlinkPartial(s) }
         }
@@ -160,7 +188,7 @@ extension UnsafeMutablePointer where Pointee == Central {
     /// Returns one block to its span. Caller holds `lock`; `span` owns `block`.
     /// `marked`: the block already carries the free key (it comes from a thread
     /// cache), so its memory need not be touched.
-    func put(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>, marked: Bool = false) {
+    @inline(__always) func put(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>, marked: Bool = false) {
         guard let index = span.pointee.blockIndex(of: block), span.markFree(index) else {
             swm_unlock(&pointee.lock)
             reportBadPointer("free()", block, .doubleFree)
