@@ -100,12 +100,18 @@ extension UnsafeMutablePointer where Pointee == Central {
             return block
         }
         let block = s.pointee.start &+ UInt(s.pointee.carved) &* UInt(s.pointee.blockSize)
-        s.pointee.carved &+= 1
-        // Tracking sends every free to the slow path, which keeps the block's record.
-        if !s.pointee.forSampling && !heap.pointee.config.tracking { s.pointee.fastLimit = UInt(s.pointee.carved) }
+        setCarved(s, s.pointee.carved &+ 1, heap: heap)
         // Free until handed out, like every free block.
         setFreeMark(block, heap.pointee.freeKey)
         return block
+    }
+
+    /// Span `s` now has its first `carved` blocks cut; the free fast path accepts
+    /// them all, except in spans whose frees must all reach the slow path.
+    @inline(__always) private func setCarved(_ s: UnsafeMutablePointer<Span>, _ carved: UInt16, heap: UnsafeMutablePointer<Heap>) {
+        s.pointee.carved = carved
+        // Tracking sends every free to the slow path, which keeps the block's record.
+        if !s.pointee.forSampling && !heap.pointee.config.tracking { s.pointee.fastLimit = UInt(carved) }
     }
 
     /// Hands out the next `n` never-used blocks of span `s` (it has that many), each
@@ -124,10 +130,8 @@ extension UnsafeMutablePointer where Pointee == Central {
             i &+= 1
         }
         let carved = s.pointee.carved &+ UInt16(truncatingIfNeeded: n)
-        s.pointee.carved = carved
         s.pointee.live = carved
-        // Tracking sends every free to the slow path, which keeps the block's record.
-        if !s.pointee.forSampling && !heap.pointee.config.tracking { s.pointee.fastLimit = UInt(carved) }
+        setCarved(s, carved, heap: heap)
     }
 
     /// A new span for class `cls` from the page heap, on its partial list. Caller holds `lock`.
