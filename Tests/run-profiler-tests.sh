@@ -16,7 +16,8 @@
 #   profile/*   the library's recorder end to end on Tests/profile/leaky.c:
 #               exact live bytes and blocks per leaking function, sampled
 #               estimates within 15%, folded stacks, an SVG that renders, and a
-#               diff between two runs.
+#               diff between two runs; a fork while another thread is inside
+#               libunwind (Tests/profile/forkunwind.c).
 #
 # Environment: PROFILER_TEST_TIMEOUT (seconds per command, 120 by default),
 # KEEP_WORK=1 keeps the temporary directory, CC (gcc by default).
@@ -421,6 +422,23 @@ walk_case() {
     [ "$compared" -ge 8000 ] && [ "$differed" -eq 0 ]
 }
 check "profile/cached stack walks equal libunwind's (6)" walk_case
+
+# A fork while another thread is inside libunwind (which holds its own lock and the
+# loader's dl_iterate_phdr lock, neither reset in a child): the child's first
+# capture must not hang. The program stalls the other thread inside
+# dl_iterate_phdr for 300 ms and forks then; it kills a child that takes 10 s.
+fork_unwind_case() {
+    local prog="$work/forkunwind" mode
+    "$CC" -O1 -g -rdynamic -pthread "$root/Tests/profile/forkunwind.c" -o "$prog" -ldl >"$work/fu-cc.log" 2>&1 ||
+        { show compiler "$work/fu-cc.log"; return 1; }
+    for mode in SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_SAMPLE=1 "SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_WALK=libunwind"; do
+        # shellcheck disable=SC2086
+        timeout "$timeout_s" env LD_PRELOAD="$lib" $mode SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT=/dev/null \
+            "$prog" >"$work/fu.out" 2>&1 || { echo "    $mode:"; show forkunwind "$work/fu.out"; return 1; }
+    done
+    echo "    full (cached walk), sampled and full (libunwind) captures: each child finished"
+}
+check "profile/fork while another thread is inside libunwind (3)" fork_unwind_case
 
 echo "Profiler tests took $(($(date +%s) - start))s"
 summary

@@ -139,7 +139,11 @@ func swm_thread_exit(_ cache: UnsafeMutableRawPointer?) {
 @_cdecl("swm_fork_prepare")
 func swm_fork_prepare() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
-    if let profiler = heap.pointee.profiler { swm_lock(&profiler.pointee.lock) }
+    if let profiler = heap.pointee.profiler {
+        // Before any lock: a thread inside libunwind may still allocate.
+        swm_unwind_fork_prepare()
+        swm_lock(&profiler.pointee.lock)
+    }
     heap.lockAll()
 }
 
@@ -147,7 +151,10 @@ func swm_fork_prepare() {
 func swm_fork_parent() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     heap.unlockAll()
-    if let profiler = heap.pointee.profiler { swm_unlock(&profiler.pointee.lock) }
+    if let profiler = heap.pointee.profiler {
+        swm_unlock(&profiler.pointee.lock)
+        swm_unwind_fork_parent()
+    }
 }
 
 @_cdecl("swm_fork_child")
@@ -157,6 +164,7 @@ func swm_fork_child() {
     if let profiler = heap.pointee.profiler {
         swm_lock_reset(&profiler.pointee.lock)
         swm_stackwalk_fork_child()
+        swm_unwind_fork_child()
     }
     heap.pointee.forkCount &+= 1
     // The purger thread does not exist in the child; a later allocation starts one.

@@ -166,9 +166,13 @@ int swm_walk_learn(uintptr_t *frames, int max) {
     if (swm_unw_step == NULL || swm_unw_getcontext == NULL || swm_unw_init_local == NULL || swm_unw_get_reg == NULL)
         return -1;
     if (!swm_map_rules()) return -1;
+    if (!swm_unwind_enter()) return -1;
     unw_context_t context;
     unw_cursor_t cursor;
-    if (swm_unw_getcontext(&context) != 0 || swm_unw_init_local(&cursor, &context) != 0) return -1;
+    if (swm_unw_getcontext(&context) != 0 || swm_unw_init_local(&cursor, &context) != 0) {
+        swm_unwind_leave();
+        return -1;
+    }
     enum { walk_limit = 128 };
     swm_frame_rule learned[walk_limit];
     int n = 0, count = 0, ended = 0, walked = 0, have_prev = 0;
@@ -193,6 +197,7 @@ int swm_walk_learn(uintptr_t *frames, int max) {
         int s = swm_unw_step(&cursor);
         if (s <= 0) { ended = s == 0; break; }
     }
+    swm_unwind_leave();
     if (ended && have_prev) {
         learned[count].ip = prev_ip;
         learned[count].rule = RULE_LAST;

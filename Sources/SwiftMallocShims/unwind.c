@@ -8,6 +8,7 @@
 #include <link.h>
 #include <string.h>
 #include <stdio.h>
+#include <time.h>
 
 __thread int swm_tls_capturing __attribute__((tls_model("initial-exec"))) = 0;
 __thread int swm_tls_pending_frames __attribute__((tls_model("initial-exec"))) = 0;
@@ -57,6 +58,47 @@ int swm_unwinder_open(void) {
 
 int swm_is_self_frame(uintptr_t a) { return a >= swm_self_start && a < swm_self_end; }
 
+// Forks and libunwind. While libunwind looks up a frame it holds its own cache lock
+// and the loader's dl_iterate_phdr lock, and glibc resets neither in a forked child:
+// a child forked while another thread was inside libunwind would hang at its first
+// capture. So a fork waits for the threads inside libunwind to leave (captures that
+// start meanwhile walk frame pointers instead), and a child forked while one was
+// still inside after the wait never enters libunwind.
+static int swm_unwinders_inside;    // threads inside libunwind now
+static int swm_unwind_fork_pending; // a fork is waiting for them
+static int swm_unwind_forbidden;    // this process was forked while one was inside
+
+int swm_unwind_enter(void) {
+    if (__atomic_load_n(&swm_unwind_forbidden, __ATOMIC_RELAXED)) return 0;
+    // Sequentially consistent on both sides: either this thread sees the pending
+    // fork, or the fork sees this thread inside.
+    __atomic_fetch_add(&swm_unwinders_inside, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&swm_unwind_fork_pending, __ATOMIC_SEQ_CST)) {
+        __atomic_fetch_sub(&swm_unwinders_inside, 1, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+    return 1;
+}
+
+void swm_unwind_leave(void) { __atomic_fetch_sub(&swm_unwinders_inside, 1, __ATOMIC_SEQ_CST); }
+
+void swm_unwind_fork_prepare(void) {
+    __atomic_store_n(&swm_unwind_fork_pending, 1, __ATOMIC_SEQ_CST);
+    // At most about two seconds: a thread may be stuck inside for reasons of its own.
+    for (int i = 0; i < 2000 && __atomic_load_n(&swm_unwinders_inside, __ATOMIC_SEQ_CST) != 0; i++) {
+        struct timespec t = {0, 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+}
+
+void swm_unwind_fork_parent(void) { __atomic_store_n(&swm_unwind_fork_pending, 0, __ATOMIC_SEQ_CST); }
+
+void swm_unwind_fork_child(void) {
+    if (__atomic_load_n(&swm_unwinders_inside, __ATOMIC_RELAXED) != 0) swm_unwind_forbidden = 1;
+    swm_unwinders_inside = 0;
+    swm_unwind_fork_pending = 0;
+}
+
 /// Frame-pointer walk: stops when the chain leaves the stack's plausible range.
 static int swm_fp_walk(uintptr_t *frames, int max) {
     uintptr_t *fp = (uintptr_t *)__builtin_frame_address(0);
@@ -78,7 +120,13 @@ int swm_backtrace(uintptr_t *frames, int max) {
     uintptr_t scratch[scratch_max];
     // Room for this library's own frames (about six) above the caller's.
     int want = max + 8 < scratch_max ? max + 8 : scratch_max;
-    int n = swm_unw_backtrace ? swm_unw_backtrace((void **)scratch, want) : swm_fp_walk(scratch, want);
+    int n;
+    if (swm_unw_backtrace != NULL && swm_unwind_enter()) {
+        n = swm_unw_backtrace((void **)scratch, want);
+        swm_unwind_leave();
+    } else {
+        n = swm_fp_walk(scratch, want);
+    }
     int i = 0, out = 0;
     while (i < n && swm_is_self_frame(scratch[i])) i++;
     while (i < n && out < max) frames[out++] = scratch[i++];

@@ -259,6 +259,15 @@ int swm_walk_cached(uintptr_t *frames, uintptr_t *memo, int max, uintptr_t ip, u
 int swm_walk_learn(uintptr_t *frames, int max);
 void swm_stackwalk_fork_child(void);
 int swm_is_self_frame(uintptr_t ip);
+/// Around every call into libunwind: enter returns 0 when the caller must not go in
+/// (a fork is waiting, or this child was forked while a thread was inside), and
+/// then the caller must not call leave. The fork handlers call prepare (first,
+/// before any lock), parent and child.
+int swm_unwind_enter(void);
+void swm_unwind_leave(void);
+void swm_unwind_fork_prepare(void);
+void swm_unwind_fork_parent(void);
+void swm_unwind_fork_child(void);
 /// The hash that keys a captured stack: one multiply per frame, innermost first, so
 /// a walker can fold it in as it goes; `swm_hash_finish` mixes in the depth.
 /// Never 0 (0 marks an empty memo entry).
