@@ -75,8 +75,9 @@ func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
 /// The free fast path: page map → span → one multiply and rotate decide that `ptr`
 /// is the start of a carved block of an ordinary small span (BlockDivisor; every
 /// other span has fastLimit 0), the free key says it is not already free, and it
-/// goes on the thread's bin. NULL returns at the first test (page 0 is never
-/// ours); anything else takes the slow path, which reports bad pointers.
+/// goes on the thread's bin. NULL fails a lookup test (page 0 is never ours) and
+/// returns at the exit to the slow path; anything else takes the slow path, which
+/// reports bad pointers.
 @_silgen_name("swiftmalloc_free")
 public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
     let p = UInt(bitPattern: ptr)

@@ -76,49 +76,34 @@ extension UnsafeMutablePointer where Pointee == Central {
         var span = pointee.samplingPartial
         if span == nil { span = newSpan(cls, heap: heap, forSampling: true) }
         guard let s = span else { return 0 }
-        let block = takeBlock(s, heap: heap)
-        s.pointee.live &+= 1
+        var list = BlockList()
+        take(1, from: s, into: &list, heap: heap)
         if s.pointee.live == s.pointee.capacity { unlinkPartial(s) }
         pointee.liveBlocks &+= 1
-        setFreeMark(block, 0)
-        return block
+        setFreeMark(list.head, 0)
+        return list.head
     }
 
-    /// One free block of span `s` (which has one): the lowest free carved block, or
-    /// the next block never handed out. Reads no block memory except in hardened
-    /// mode, where it checks that the block was not written since it was freed.
-    /// Caller holds `lock` and counts the block live.
-    @inline(__always) private func takeBlock(_ s: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) -> UInt {
-        // The bitmap has carved - live bits set: none to look for when they are equal.
-        let index = s.pointee.live < s.pointee.carved ? s.takeFreeIndex() : -1
-        if index >= 0 {
-            let block = s.pointee.start &+ UInt(index) &* UInt(s.pointee.blockSize)
+    /// Moves up to `want` blocks of span `s` into `list` and counts them live: free
+    /// carved blocks first, lowest first (which keeps live blocks packed; no block
+    /// memory is read except in hardened mode, which checks that each was not
+    /// written since it was freed), then never-used blocks, carved in one loop and
+    /// marked free until a thread cache hands them out. Caller holds `lock`.
+    @inline(__always) private func take(_ want: UInt, from s: UnsafeMutablePointer<Span>, into list: inout BlockList,
+                                        heap: UnsafeMutablePointer<Heap>) {
+        let stop = list.count &+ want
+        // The bitmap has exactly carved - live bits set.
+        while list.count < stop && s.pointee.live < s.pointee.carved {
+            let block = s.pointee.start &+ UInt(s.takeFreeIndex()) &* UInt(s.pointee.blockSize)
             if heap.pointee.config.check &&
                 (nextFree(block) != freedPattern(block, heap: heap) || freeMark(block) != heap.pointee.freeKey) {
                 reportCorruption(block, span: s)
             }
-            return block
+            s.pointee.live &+= 1
+            list.push(block)
         }
-        let block = s.pointee.start &+ UInt(s.pointee.carved) &* UInt(s.pointee.blockSize)
-        setCarved(s, s.pointee.carved &+ 1, heap: heap)
-        // Free until handed out, like every free block.
-        setFreeMark(block, heap.pointee.freeKey)
-        return block
-    }
-
-    /// Span `s` now has its first `carved` blocks cut; the free fast path accepts
-    /// them all, except in spans whose frees must all reach the slow path.
-    @inline(__always) private func setCarved(_ s: UnsafeMutablePointer<Span>, _ carved: UInt16, heap: UnsafeMutablePointer<Heap>) {
-        s.pointee.carved = carved
-        // Tracking sends every free to the slow path, which keeps the block's record.
-        if !s.pointee.forSampling && !heap.pointee.config.tracking { s.pointee.fastLimit = UInt(carved) }
-    }
-
-    /// Hands out the next `n` never-used blocks of span `s` (it has that many), each
-    /// marked free until a thread cache hands it out. Caller holds `lock` and has
-    /// taken every free carved block of `s` first (live == carved).
-    @inline(__always) private func carve(_ n: UInt, from s: UnsafeMutablePointer<Span>, into list: inout BlockList,
-                                         heap: UnsafeMutablePointer<Heap>) {
+        let n = min(stop &- list.count, UInt(s.pointee.capacity &- s.pointee.carved))
+        if n == 0 { return }
         let size = UInt(s.pointee.blockSize)
         let key = heap.pointee.freeKey
         var block = s.pointee.start &+ UInt(s.pointee.carved) &* size
@@ -130,8 +115,10 @@ extension UnsafeMutablePointer where Pointee == Central {
             i &+= 1
         }
         let carved = s.pointee.carved &+ UInt16(truncatingIfNeeded: n)
+        s.pointee.carved = carved
         s.pointee.live = carved
-        setCarved(s, carved, heap: heap)
+        // Tracking sends every free to the slow path, which keeps the block's record.
+        if !s.pointee.forSampling && !heap.pointee.config.tracking { s.pointee.fastLimit = UInt(carved) }
     }
 
     /// A new span for class `cls` from the page heap, on its partial list. Caller holds `lock`.
@@ -173,16 +160,7 @@ extension UnsafeMutablePointer where Pointee == Central {
             var span = pointee.partial
             if span == nil { span = newSpan(cls, heap: heap) }
             guard let s = span else { return list.count > 0 }
-            // Free carved blocks first, lowest first (keeps live blocks packed)...
-            while list.count < want && s.pointee.live < s.pointee.carved {
-                let block = takeBlock(s, heap: heap)
-                s.pointee.live &+= 1
-                list.push(block)
-            }
-            // ...then fresh ones, carved in one go.
-            if list.count < want && s.pointee.carved < s.pointee.capacity {
-                carve(min(want &- list.count, UInt(s.pointee.capacity &- s.pointee.carved)), from: s, into: &list, heap: heap)
-            }
+            take(want &- list.count, from: s, into: &list, heap: heap)
             if s.pointee.live == s.pointee.capacity { unlinkPartial(s) }
         }
         pointee.liveBlocks &+= list.count
