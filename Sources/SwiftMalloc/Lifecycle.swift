@@ -74,7 +74,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if let profiler = pointee.profiler, fullProfile {
             let walk = environment("SWIFTMALLOC_PROFILE_WALK")
             let mode: Int32 = equals(walk, "libunwind") ? 0 : equals(walk, "check") ? 2 : 1
-            swm_use_profiled_malloc(framesOffset, walkMemoOffset, Int32(profiler.pointee.depth), mode)
+            swm_use_profiled_malloc(framesOffset, Int32(profiler.pointee.depth), mode)
         }
         if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
         pointee.config.hugePages = flag("SWIFTMALLOC_THP")

@@ -227,6 +227,7 @@ extension UnsafeMutablePointer where Pointee == Profiler {
                       capacity: Int = maxProfileDepth) -> UInt32 {
         swm_capturing_set(1)
         let n = Int(swm_backtrace(frames, Int32(min(pointee.depth, capacity))))
+        if tc != nil { swm_walk_memo_forget(frames, Int32(n)) }
         swm_capturing_set(0)
         return site(captured: frames, n, hash: hashFrames(frames, n), memo: tc)
     }

@@ -78,11 +78,12 @@ struct ThreadCache {
 @inline(__always) var binsOffset: Int { lookupOffset + 136 }
 @inline(__always) var trackedBinsOffset: Int { binsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 @inline(__always) var siteCacheOffset: Int { trackedBinsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
+/// The walk memo (swm_walk_cached): maxProfileDepth return addresses, which are also
+/// the thread's frame scratch, then as many frame rules.
 @inline(__always) var framesOffset: Int { siteCacheOffset + siteCacheEntries * MemoryLayout<SiteCacheEntry>.stride }
-@inline(__always) var walkMemoOffset: Int { framesOffset + maxProfileDepth * MemoryLayout<UInt>.stride }
-@inline(__always) var threadCacheBytes: Int { walkMemoOffset + maxProfileDepth * 2 * MemoryLayout<UInt>.stride }
+@inline(__always) var threadCacheBytes: Int { framesOffset + maxProfileDepth * 2 * MemoryLayout<UInt>.stride }
 /// Without a profiler a cache ends before the site memo: the profiler's parts
-/// (site memo, frame scratch, walk memo) are 9.5 KiB of the 11.6, and every thread's
+/// (site memo, walk memo) are 9 KiB of the 11.1, and every thread's
 /// cache would otherwise keep them resident, interleaved with the next cache's bins.
 @inline(__always) func threadCacheBytes(profiling: Bool) -> Int { profiling ? threadCacheBytes : siteCacheOffset }
 
@@ -125,7 +126,9 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
             + Int(truncatingIfNeeded: hash >> 7) & (siteCacheEntries &- 1)
     }
 
-    /// Scratch for one captured stack (maxProfileDepth frames).
+    /// Scratch for one captured stack (maxProfileDepth frames): the walk memo's
+    /// addresses, so whoever writes frames here other than the cached walk makes
+    /// the memo forget their rules (swm_walk_memo_forget).
     @inline(__always) var frames: UnsafeMutablePointer<UInt> {
         (UnsafeMutableRawPointer(self) + framesOffset).assumingMemoryBound(to: UInt.self)
     }

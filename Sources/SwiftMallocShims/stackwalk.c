@@ -9,6 +9,13 @@
 //             (a frame-pointer frame; right even when it uses alloca)
 //   last:     the outermost frame (libunwind's walk ended there)
 //
+// A rule is one word: K (a positive multiple of 8) plus its kind in the low bits,
+// so an SP rule yields the CFA with one add, and one test tells it from the others:
+// sp + rule - 1 is 8-byte aligned exactly for an SP rule. A frame that does not
+// leave rbp as its caller had it (rbp is then no frame pointer for an FP rule
+// further out) carries a flag in the rule's upper half, which only an FP frame
+// looks for.
+//
 // A walk that meets a return address with no rule, or whose next frame would lie
 // outside the part of this thread's stack that libunwind has walked, gives up; the
 // caller then walks with libunwind and learns the rules of that stack. Every read
@@ -23,7 +30,10 @@
 #include "SwiftMallocShims.h"
 #include <dlfcn.h>
 
-enum { RULE_SP = 1, RULE_FP = 2, RULE_LAST = 4, RULE_KEEPS_RBP = 8, RULE_SHIFT = 8 };
+/// Rules: K | RULE_SP (K < 2^32), with RULE_CLOBBERS when the frame does not leave
+/// rbp as its caller had it; RULE_FP; RULE_LAST. 0 is no rule.
+#define RULE_CLOBBERS ((uintptr_t)1 << 62)
+enum { RULE_SP = 1, RULE_FP = 2, RULE_LAST = 4 };
 enum { RULE_BITS = 14, RULE_SLOTS = 1 << RULE_BITS, RULE_MAX_USED = RULE_SLOTS / 4 * 3 };
 
 typedef struct { uintptr_t ip, rule; } swm_frame_rule;
@@ -55,49 +65,69 @@ static inline uintptr_t swm_rule_find(const swm_frame_rule *t, uintptr_t ip) {
 /// are published whole (address last), so the table itself is consistent.
 void swm_stackwalk_fork_child(void) { swm_lock_reset(&swm_rules_lock); }
 
-int swm_walk_cached(uintptr_t *frames, uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp, uint64_t *hash) {
+int swm_walk_cached(uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp, uint64_t *hash) {
     const swm_frame_rule *t = __atomic_load_n(&swm_rules, __ATOMIC_ACQUIRE);
     uintptr_t top = swm_tls_stack_top;
     if (t == NULL || top == 0) return -1;
-    // rbp is trusted only while every frame walked since the first kept it: the
-    // RULE_KEEPS_RBP bit of the AND of their rules.
-    uintptr_t rbp_ok = RULE_KEEPS_RBP;
+    // The memo is the thread's previous stack, depth by depth: its return addresses
+    // (which this walk overwrites with its own: they are its result) and each one's
+    // rule, or 0. Where the address is the same, its rule was loaded before the
+    // address was, so the walk's only chain of dependent loads is the stack itself.
+    // m walks the addresses; m[SWM_WALK_MEMO_DEPTH] is the rule of *m.
+    uintptr_t *m = memo, *end = memo + max;
+    // rbp is trusted only while every frame walked since the first kept it: no
+    // RULE_CLOBBERS in the OR of their rules, `seen`, kept up to `seen_to` (the
+    // frames before it), which only an FP frame needs.
+    uintptr_t seen = 0, *seen_to = memo;
     uint64_t h = SWM_HASH_SEED;
-    int n = 0;
-    while (n < max) {
-        // The thread's previous walk, depth by depth: where the return address is
-        // the same, its rule was loaded before the address was, so the walk's only
-        // chain of dependent loads is the stack itself. A memo entry is written
-        // with a found (non-zero) rule, so a matching entry has one unless both are
-        // still zero, which the last branch below catches.
-        uintptr_t r = memo[SWM_WALK_MEMO_DEPTH + n];
-        if (__builtin_expect(memo[n] != ip, 0)) {
-            r = swm_rule_find(t, ip);
-            if (r == 0) return -1;
-            memo[n] = ip;
-            memo[SWM_WALK_MEMO_DEPTH + n] = r;
-        }
-        frames[n++] = ip;
-        h = swm_hash_step(h, ip);
-        if (__builtin_expect(r & RULE_SP, 1)) {
-            uintptr_t cfa = sp + (r >> RULE_SHIFT);
+    for (;;) {
+        // The common frame: the address the memo has, with an SP rule (8-byte
+        // aligned after the add; K >= 8, so the read lies in [sp, top)).
+        while (m < end && *m == ip) {
+            uintptr_t cfa = sp + (uint32_t)m[SWM_WALK_MEMO_DEPTH] - RULE_SP;
+            if (__builtin_expect(cfa & 7, 0)) break;
             if (__builtin_expect(cfa > top, 0)) return -1;
+            h = swm_hash_step(h, ip);
+            m++;
             sp = cfa;
             ip = ((const uintptr_t *)sp)[-1];
-            rbp_ok &= r;
-        } else if (r & RULE_FP) {
-            if (!(rbp_ok & RULE_KEEPS_RBP) || rbp < sp || rbp > top - 16 || (rbp & 7)) return -1;
-            sp = rbp + 16;
-            ip = ((const uintptr_t *)rbp)[1];
+        }
+        if (m >= end) break;
+        // Any other frame: a new address, a forgotten rule, an FP or the last frame.
+        uintptr_t r;
+        if (*m != ip || (r = m[SWM_WALK_MEMO_DEPTH]) == 0) {
+            r = swm_rule_find(t, ip);
+            if (__builtin_expect(r == 0, 0)) return -1;
+            m[0] = ip;
+            m[SWM_WALK_MEMO_DEPTH] = r;
+        }
+        h = swm_hash_step(h, ip);
+        m++;
+        uintptr_t cfa;
+        if (__builtin_expect(r & RULE_SP, 1)) {
+            cfa = sp + (uint32_t)r - RULE_SP;
+        } else if (r == RULE_FP) {
+            while (seen_to < m) seen |= seen_to[SWM_WALK_MEMO_DEPTH], seen_to++;
+            if ((seen & RULE_CLOBBERS) || rbp < sp || rbp > top - 16 || (rbp & 7)) return -1;
+            cfa = rbp + 16;
             rbp = ((const uintptr_t *)rbp)[0];
-        } else if (r & RULE_LAST) {
+        } else if (r == RULE_LAST) {
             break;
         } else {
-            return -1;   // an unwritten memo entry met with ip 0
+            return -1;
         }
+        if (cfa > top) return -1;
+        sp = cfa;
+        ip = ((const uintptr_t *)sp)[-1];
     }
+    int n = (int)(m - memo);
     *hash = swm_hash_finish(h, n);
     return n;
+}
+
+void swm_walk_memo_forget(uintptr_t *memo, int n) {
+    uintptr_t *rules = memo + SWM_WALK_MEMO_DEPTH;
+    for (int i = 0; i < n && i < SWM_WALK_MEMO_DEPTH; i++) rules[i] = 0;
 }
 
 #if defined(__x86_64__) && __has_include(<libunwind.h>)
@@ -128,7 +158,7 @@ static uintptr_t swm_rule_of(uintptr_t sp_a, uintptr_t bp_a, uintptr_t ip_b, uin
     if (sp_b <= sp_a || k > (1u << 20) || (k & 7)) return 0;
     if (((const uintptr_t *)sp_b)[-1] != ip_b) return 0;
     if (bp_a == sp_b - 16 && ((const uintptr_t *)bp_a)[0] == bp_b) return RULE_FP;
-    return (k << RULE_SHIFT) | RULE_SP | (bp_a == bp_b ? RULE_KEEPS_RBP : 0);
+    return k | RULE_SP | (bp_a == bp_b ? 0 : RULE_CLOBBERS);
 }
 
 static void swm_rule_add(uintptr_t ip, uintptr_t rule) {

@@ -142,7 +142,6 @@ int swm_backtrace(uintptr_t *frames, int max) {
 // missing; SWIFTMALLOC_PROFILE_WALK=libunwind makes every capture a libunwind walk,
 // and =check compares every cached walk with libunwind's.
 static long swm_profile_frames_offset;
-static long swm_profile_memo_offset;
 static int swm_profile_depth;
 static int swm_profile_cached_walk;
 extern void *swiftmalloc_malloc(size_t);
@@ -178,18 +177,22 @@ static __attribute__((always_inline)) inline void swm_capture_entry(uintptr_t *f
     char *tc = (char *)swm_tls_cache;
     if (tc == swm_empty_cache || swm_tls_capturing || !__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) return;
     swm_tls_capturing = 1;
+    // The thread's frame scratch is its walk memo's address array.
     uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
     int k = -1;
     uint64_t hash = 0;
     if (swm_profile_cached_walk) {
         // The caller's state: its return address, its stack pointer after the call
         // returns (our CFA), and its frame pointer register (saved by our prologue).
-        k = swm_walk_cached(frames, (uintptr_t *)(tc + swm_profile_memo_offset), swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash);
+        k = swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash);
         if (k >= 0 && swm_profile_cached_walk == 2) swm_walk_check(frames, k);
-        if (k < 0) k = swm_walk_learn(frames, swm_profile_depth);
     }
-    if (k < 0) k = swm_backtrace(frames, swm_profile_depth);
-    if (hash == 0) hash = swm_hash_frames(frames, k);   // set only by a cached walk that succeeded
+    if (k < 0) {
+        if (swm_profile_cached_walk) k = swm_walk_learn(frames, swm_profile_depth);
+        if (k < 0) k = swm_backtrace(frames, swm_profile_depth);
+        swm_walk_memo_forget(frames, k);
+        hash = swm_hash_frames(frames, k);
+    }
     swm_tls_capturing = 0;
     swm_tls_pending_hash = hash;
     swm_tls_pending_frames = k;
@@ -216,9 +219,8 @@ static void *swm_realloc_profiled(void *old, size_t n) {
     return p;
 }
 
-void swm_use_profiled_malloc(long frames_offset, long memo_offset, int depth, int cached_walk) {
+void swm_use_profiled_malloc(long frames_offset, int depth, int cached_walk) {
     swm_profile_frames_offset = frames_offset;
-    swm_profile_memo_offset = memo_offset;
     swm_profile_depth = depth;
     swm_profile_cached_walk = cached_walk;
     swm_select_entries((void *)swm_malloc_profiled, (void *)swm_calloc_profiled, (void *)swm_realloc_profiled);

@@ -240,7 +240,7 @@ int swm_backtrace(uintptr_t *frames, int max);
 /// before entering the allocator; with `cached_walk`, by replaying frame rules
 /// learned from libunwind (stackwalk.c), else with unw_backtrace every time; 2:
 /// cached, and each cached walk checked against libunwind's.
-void swm_use_profiled_malloc(long frames_offset, long memo_offset, int depth, int cached_walk);
+void swm_use_profiled_malloc(long frames_offset, int depth, int cached_walk);
 /// With cached_walk 2 (SWIFTMALLOC_PROFILE_WALK=check): writes how many cached walks
 /// were compared with libunwind and how many differed.
 void swm_walk_check_report(int fd);
@@ -252,10 +252,13 @@ void swm_walk_check_report(int fd);
 void swm_stackwalk_open(void *libunwind);
 /// `swm_walk_cached` keeps, per thread, the return address and rule of each depth
 /// of its previous walk: `memo` holds SWM_WALK_MEMO_DEPTH addresses, then as many
-/// rules (zeroed at first); `max` is at most SWM_WALK_MEMO_DEPTH. Returns the frame
-/// count and stores their swm_hash_frames in *hash, or -1 (nothing learned yet).
+/// rules (0: not known; all 0 at first); `max` is at most SWM_WALK_MEMO_DEPTH. The
+/// walk leaves its own frames in the memo's addresses and returns their count,
+/// with their swm_hash_frames in *hash, or -1 (nothing learned yet). Whoever else
+/// writes frames there calls `swm_walk_memo_forget` for them.
 #define SWM_WALK_MEMO_DEPTH 64
-int swm_walk_cached(uintptr_t *frames, uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp, uint64_t *hash);
+int swm_walk_cached(uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp, uint64_t *hash);
+void swm_walk_memo_forget(uintptr_t *memo, int n);
 int swm_walk_learn(uintptr_t *frames, int max);
 void swm_stackwalk_fork_child(void);
 int swm_is_self_frame(uintptr_t ip);
