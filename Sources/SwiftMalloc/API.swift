@@ -39,22 +39,28 @@ func swm_malloc_sampled(_ size: Int) -> UnsafeMutableRawPointer? {
     return mallocSampledSlow(n, tc)
 }
 
-/// malloc under full profiling: the profiled entry (unwind.c) calls this once it
-/// has captured its caller's stack. A small request from a thread with a cache goes
-/// straight to the thread's tracked bin with that stack's site; anything else takes
-/// malloc's usual path, whose capture finds the frames pending.
-@_silgen_name("swm_malloc_tracked")
-func swm_malloc_tracked(_ size: Int) -> UnsafeMutableRawPointer? {
+/// malloc under full profiling, once the profiled entry (unwind.c) has captured
+/// its caller's stack: `depth` frames in `tc`'s frame scratch, with hash `hash`
+/// (depth 0: no stack). A small request goes straight to the thread's tracked bin
+/// with that stack's site; anything else takes the allocator's general path with it.
+@_silgen_name("swm_malloc_captured")
+func swm_malloc_captured(_ size: Int, _ cache: UnsafeMutableRawPointer, _ depth: Int32, _ hash: UInt64) -> UnsafeMutableRawPointer? {
     let n = UInt(bitPattern: size)
-    let raw = swm_tls_cache_get()
-    if n <= maxSmallSize, raw != swm_empty_cache_get(), let tc = raw?.assumingMemoryBound(to: ThreadCache.self),
-       let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self), let profiler = heap.pointee.profiler,
-       !heap.pointee.config.direct, let site = profiler.takePendingSite(tc) {
-        heap.startPurgerIfWanted()
-        let p = heap.allocateTracked(SizeClasses.index(for: n), requested: n, site: site)
-        return p != 0 ? UnsafeMutableRawPointer(bitPattern: p) : fail(ENOMEM)
+    let tc = cache.assumingMemoryBound(to: ThreadCache.self)
+    guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self), let profiler = heap.pointee.profiler else {
+        return swiftmalloc_malloc(size)
     }
-    return swiftmalloc_malloc(size)
+    let site = profiler.site(captured: tc.frames, Int(depth), hash: hash, memo: tc)
+    if n <= maxSmallSize && !heap.pointee.config.direct {
+        let cls = SizeClasses.index(for: n)
+        let p = heap.allocateTrackedFromBin(cls, requested: n, site: site, tc: tc, profiler: profiler)
+        if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
+        heap.startPurgerIfWanted()
+        let q = heap.allocateTracked(cls, requested: n, site: site)
+        return q != 0 ? UnsafeMutableRawPointer(bitPattern: q) : fail(ENOMEM)
+    }
+    heap.startPurgerIfWanted()
+    return heap.allocate(n, site: site) ?? fail(ENOMEM)
 }
 
 /// The slow path charges the countdown itself (Profiler.capture): take back what
@@ -121,9 +127,9 @@ func swm_free_tracked(_ ptr: UnsafeMutableRawPointer?) {
     let p = UInt(bitPattern: ptr)
     if let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self),
        let span = heap.pageMapPointer.pointee.span(at: p), span.pointee.state == .small,
-       !span.pointee.forSampling, span.pointee.blockIndex(of: p) != nil, freeMark(p) != heap.pointee.freeKey,
+       !span.pointee.forSampling, let index = span.pointee.blockIndex(of: p), freeMark(p) != heap.pointee.freeKey,
        let tc = heap.currentCache() {
-        return heap.freeTracked(p, span: span, tc: tc)
+        return heap.freeTracked(p, span: span, index: index, tc: tc)
     }
     freeSlow(p, call: "free()")
 }

@@ -109,6 +109,28 @@ extension UnsafeMutablePointer where Pointee == Heap {
         return p
     }
 
+    /// Full profiling's common case: the newest block of the thread's tracked bin for
+    /// `cls`, recorded with `site`, or 0 when the bin is empty or the block's span has
+    /// no BlockInfo array yet (allocateTracked then does it all). The profiler keeps
+    /// the requested totals (`config.requestedByProfiler`).
+    @inline(__always)
+    func allocateTrackedFromBin(_ cls: Int, requested: UInt, site: UInt32, tc: UnsafeMutablePointer<ThreadCache>,
+                                profiler: UnsafeMutablePointer<Profiler>) -> UInt {
+        let b = tc.trackedBin(cls)
+        let p = b.pointee.head
+        if p == 0 { return 0 }
+        // A binned block is a carved block of an ordinary small span.
+        let span = pageMapPointer.pointee.spanOfBlock(p)
+        guard let info = span.pointee.blockInfo else { return 0 }
+        let index = BlockDivisor.quotient(p &- span.pointee.start, inverse: span.pointee.divInverse, shift: span.pointee.divShift)
+        b.pointee.head = nextFree(p)
+        b.pointee.room &+= 1
+        setFreeMark(p, 0)
+        info[Int(truncatingIfNeeded: index)] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
+        profiler.recordAllocation(site: site, cls: cls, size: requested, held: UInt(span.pointee.blockSize), heap: self)
+        return p
+    }
+
     /// One block straight from the central list, recording its requested size (and,
     /// when profiling, its call site) when tracking is on.
     @inline(never)
@@ -146,8 +168,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func freeSmall(_ p: UInt, span: UnsafeMutablePointer<Span>, call: StaticString) {
         let cls = Int(span.pointee.sizeClass)
         if span.pointee.forSampling { return freeSampled(p, span: span) }
-        if pointee.config.tracking && !pointee.config.direct, let tc = currentCache() {
-            return freeTracked(p, span: span, tc: tc)
+        if pointee.config.tracking && !pointee.config.direct, let tc = currentCache(),
+           let index = span.pointee.blockIndex(of: p) {
+            return freeTracked(p, span: span, index: index, tc: tc)
         }
         if !pointee.config.direct, let tc = currentCache() {
             tc.push(p, tc.bin(cls), cls, heap: self)
@@ -180,16 +203,16 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
     }
 
-    /// Tracking mode, with a thread cache: `p` (a checked block start of ordinary small
-    /// span `span`) goes on the thread's tracked bin, and its record is cleared.
+    /// Tracking mode, with a thread cache: `p` (block `index` of ordinary small span
+    /// `span`, checked) goes on the thread's tracked bin, and its record is cleared.
     @inline(__always)
-    func freeTracked(_ p: UInt, span: UnsafeMutablePointer<Span>, tc: UnsafeMutablePointer<ThreadCache>) {
+    func freeTracked(_ p: UInt, span: UnsafeMutablePointer<Span>, index: Int, tc: UnsafeMutablePointer<ThreadCache>) {
         let cls = Int(span.pointee.sizeClass)
         var freed = BlockInfo()
-        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
+        if let info = span.pointee.blockInfo {
             freed = info[index]
             info[index] = BlockInfo()
-            if freed.isLive {
+            if freed.isLive && !pointee.config.requestedByProfiler {
                 noteClassRequested(central(cls), 0 &- UInt(freed.requested))
                 noteRequested(0 &- Int(freed.requested))
             }
@@ -568,8 +591,18 @@ extension UnsafeMutablePointer where Pointee == Heap {
         _ = swm_fetch_add(&central.pointee.requestedLive, delta)
     }
 
+    /// The live requested total and its peak: the profiler's in full mode, which
+    /// keeps them under its lock (`config.requestedByProfiler`), else the heap's own
+    /// (tracking only; see noteRequested).
+    var requestedNow: (live: UInt, peak: UInt) {
+        if pointee.config.requestedByProfiler, let profiler = pointee.profiler {
+            return (swm_load_relaxed(&profiler.pointee.liveRequested), swm_load_relaxed(&profiler.pointee.peakRequested))
+        }
+        return (swm_load_relaxed(&pointee.requestedTotal), swm_load_relaxed(&pointee.peakRequestedBytes))
+    }
+
     /// Adds `delta` to the live requested total (tracking only) and records its peak
-    /// (the profiler does both when `config.requestedByProfiler`).
+    /// (the profiler keeps both when `config.requestedByProfiler`).
     func noteRequested(_ delta: Int) {
         if pointee.config.requestedByProfiler { return }
         let now = swm_fetch_add(&pointee.requestedTotal, UInt(bitPattern: delta)) &+ UInt(bitPattern: delta)

@@ -292,7 +292,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         out.text("heap "); out.decimal(t.smallHeld &+ t.largeBytes &+ t.hugeBytes)
         out.byte(32); out.decimal(t.requested)
         out.byte(32); out.decimal(pointee.peakHeldBytes)
-        out.byte(32); out.decimal(swm_load_relaxed(&pointee.peakRequestedBytes))
+        out.byte(32); out.decimal(requestedNow.peak)
         out.byte(32); out.decimal(t.mappedBytes &+ t.hugeBytes)
         out.byte(32); out.decimal(t.dirtyBytes)
         out.byte(32); out.decimal(t.purgedBytes &+ pointee.hugeUnmappedBytes)

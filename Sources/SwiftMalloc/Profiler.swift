@@ -232,8 +232,8 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         return site(captured: frames, n, hash: hashFrames(frames, n), memo: tc)
     }
 
-    /// The site id of `n` captured frames whose hash is `h`.
-    private func site(captured frames: UnsafeMutablePointer<UInt>, _ n: Int, hash h: UInt64,
+    /// The site id of `n` captured frames whose hash is `h` (0 when `n` is 0).
+    func site(captured frames: UnsafeMutablePointer<UInt>, _ n: Int, hash h: UInt64,
                       memo tc: UnsafeMutablePointer<ThreadCache>?) -> UInt32 {
         if n == 0 { return 0 }
         let memo = tc?.siteCache(h)
@@ -270,10 +270,45 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     }
 
     /// One block of `site` allocated or freed (of small class `cls`, 0 for a large
-    /// or huge block): the site's counters, the heap's live total and peak epoch, the
-    /// timeline and, when `config.requestedByProfiler`, the heap's requested totals.
+    /// or huge block): the site's counters, the live total and its peak epoch, the
+    /// timeline and, in full mode, the heap's per-class requested bytes.
+    @inline(__always)
     private func record(site: UInt32, cls: Int, size: UInt, held: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
-        if pointee.sampleMean != 0 && site == 0 { return noteTimeline(heap: heap) }
+        if pointee.sampleMean != 0 { return recordSampled(site: site, size: size, held: held, allocated: allocated, heap: heap) }
+        // Full mode: every block is recorded once when allocated and once when
+        // freed, so no counter can go below zero. `sites` holds `site` (ids come
+        // from siteID, and 0 is the entry for stacks that could not be captured).
+        swm_lock(&pointee.lock)
+        let s = pointee.sites.unsafelyUnwrapped + Int(site)
+        touch(s)
+        if allocated {
+            s.pointee.allocCount &+= 1
+            s.pointee.allocBytes &+= size
+            s.pointee.liveCount &+= 1
+            s.pointee.liveBytes &+= size
+            s.pointee.liveHeld &+= held
+            pointee.liveRequested &+= size
+            if pointee.liveRequested > pointee.peakRequested {
+                pointee.peakRequested = pointee.liveRequested
+                pointee.peakEpoch &+= 1      // every site's current value is now its peak value
+            }
+        } else {
+            s.pointee.freeCount &+= 1
+            s.pointee.liveCount &-= 1
+            s.pointee.liveBytes &-= size
+            s.pointee.liveHeld &-= held
+            pointee.liveRequested &-= size
+        }
+        if cls > 0 { noteClassRequested(cls: cls, size: size, allocated: allocated, heap: heap) }
+        sampleTimeline(heap: heap)
+        swm_unlock(&pointee.lock)
+    }
+
+    /// `record` in sampled mode: scaled estimates, which can undershoot a site's
+    /// live values when its blocks are freed, so they stop at zero.
+    @inline(never)
+    private func recordSampled(site: UInt32, size: UInt, held: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
+        if site == 0 { return noteTimeline(heap: heap) }
         let (count, bytes, heldBytes) = scaled(size, held, site: site)
         swm_lock(&pointee.lock)
         if let sites = pointee.sites, Int(site) < pointee.siteCount {
@@ -296,30 +331,24 @@ extension UnsafeMutablePointer where Pointee == Profiler {
             pointee.liveRequested &+= bytes
             if pointee.liveRequested > pointee.peakRequested {
                 pointee.peakRequested = pointee.liveRequested
-                pointee.peakEpoch &+= 1      // every site's current value is now its peak value
+                pointee.peakEpoch &+= 1
             }
         } else {
             pointee.liveRequested &-= min(bytes, pointee.liveRequested)
         }
-        if heap.pointee.config.requestedByProfiler { noteRequested(cls: cls, size: size, allocated: allocated, heap: heap) }
         sampleTimeline(heap: heap)
         swm_unlock(&pointee.lock)
     }
 
-    /// The heap's requested totals for full profiling, where every tracked block
+    /// Class `cls`'s live requested bytes in full mode, where every tracked block
     /// passes through `record`: written only here, under the profile lock, so plain
-    /// stores do (readers load them relaxed). In full mode `liveRequested` is exact
-    /// and equals the heap's total. Caller holds `lock`.
-    @inline(__always) private func noteRequested(cls: Int, size: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
-        if cls > 0 {
-            let c = heap.central(cls)
-            let now = swm_load_relaxed(&c.pointee.requestedLive)
-            swm_store_relaxed(&c.pointee.requestedLive, allocated ? now &+ size : now &- min(size, now))
-        }
-        swm_store_relaxed(&heap.pointee.requestedTotal, pointee.liveRequested)
-        if pointee.peakRequested > swm_load_relaxed(&heap.pointee.peakRequestedBytes) {
-            swm_store_relaxed(&heap.pointee.peakRequestedBytes, pointee.peakRequested)
-        }
+    /// stores do (readers load them relaxed). The heap's total and its peak are the
+    /// profiler's `liveRequested` and `peakRequested` then (Heap.requestedNow).
+    /// Caller holds `lock`.
+    @inline(__always) private func noteClassRequested(cls: Int, size: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
+        let c = heap.central(cls)
+        let now = swm_load_relaxed(&c.pointee.requestedLive)
+        swm_store_relaxed(&c.pointee.requestedLive, allocated ? now &+ size : now &- size)
     }
 
     private func noteTimeline(heap: UnsafeMutablePointer<Heap>) {
@@ -357,7 +386,7 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         TimelineSample(
             elapsed: now &- pointee.startedAt,
             requested: pointee.sampleMean != 0 && !heap.pointee.config.tracking
-                ? pointee.liveRequested : swm_load_relaxed(&heap.pointee.requestedTotal),
+                ? pointee.liveRequested : heap.requestedNow.live,
             held: (heap.pageHeapPointer.pointee.usedPages << pageShift) &+ heap.pointee.hugeBytes)
     }
 }
@@ -376,7 +405,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
         profiler.pointee.countdown = sampleMean == 0 ? 0 : ProfileMath.gap(mean: sampleMean, random: &profiler.pointee.random)
         profiler.pointee.startedAt = swm_now_ns()
         profiler.pointee.lastSampleAt = profiler.pointee.startedAt
-        _ = profiler.growSites()
+        // Full recording indexes the site table without a test: no table, no profiler.
+        guard profiler.growSites() else {
+            OSPages.unmap(raw, bytes)
+            return
+        }
         if let t = OSPages.map(UInt(timelineCapacity &* MemoryLayout<TimelineSample>.stride)) {
             profiler.pointee.timeline = t.bindMemory(to: TimelineSample.self, capacity: timelineCapacity)
         }

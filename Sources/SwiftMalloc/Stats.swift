@@ -155,7 +155,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             out.text(", utilization "); out.percent(t.requested, of: held)
         }
         out.text("; peak held "); out.bytes(pointee.peakHeldBytes)
-        if tracking { out.text(", peak requested "); out.bytes(swm_load_relaxed(&pointee.peakRequestedBytes)) }
+        if tracking { out.text(", peak requested "); out.bytes(requestedNow.peak) }
         out.byte(10)
         out.text("threads: "); out.decimal(pointee.threadCount); out.text(" live, ")
         out.decimal(pointee.threadsCreated); out.text(" caches created, ")

@@ -133,11 +133,12 @@ int swm_backtrace(uintptr_t *frames, int max) {
     return out;
 }
 
-// Full profiling: `malloc` enters here (swm_select_entries), captures the caller's
-// stack into the thread cache's frame scratch before the allocator's own frames are
-// on the stack, and leaves the count in swm_tls_pending_frames for
-// Profiler.capture to take. The count is cleared on the way out, so frames never
-// outlive the call that captured them. The capture replays the frame rules learned
+// Full profiling: `malloc`, `calloc` and `realloc` enter here (swm_select_entries)
+// and capture the caller's stack into the thread cache's frame scratch before the
+// allocator's own frames are on the stack. malloc hands the frames to
+// swm_malloc_captured; calloc and realloc leave their count in
+// swm_tls_pending_frames for Profiler.capture to take, and clear it on the way
+// out, so frames never outlive the call that captured them. The capture replays the frame rules learned
 // from libunwind (stackwalk.c) and walks with libunwind itself when a rule is
 // missing; SWIFTMALLOC_PROFILE_WALK=libunwind makes every capture a libunwind walk,
 // and =check compares every cached walk with libunwind's.
@@ -145,7 +146,7 @@ static long swm_profile_frames_offset;
 static int swm_profile_depth;
 static int swm_profile_cached_walk;
 extern void *swiftmalloc_malloc(size_t);
-extern void *swm_malloc_tracked(size_t);
+extern void *swm_malloc_captured(size_t, void *, int, uint64_t);
 extern void *swiftmalloc_calloc(size_t, size_t);
 extern void *swiftmalloc_realloc(void *, size_t);
 
@@ -170,6 +171,25 @@ void swm_walk_check_report(int fd) {
     if (len > 0) (void)!write(fd, line, (size_t)len);
 }
 
+/// The captures that are not a plain cached walk: checked walks, walks with
+/// libunwind, and the cached walk's misses (libunwind then learns the stack's
+/// rules). Frames go to `frames`; returns their count and hash.
+static __attribute__((noinline)) int swm_capture_other(uintptr_t *frames, uintptr_t *fp, uintptr_t ret, uint64_t *hash) {
+    int k = -1;
+    if (swm_profile_cached_walk == 2) {
+        k = swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], hash);
+        if (k >= 0) {
+            swm_walk_check(frames, k);
+            return k;
+        }
+    }
+    if (swm_profile_cached_walk) k = swm_walk_learn(frames, swm_profile_depth);
+    if (k < 0) k = swm_backtrace(frames, swm_profile_depth);
+    swm_walk_memo_forget(frames, k);
+    *hash = swm_hash_frames(frames, k);
+    return k;
+}
+
 /// Captures the stack of the caller of the allocation entry whose frame is `fp`
 /// and whose return address is `ret`, into the thread's frame scratch, for
 /// Profiler.capture to take.
@@ -179,30 +199,31 @@ static __attribute__((always_inline)) inline void swm_capture_entry(uintptr_t *f
     swm_tls_capturing = 1;
     // The thread's frame scratch is its walk memo's address array.
     uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
-    int k = -1;
     uint64_t hash = 0;
-    if (swm_profile_cached_walk) {
-        // The caller's state: its return address, its stack pointer after the call
-        // returns (our CFA), and its frame pointer register (saved by our prologue).
-        k = swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash);
-        if (k >= 0 && swm_profile_cached_walk == 2) swm_walk_check(frames, k);
-    }
-    if (k < 0) {
-        if (swm_profile_cached_walk) k = swm_walk_learn(frames, swm_profile_depth);
-        if (k < 0) k = swm_backtrace(frames, swm_profile_depth);
-        swm_walk_memo_forget(frames, k);
-        hash = swm_hash_frames(frames, k);
-    }
+    // The caller's state: its return address, its stack pointer after the call
+    // returns (our CFA), and its frame pointer register (saved by our prologue).
+    int k = swm_profile_cached_walk == 1
+        ? swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash) : -1;
+    if (__builtin_expect(k < 0, 0)) k = swm_capture_other(frames, fp, ret, &hash);
     swm_tls_capturing = 0;
     swm_tls_pending_hash = hash;
     swm_tls_pending_frames = k;
 }
 
 static void *swm_malloc_profiled(size_t n) {
-    swm_capture_entry((uintptr_t *)__builtin_frame_address(0), (uintptr_t)__builtin_return_address(0));
-    void *p = swm_malloc_tracked(n);
-    swm_tls_pending_frames = 0;
-    return p;
+    char *tc = (char *)swm_tls_cache;
+    if (tc == swm_empty_cache || swm_tls_capturing || !__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE))
+        return swiftmalloc_malloc(n);
+    swm_tls_capturing = 1;
+    uintptr_t *fp = (uintptr_t *)__builtin_frame_address(0);
+    uintptr_t ret = (uintptr_t)__builtin_return_address(0);
+    uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
+    uint64_t hash = 0;
+    int k = swm_profile_cached_walk == 1
+        ? swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash) : -1;
+    if (__builtin_expect(k < 0, 0)) k = swm_capture_other(frames, fp, ret, &hash);
+    swm_tls_capturing = 0;
+    return swm_malloc_captured(n, tc, k, hash);
 }
 
 static void *swm_calloc_profiled(size_t count, size_t size) {

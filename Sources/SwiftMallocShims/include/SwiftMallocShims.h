@@ -71,7 +71,7 @@ static inline void swm_lock_slow(int32_t *l) {
         c = __atomic_exchange_n(l, 2, __ATOMIC_ACQUIRE);
     }
 }
-static inline void swm_lock(int32_t *l) {
+static inline __attribute__((always_inline)) void swm_lock(int32_t *l) {
     int32_t expected = 0;
     if (__builtin_expect(__atomic_compare_exchange_n(l, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED), 1)) return;
     for (int i = 0; i < 64; i++) {
@@ -82,7 +82,7 @@ static inline void swm_lock(int32_t *l) {
     }
     swm_lock_slow(l);
 }
-static inline void swm_unlock(int32_t *l) {
+static inline __attribute__((always_inline)) void swm_unlock(int32_t *l) {
     if (__atomic_exchange_n(l, 0, __ATOMIC_RELEASE) == 2)
         syscall(SYS_futex, l, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
