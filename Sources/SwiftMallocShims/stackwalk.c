@@ -28,101 +28,20 @@
 // (acquire). Nothing here allocates.
 #define _GNU_SOURCE 1
 #include "SwiftMallocShims.h"
+#include "stackwalk.h"
 #include <dlfcn.h>
 
-/// Rules: K | RULE_SP (K < 2^32), with RULE_CLOBBERS when the frame does not leave
-/// rbp as its caller had it; RULE_FP; RULE_LAST. 0 is no rule.
-#define RULE_CLOBBERS ((uintptr_t)1 << 62)
-enum { RULE_SP = 1, RULE_FP = 2, RULE_LAST = 4 };
-enum { RULE_BITS = 14, RULE_SLOTS = 1 << RULE_BITS, RULE_MAX_USED = RULE_SLOTS / 4 * 3 };
-
-typedef struct { uintptr_t ip, rule; } swm_frame_rule;
-
-static swm_frame_rule *swm_rules;
+swm_frame_rule *swm_rules;
 static int32_t swm_rules_lock;
 static unsigned swm_rules_used;
-/// Highest stack address this thread's walks may read below: the stack pointer of
-/// the outermost frame libunwind reached on this thread (0: not learned yet).
-static __thread uintptr_t swm_tls_stack_top __attribute__((tls_model("initial-exec")));
-
-static inline unsigned swm_rule_slot(uintptr_t ip) {
-    return (unsigned)((ip * 0x9E3779B97F4A7C15ull) >> (64 - RULE_BITS));
-}
-
-/// The rule for `ip`, or 0. Entries are published with a non-zero rule.
-static inline uintptr_t swm_rule_find(const swm_frame_rule *t, uintptr_t ip) {
-    unsigned slot = swm_rule_slot(ip);
-    for (;;) {
-        const swm_frame_rule *e = &t[slot];
-        uintptr_t key = __atomic_load_n(&e->ip, __ATOMIC_ACQUIRE);
-        if (__builtin_expect(key == ip, 1)) return e->rule;
-        if (key == 0) return 0;
-        slot = (slot + 1) & (RULE_SLOTS - 1);
-    }
-}
+__thread uintptr_t swm_tls_stack_top __attribute__((tls_model("initial-exec")));
 
 /// In a forked child: another thread may have held the rule lock at fork(). Rules
 /// are published whole (address last), so the table itself is consistent.
 void swm_stackwalk_fork_child(void) { swm_lock_reset(&swm_rules_lock); }
 
 int swm_walk_cached(uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp, uint64_t *hash) {
-    const swm_frame_rule *t = __atomic_load_n(&swm_rules, __ATOMIC_ACQUIRE);
-    uintptr_t top = swm_tls_stack_top;
-    if (t == NULL || top == 0) return -1;
-    // The memo is the thread's previous stack, depth by depth: its return addresses
-    // (which this walk overwrites with its own: they are its result) and each one's
-    // rule, or 0. Where the address is the same, its rule was loaded before the
-    // address was, so the walk's only chain of dependent loads is the stack itself.
-    // m walks the addresses; m[SWM_WALK_MEMO_DEPTH] is the rule of *m.
-    uintptr_t *m = memo, *end = memo + max;
-    // rbp is trusted only while every frame walked since the first kept it: no
-    // RULE_CLOBBERS in the OR of their rules, `seen`, kept up to `seen_to` (the
-    // frames before it), which only an FP frame needs.
-    uintptr_t seen = 0, *seen_to = memo;
-    uint64_t h = SWM_HASH_SEED;
-    for (;;) {
-        // The common frame: the address the memo has, with an SP rule (8-byte
-        // aligned after the add; K >= 8, so the read lies in [sp, top)).
-        while (m < end && *m == ip) {
-            uintptr_t cfa = sp + (uint32_t)m[SWM_WALK_MEMO_DEPTH] - RULE_SP;
-            if (__builtin_expect(cfa & 7, 0)) break;
-            if (__builtin_expect(cfa > top, 0)) return -1;
-            h = swm_hash_step(h, ip);
-            m++;
-            sp = cfa;
-            ip = ((const uintptr_t *)sp)[-1];
-        }
-        if (m >= end) break;
-        // Any other frame: a new address, a forgotten rule, an FP or the last frame.
-        uintptr_t r;
-        if (*m != ip || (r = m[SWM_WALK_MEMO_DEPTH]) == 0) {
-            r = swm_rule_find(t, ip);
-            if (__builtin_expect(r == 0, 0)) return -1;
-            m[0] = ip;
-            m[SWM_WALK_MEMO_DEPTH] = r;
-        }
-        h = swm_hash_step(h, ip);
-        m++;
-        uintptr_t cfa;
-        if (__builtin_expect(r & RULE_SP, 1)) {
-            cfa = sp + (uint32_t)r - RULE_SP;
-        } else if (r == RULE_FP) {
-            while (seen_to < m) seen |= seen_to[SWM_WALK_MEMO_DEPTH], seen_to++;
-            if ((seen & RULE_CLOBBERS) || rbp < sp || rbp > top - 16 || (rbp & 7)) return -1;
-            cfa = rbp + 16;
-            rbp = ((const uintptr_t *)rbp)[0];
-        } else if (r == RULE_LAST) {
-            break;
-        } else {
-            return -1;
-        }
-        if (cfa > top) return -1;
-        sp = cfa;
-        ip = ((const uintptr_t *)sp)[-1];
-    }
-    int n = (int)(m - memo);
-    *hash = swm_hash_finish(h, n);
-    return n;
+    return swm_walk_cached_inline(memo, max, ip, sp, rbp, hash);
 }
 
 void swm_walk_memo_forget(uintptr_t *memo, int n) {

@@ -4,6 +4,7 @@
 // a stack starts at the allocator's caller.
 #define _GNU_SOURCE 1
 #include "SwiftMallocShims.h"
+#include "stackwalk.h"
 #include <dlfcn.h>
 #include <link.h>
 #include <string.h>
@@ -203,7 +204,7 @@ static __attribute__((always_inline)) inline void swm_capture_entry(uintptr_t *f
     // The caller's state: its return address, its stack pointer after the call
     // returns (our CFA), and its frame pointer register (saved by our prologue).
     int k = swm_profile_cached_walk == 1
-        ? swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash) : -1;
+        ? swm_walk_cached_inline(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash) : -1;
     if (__builtin_expect(k < 0, 0)) k = swm_capture_other(frames, fp, ret, &hash);
     swm_tls_capturing = 0;
     swm_tls_pending_hash = hash;
@@ -220,7 +221,7 @@ static void *swm_malloc_profiled(size_t n) {
     uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
     uint64_t hash = 0;
     int k = swm_profile_cached_walk == 1
-        ? swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash) : -1;
+        ? swm_walk_cached_inline(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash) : -1;
     if (__builtin_expect(k < 0, 0)) k = swm_capture_other(frames, fp, ret, &hash);
     swm_tls_capturing = 0;
     return swm_malloc_captured(n, tc, k, hash);
