@@ -601,6 +601,15 @@ extension UnsafeMutablePointer where Pointee == Heap {
         return (swm_load_relaxed(&pointee.requestedTotal), swm_load_relaxed(&pointee.peakRequestedBytes))
     }
 
+    /// Class `cls`'s live requested bytes: the profiler's count in full mode, else
+    /// its Central's (tracking only; see noteClassRequested).
+    func classRequestedNow(_ cls: Int) -> UInt {
+        if pointee.config.requestedByProfiler, let profiler = pointee.profiler, let counts = profiler.pointee.classRequested {
+            return swm_load_relaxed(counts + cls)
+        }
+        return swm_load_relaxed(&central(cls).pointee.requestedLive)
+    }
+
     /// Adds `delta` to the live requested total (tracking only) and records its peak
     /// (the profiler keeps both when `config.requestedByProfiler`).
     func noteRequested(_ delta: Int) {

@@ -16,7 +16,8 @@ struct Central {
     var samplingPartial: UnsafeMutablePointer<Span>? = nil
     var spanCount: UInt = 0
     var liveBlocks: UInt = 0
-    /// Requested bytes of live tracked blocks (tracking only).
+    /// Requested bytes of live tracked blocks (tracking without full profiling,
+    /// whose profiler counts them itself: Heap.classRequestedNow).
     var requestedLive: UInt = 0
     var peakSpans: UInt = 0
     /// Spans given back to the page heap, cumulative.

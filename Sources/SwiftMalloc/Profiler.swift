@@ -75,6 +75,10 @@ struct Profiler {
     var frameLimit: UInt = 0
     var liveRequested: UInt = 0
     var peakRequested: UInt = 0
+    /// Full mode: each small class's live requested bytes (smallClassCount words
+    /// after this struct in its mapping), kept here under the lock rather than in
+    /// the class's Central, whose line holds the class lock.
+    var classRequested: UnsafeMutablePointer<UInt>? = nil
     var peakEpoch: UInt = 0
     var countdown: Int = 0
     var random = RandomStream(state: 0x9E37_79B9_7F4A_7C15)
@@ -342,13 +346,13 @@ extension UnsafeMutablePointer where Pointee == Profiler {
 
     /// Class `cls`'s live requested bytes in full mode, where every tracked block
     /// passes through `record`: written only here, under the profile lock, so plain
-    /// stores do (readers load them relaxed). The heap's total and its peak are the
-    /// profiler's `liveRequested` and `peakRequested` then (Heap.requestedNow).
-    /// Caller holds `lock`.
+    /// stores do (readers load them relaxed; Heap.classRequestedNow). The heap's
+    /// total and its peak are the profiler's `liveRequested` and `peakRequested`
+    /// then (Heap.requestedNow). Caller holds `lock`.
     @inline(__always) private func noteClassRequested(cls: Int, size: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
-        let c = heap.central(cls)
-        let now = swm_load_relaxed(&c.pointee.requestedLive)
-        swm_store_relaxed(&c.pointee.requestedLive, allocated ? now &+ size : now &- size)
+        let c = pointee.classRequested.unsafelyUnwrapped + cls
+        let now = swm_load_relaxed(c)
+        swm_store_relaxed(c, allocated ? now &+ size : now &- size)
     }
 
     private func noteTimeline(heap: UnsafeMutablePointer<Heap>) {
@@ -394,10 +398,12 @@ extension UnsafeMutablePointer where Pointee == Profiler {
 extension UnsafeMutablePointer where Pointee == Heap {
     /// Sets up profiling from the environment; called once at initialization.
     func configureProfiler(sampleMean: UInt, depth: Int, reportTemplate: UnsafePointer<CChar>?, quiet: Bool) {
-        let bytes = (UInt(MemoryLayout<Profiler>.stride) &+ pageMask) & ~pageMask
+        let classesAt = (UInt(MemoryLayout<Profiler>.stride) &+ 63) & ~63
+        let bytes = (classesAt &+ UInt(smallClassCount &* 8) &+ pageMask) & ~pageMask
         guard let raw = OSPages.map(bytes) else { return }
         let profiler = raw.bindMemory(to: Profiler.self, capacity: 1)
         profiler.initialize(to: Profiler())
+        profiler.pointee.classRequested = (raw + Int(classesAt)).bindMemory(to: UInt.self, capacity: smallClassCount)
         profiler.pointee.sampleMean = sampleMean
         profiler.pointee.depth = max(1, min(depth, maxProfileDepth))
         profiler.pointee.quiet = quiet

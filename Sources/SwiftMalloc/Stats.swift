@@ -40,10 +40,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_lock(&c.pointee.lock)
         s.spans = c.pointee.spanCount
         s.liveBlocks = c.pointee.liveBlocks
-        s.requested = c.pointee.requestedLive
         s.peakSpans = c.pointee.peakSpans
         s.spansReleased = c.pointee.spansReleased
         swm_unlock(&c.pointee.lock)
+        s.requested = classRequestedNow(cls)
         swm_lock(&pointee.threadsLock)
         var tc = pointee.threads
         while let t = tc {
