@@ -119,17 +119,17 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
 /// free in tracking mode (the exported `free` jumps here instead, see
 /// Lifecycle.readEnvironment): every small span has fastLimit 0 then, so the fast
 /// path above would fail its first test and find the span again on the slow path.
-/// This looks it up once and checks the block as the slow path does (a block start
-/// of a small span, not marked free); anything else takes the slow path, which
-/// reports bad pointers.
+/// This looks it up once and checks that it is a block start of an ordinary small
+/// span; freeTracked then checks that its record is live (a block in a tracked bin
+/// carries its record's address, not the free key). Anything else takes the slow
+/// path, which reports bad pointers.
 @_silgen_name("swm_free_tracked")
 func swm_free_tracked(_ ptr: UnsafeMutableRawPointer?) {
     let p = UInt(bitPattern: ptr)
     if let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self),
        let span = heap.pageMapPointer.pointee.span(at: p), span.pointee.state == .small,
-       !span.pointee.forSampling, let index = span.pointee.blockIndex(of: p), freeMark(p) != heap.pointee.freeKey,
-       let tc = heap.currentCache() {
-        return heap.freeTracked(p, span: span, index: index, tc: tc)
+       !span.pointee.forSampling, let index = span.pointee.blockIndex(of: p), let tc = heap.currentCache() {
+        return heap.freeTracked(p, span: span, index: index, tc: tc, call: "free()")
     }
     freeSlow(p, call: "free()")
 }

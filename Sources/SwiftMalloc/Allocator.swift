@@ -88,46 +88,38 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let profiler = pointee.profiler
         let site = givenSite ?? (profiler?.capture(size: requested) ?? 0)
         let b = tc.trackedBin(cls)
-        var p = tc.pop(b)
-        if p == 0 { p = tc.refill(b, cls, heap: self) }
-        if p == 0 { return 0 }
-        let span = spanOwning(p).unsafelyUnwrapped
-        let central = self.central(cls)
-        if span.pointee.blockInfo == nil {
-            swm_lock(&central.pointee.lock)
-            if span.pointee.blockInfo == nil {
-                span.pointee.blockInfo = internalPointer.newInfo(count: Int(span.pointee.capacity))
-            }
-            swm_unlock(&central.pointee.lock)
-        }
-        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
-            info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
-            noteClassRequested(central, requested)
-            noteRequested(Int(bitPattern: requested))
-        }
+        if b.pointee.head == 0 && !tc.refillBin(b, cls, heap: self) { return 0 }
+        let p = popTracked(b, requested: requested, site: site)
+        noteClassRequested(central(cls), requested)
+        noteRequested(Int(bitPattern: requested))
         profiler?.recordAllocation(site: site, cls: cls, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
         return p
     }
 
     /// Full profiling's common case: the newest block of the thread's tracked bin for
-    /// `cls`, recorded with `site`, or 0 when the bin is empty or the block's span has
-    /// no BlockInfo array yet (allocateTracked then does it all). The profiler keeps
-    /// the requested totals (`config.requestedByProfiler`).
+    /// `cls`, recorded with `site`, or 0 when the bin is empty (allocateTracked then
+    /// refills it). The profiler keeps the requested totals (`config.requestedByProfiler`).
     @inline(__always)
     func allocateTrackedFromBin(_ cls: Int, requested: UInt, site: UInt32, tc: UnsafeMutablePointer<ThreadCache>,
                                 profiler: UnsafeMutablePointer<Profiler>) -> UInt {
         let b = tc.trackedBin(cls)
+        if b.pointee.head == 0 { return 0 }
+        let p = popTracked(b, requested: requested, site: site)
+        profiler.recordAllocation(site: site, cls: cls, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
+        return p
+    }
+
+    /// Pops the newest block of non-empty tracked bin `b` and writes its record at the
+    /// BlockInfo entry whose address the block carries (ThreadCache.pushTracked,
+    /// Central.take): no page-map or span lookup.
+    @inline(__always)
+    private func popTracked(_ b: UnsafeMutablePointer<CacheBin>, requested: UInt, site: UInt32) -> UInt {
         let p = b.pointee.head
-        if p == 0 { return 0 }
-        // A binned block is a carved block of an ordinary small span.
-        let span = pageMapPointer.pointee.spanOfBlock(p)
-        guard let info = span.pointee.blockInfo else { return 0 }
-        let index = BlockDivisor.quotient(p &- span.pointee.start, inverse: span.pointee.divInverse, shift: span.pointee.divShift)
+        let slot = UnsafeMutablePointer<BlockInfo>(bitPattern: freeMark(p)).unsafelyUnwrapped
         b.pointee.head = nextFree(p)
         b.pointee.room &+= 1
         setFreeMark(p, 0)
-        info[Int(truncatingIfNeeded: index)] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
-        profiler.recordAllocation(site: site, cls: cls, size: requested, held: UInt(span.pointee.blockSize), heap: self)
+        slot.pointee = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
         return p
     }
 
@@ -149,11 +141,16 @@ extension UnsafeMutablePointer where Pointee == Heap {
                 if span.pointee.blockInfo == nil {
                     span.pointee.blockInfo = internalPointer.newInfo(count: Int(span.pointee.capacity))
                 }
-                if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
-                    info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
-                    noteClassRequested(central, requested)
-                    noteRequested(Int(bitPattern: requested))
+                // A tracked block always has its record (frees check it): without
+                // memory for the span's records the block goes back, out of memory.
+                guard let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) else {
+                    central.put(p, span: span, heap: self)
+                    swm_unlock(&central.pointee.lock)
+                    return 0
                 }
+                info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: requested), site: site)
+                noteClassRequested(central, requested)
+                noteRequested(Int(bitPattern: requested))
             }
             if pointee.config.check { fillCanary(p, from: requested, to: UInt(pointee.classTable[cls].size)) }
         }
@@ -170,7 +167,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if span.pointee.forSampling { return freeSampled(p, span: span) }
         if pointee.config.tracking && !pointee.config.direct, let tc = currentCache(),
            let index = span.pointee.blockIndex(of: p) {
-            return freeTracked(p, span: span, index: index, tc: tc)
+            return freeTracked(p, span: span, index: index, tc: tc, call: call)
         }
         if !pointee.config.direct, let tc = currentCache() {
             tc.push(p, tc.bin(cls), cls, heap: self)
@@ -181,6 +178,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if pointee.config.direct && central.isFree(p, span: span) {
             swm_unlock(&central.pointee.lock)
             reportBadPointer(call, p, .doubleFree)
+        }
+        // Tracking with thread caches (this thread's is gone): a block in some
+        // tracked bin carries no free key, but its record is not live.
+        if pointee.config.tracking && !pointee.config.direct {
+            guard let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].isLive else {
+                swm_unlock(&central.pointee.lock)
+                reportBadPointer(call, p, .doubleFree)
+            }
         }
         var freed = BlockInfo()
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
@@ -204,21 +209,22 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 
     /// Tracking mode, with a thread cache: `p` (block `index` of ordinary small span
-    /// `span`, checked) goes on the thread's tracked bin, and its record is cleared.
+    /// `span`) goes on the thread's tracked bin, and its record is cleared. A block
+    /// without a live record is not allocated: a double free (a block in a tracked
+    /// bin carries its record's address, not the free key, so this is the test).
     @inline(__always)
-    func freeTracked(_ p: UInt, span: UnsafeMutablePointer<Span>, index: Int, tc: UnsafeMutablePointer<ThreadCache>) {
+    func freeTracked(_ p: UInt, span: UnsafeMutablePointer<Span>, index: Int, tc: UnsafeMutablePointer<ThreadCache>,
+                     call: StaticString) {
         let cls = Int(span.pointee.sizeClass)
-        var freed = BlockInfo()
-        if let info = span.pointee.blockInfo {
-            freed = info[index]
-            info[index] = BlockInfo()
-            if freed.isLive && !pointee.config.requestedByProfiler {
-                noteClassRequested(central(cls), 0 &- UInt(freed.requested))
-                noteRequested(0 &- Int(freed.requested))
-            }
+        guard let info = span.pointee.blockInfo, info[index].isLive else { reportBadPointer(call, p, .doubleFree) }
+        let freed = info[index]
+        info[index] = BlockInfo()
+        if !pointee.config.requestedByProfiler {
+            noteClassRequested(central(cls), 0 &- UInt(freed.requested))
+            noteRequested(0 &- Int(freed.requested))
         }
-        tc.push(p, tc.trackedBin(cls), cls, heap: self)
-        if freed.isLive, let profiler = pointee.profiler {
+        tc.pushTracked(p, tc.trackedBin(cls), cls, slot: info + index, heap: self)
+        if let profiler = pointee.profiler {
             profiler.recordFree(site: freed.site, cls: cls, size: UInt(freed.requested), held: UInt(span.pointee.blockSize), heap: self)
         }
     }

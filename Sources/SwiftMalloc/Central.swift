@@ -78,7 +78,7 @@ extension UnsafeMutablePointer where Pointee == Central {
         if span == nil { span = newSpan(cls, heap: heap, forSampling: true) }
         guard let s = span else { return 0 }
         var list = BlockList()
-        take(1, from: s, into: &list, heap: heap)
+        _ = take(1, from: s, into: &list, heap: heap)
         if s.pointee.live == s.pointee.capacity { unlinkPartial(s) }
         pointee.liveBlocks &+= 1
         setFreeMark(list.head, 0)
@@ -89,37 +89,60 @@ extension UnsafeMutablePointer where Pointee == Central {
     /// carved blocks first, lowest first (which keeps live blocks packed; no block
     /// memory is read except in hardened mode, which checks that each was not
     /// written since it was freed), then never-used blocks, carved in one loop and
-    /// marked free until a thread cache hands them out. Caller holds `lock`.
+    /// marked free until a thread cache hands them out. With tracking and thread
+    /// caches, blocks go to tracked bins, and each carries the address of its
+    /// BlockInfo entry instead of the free key (the span's array is made here);
+    /// false when that array cannot be had. Caller holds `lock`.
     @inline(__always) private func take(_ want: UInt, from s: UnsafeMutablePointer<Span>, into list: inout BlockList,
-                                        heap: UnsafeMutablePointer<Heap>) {
+                                        heap: UnsafeMutablePointer<Heap>) -> Bool {
+        var slots: UnsafeMutablePointer<BlockInfo>? = nil
+        if heap.pointee.config.tracking && !heap.pointee.config.direct && !s.pointee.forSampling {
+            if s.pointee.blockInfo == nil { s.pointee.blockInfo = heap.internalPointer.newInfo(count: Int(s.pointee.capacity)) }
+            guard let info = s.pointee.blockInfo else { return false }
+            slots = info
+        }
         let stop = list.count &+ want
         // The bitmap has exactly carved - live bits set.
         while list.count < stop && s.pointee.live < s.pointee.carved {
-            let block = s.pointee.start &+ UInt(s.takeFreeIndex()) &* UInt(s.pointee.blockSize)
+            let index = Int(s.takeFreeIndex())
+            let block = s.pointee.start &+ UInt(index) &* UInt(s.pointee.blockSize)
             if heap.pointee.config.check &&
                 (nextFree(block) != freedPattern(block, heap: heap) || freeMark(block) != heap.pointee.freeKey) {
                 reportCorruption(block, span: s)
             }
+            if let info = slots { setFreeMark(block, UInt(bitPattern: info + index)) }
             s.pointee.live &+= 1
             list.push(block)
         }
         let n = min(stop &- list.count, UInt(s.pointee.capacity &- s.pointee.carved))
-        if n == 0 { return }
+        if n == 0 { return true }
         let size = UInt(s.pointee.blockSize)
-        let key = heap.pointee.freeKey
         var block = s.pointee.start &+ UInt(s.pointee.carved) &* size
         var i: UInt = 0
-        while i < n {
-            setFreeMark(block, key)
-            list.push(block)
-            block &+= size
-            i &+= 1
+        if let info = slots {
+            var slot = info + Int(s.pointee.carved)
+            while i < n {
+                setFreeMark(block, UInt(bitPattern: slot))
+                list.push(block)
+                block &+= size
+                slot += 1
+                i &+= 1
+            }
+        } else {
+            let key = heap.pointee.freeKey
+            while i < n {
+                setFreeMark(block, key)
+                list.push(block)
+                block &+= size
+                i &+= 1
+            }
         }
         let carved = s.pointee.carved &+ UInt16(truncatingIfNeeded: n)
         s.pointee.carved = carved
         s.pointee.live = carved
         // Tracking sends every free to the slow path, which keeps the block's record.
         if !s.pointee.forSampling && !heap.pointee.config.tracking { s.pointee.fastLimit = UInt(carved) }
+        return true
     }
 
     /// A new span for class `cls` from the page heap, on its partial list. Caller holds `lock`.
@@ -160,17 +183,18 @@ extension UnsafeMutablePointer where Pointee == Central {
         while list.count < want {
             var span = pointee.partial
             if span == nil { span = newSpan(cls, heap: heap) }
-            guard let s = span else { return list.count > 0 }
-            take(want &- list.count, from: s, into: &list, heap: heap)
+            guard let s = span, take(want &- list.count, from: s, into: &list, heap: heap) else { break }
             if s.pointee.live == s.pointee.capacity { unlinkPartial(s) }
         }
+        if list.count == 0 { return false }
         pointee.liveBlocks &+= list.count
         return true
     }
 
     /// Returns one block to its span. Caller holds `lock`; `span` owns `block`.
-    /// `marked`: the block already carries the free key (it comes from a thread
-    /// cache), so its memory need not be touched.
+    /// `marked`: the block comes from a thread cache and already carries the free
+    /// key (or, from a tracked bin, its record's address, which tracked frees do
+    /// not need: they check the record), so its memory need not be touched.
     @inline(__always) func put(_ block: UInt, span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>, marked: Bool = false) {
         guard let index = span.pointee.blockIndex(of: block), span.markFree(index) else {
             swm_unlock(&pointee.lock)

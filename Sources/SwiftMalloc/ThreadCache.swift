@@ -165,6 +165,12 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
 
     /// Refills bin `b` (of class `cls`) from its central list and pops one block.
     func refill(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, heap: UnsafeMutablePointer<Heap>) -> UInt {
+        refillBin(b, cls, heap: heap) ? pop(b) : 0
+    }
+
+    /// Moves a batch of blocks of class `cls` from its central list to bin `b`;
+    /// false when none could be had (out of memory).
+    func refillBin(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, heap: UnsafeMutablePointer<Heap>) -> Bool {
         let central = heap.central(cls)
         let info = heap.pointee.classTable[cls]
         // Full to empty since the last refill: the bin thrashes between the central
@@ -181,12 +187,13 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         swm_lock(&central.pointee.lock)
         _ = central.take(want, cls, into: &list, heap: heap)
         swm_unlock(&central.pointee.lock)
-        if list.count == 0 { return 0 }
-        // The blocks already carry the free key (Central.take), as every binned block must.
+        if list.count == 0 { return false }
+        // The blocks already carry the free key, or for a tracked bin the address of
+        // their BlockInfo entries (Central.take), as every binned block must.
         setNextFree(list.tail, b.pointee.head)
         b.pointee.head = list.head
         b.pointee.count &+= UInt32(truncatingIfNeeded: list.count)
-        return pop(b)
+        return true
     }
 
     /// Pushes a free block on bin `b`, first giving back the newest `flushBatch`
@@ -199,6 +206,22 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         }
         setNextFree(p, b.pointee.head)
         setFreeMark(p, pointee.freeKey)
+        b.pointee.head = p
+        b.pointee.count &+= 1
+    }
+
+    /// Pushes a free block on tracked bin `b`, as `push` does, with the address of
+    /// its BlockInfo entry where other bins' blocks carry the free key: the
+    /// tracked allocation writes its record there without finding the span.
+    @inline(__always) func pushTracked(_ p: UInt, _ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, slot: UnsafeMutablePointer<BlockInfo>,
+                                       heap: UnsafeMutablePointer<Heap>) {
+        let limit = max(b.pointee.limit, 1)
+        if b.pointee.count >= limit {
+            b.pointee.flushedSinceRefill = 1
+            giveBack(b, cls, newest: min(limit, flushBatch), heap: heap)
+        }
+        setNextFree(p, b.pointee.head)
+        setFreeMark(p, UInt(bitPattern: slot))
         b.pointee.head = p
         b.pointee.count &+= 1
     }
@@ -236,7 +259,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     /// span of this class carrying the free key, for at most the bin's limit plus
     /// one refill batch; the first block that fails ends the salvage, and what is
     /// left in the list stays allocated (a bounded leak, in the child only).
-    func salvage(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, heap: UnsafeMutablePointer<Heap>) {
+    func salvage(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, tracked: Bool, heap: UnsafeMutablePointer<Heap>) {
         var block = b.pointee.head
         b.pointee.head = 0
         b.pointee.count = 0
@@ -246,7 +269,13 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         while block != 0 && budget > 0 {
             guard block & 15 == 0, let span = spanOwning(block), span.pointee.state == .small,
                   Int(span.pointee.sizeClass) == cls, let index = span.pointee.blockIndex(of: block),
-                  !span.isFree(index), freeMark(block) == heap.pointee.freeKey else { break }
+                  !span.isFree(index) else { break }
+            // A binned block carries the free key, or in a tracked bin its record's address.
+            if tracked {
+                guard let info = span.pointee.blockInfo, freeMark(block) == UInt(bitPattern: info + index) else { break }
+            } else if freeMark(block) != heap.pointee.freeKey {
+                break
+            }
             let next = nextFree(block)
             central.put(block, span: span, heap: heap, marked: true)
             block = next
@@ -330,8 +359,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if interrupted {
             var cls = 1
             while cls < smallClassCount {
-                tc.salvage(tc.bin(cls), cls, heap: self)
-                tc.salvage(tc.trackedBin(cls), cls, heap: self)
+                tc.salvage(tc.bin(cls), cls, tracked: false, heap: self)
+                tc.salvage(tc.trackedBin(cls), cls, tracked: true, heap: self)
                 cls &+= 1
             }
         } else {
