@@ -64,6 +64,13 @@ run_one() {
     shift 3
     if [ "$mode" = preload ]; then
         (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" "$bin" "$@" >"$work/out" 2>"$work/err") 2>/dev/null
+    elif [ "$mode" = tracking ]; then
+        # Statistics on: every small block is tracked (tracked bins, per-block records).
+        (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_STATS=1 "$bin" "$@" \
+            >"$work/out" 2>"$work/err") 2>/dev/null
+    elif [ "$mode" = profiling ]; then
+        (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+            SWIFTMALLOC_REPORT="$work/profile.%p.report" "$bin" "$@" >"$work/out" 2>"$work/err") 2>/dev/null
     else
         (cd "$work" && timeout "$timeout_s" "$bin" "$@" >"$work/out" 2>"$work/err") 2>/dev/null
     fi
@@ -149,6 +156,12 @@ for t in "${tests[@]}"; do
         [ -n "$bin" ] || continue
         if [ "$t" = badfree ]; then
             run_badfree "$mode" "$bin"
+            # Tracking and full profiling keep their own bins and detect double
+            # frees by the block's record: every case again, preloaded.
+            if [ "$mode" = preload ]; then
+                run_badfree tracking "$bin"
+                run_badfree profiling "$bin"
+            fi
             continue
         fi
         t0=$(date +%s)

@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #define TEST_NAME "badfree"
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,42 @@ static void c_double_interleaved(void)
     returned("free(a); free(b); free(a)");
 }
 
+/* The first free's block leaves the thread's cache (thousands of frees of its size
+ * after it overflow the bin, which gives blocks back to their spans) before the
+ * second free. */
+static void c_double_after_flush(void)
+{
+    enum { n = 6000 };
+    static void *others[n];
+    unsigned char *p = alloc_filled(96);
+    unsigned char *again = opaque_ptr(p);
+    for (int i = 0; i < n; i++) others[i] = alloc_filled(96);
+    announce(p, "free()");
+    free(p);
+    for (int i = 0; i < n; i++) free(others[i]);
+    free(again);
+    returned("free() of a block freed before thousands of others");
+}
+
+static void *free_in_thread(void *p)
+{
+    free(p);
+    return NULL;
+}
+
+/* Freed by the main thread, then again by another thread (whose cache is empty). */
+static void c_double_other_thread(void)
+{
+    unsigned char *p = alloc_filled(200);
+    unsigned char *again = opaque_ptr(p);
+    announce(p, "free()");
+    free(p);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, free_in_thread, again) == 0, "pthread_create failed");
+    pthread_join(t, NULL);
+    returned("free() of a freed block by another thread");
+}
+
 static void c_realloc_freed_small(void) { realloc_freed(40); }
 static void c_realloc_freed_large(void) { realloc_freed(512 << 10); }
 static void c_interior_small(void) { interior(64, 16); }
@@ -156,6 +193,8 @@ static const struct { const char *name; case_fn fn; } cases[] = {
     { "double-free-large", c_double_large },
     { "double-free-huge", c_double_huge },
     { "double-free-interleaved", c_double_interleaved },
+    { "double-free-after-flush", c_double_after_flush },
+    { "double-free-other-thread", c_double_other_thread },
     { "realloc-freed-small", c_realloc_freed_small },
     { "realloc-freed-large", c_realloc_freed_large },
     { "interior-small", c_interior_small },
