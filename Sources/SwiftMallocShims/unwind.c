@@ -191,39 +191,43 @@ static __attribute__((noinline)) int swm_capture_other(uintptr_t *frames, uintpt
     return k;
 }
 
+/// Whether the calling thread can capture now: it has a cache (whose frame scratch
+/// takes the frames), it is not inside a capture already, and the unwinder is set up.
+static __attribute__((always_inline)) inline int swm_can_capture(const char *tc) {
+    return tc != swm_empty_cache && !swm_tls_capturing && __atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE);
+}
+
 /// Captures the stack of the caller of the allocation entry whose frame is `fp`
-/// and whose return address is `ret`, into the thread's frame scratch, for
-/// Profiler.capture to take.
-static __attribute__((always_inline)) inline void swm_capture_entry(uintptr_t *fp, uintptr_t ret) {
-    char *tc = (char *)swm_tls_cache;
-    if (tc == swm_empty_cache || swm_tls_capturing || !__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) return;
+/// and whose return address is `ret` into cache `tc`'s frame scratch (its walk
+/// memo's address array); returns the frame count and their hash in *hash.
+static __attribute__((always_inline)) inline int swm_capture_into(char *tc, uintptr_t *fp, uintptr_t ret, uint64_t *hash) {
     swm_tls_capturing = 1;
-    // The thread's frame scratch is its walk memo's address array.
     uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
-    uint64_t hash = 0;
+    *hash = 0;
     // The caller's state: its return address, its stack pointer after the call
     // returns (our CFA), and its frame pointer register (saved by our prologue).
     int k = swm_profile_cached_walk == 1
-        ? swm_walk_cached_inline(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash) : -1;
-    if (__builtin_expect(k < 0, 0)) k = swm_capture_other(frames, fp, ret, &hash);
+        ? swm_walk_cached_inline(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], hash) : -1;
+    if (__builtin_expect(k < 0, 0)) k = swm_capture_other(frames, fp, ret, hash);
     swm_tls_capturing = 0;
+    return k;
+}
+
+/// calloc and realloc: the captured frames are left pending for Profiler.capture.
+static __attribute__((always_inline)) inline void swm_capture_entry(uintptr_t *fp, uintptr_t ret) {
+    char *tc = (char *)swm_tls_cache;
+    if (!swm_can_capture(tc)) return;
+    uint64_t hash;
+    int k = swm_capture_into(tc, fp, ret, &hash);
     swm_tls_pending_hash = hash;
     swm_tls_pending_frames = k;
 }
 
 static void *swm_malloc_profiled(size_t n) {
     char *tc = (char *)swm_tls_cache;
-    if (tc == swm_empty_cache || swm_tls_capturing || !__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE))
-        return swiftmalloc_malloc(n);
-    swm_tls_capturing = 1;
-    uintptr_t *fp = (uintptr_t *)__builtin_frame_address(0);
-    uintptr_t ret = (uintptr_t)__builtin_return_address(0);
-    uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
-    uint64_t hash = 0;
-    int k = swm_profile_cached_walk == 1
-        ? swm_walk_cached_inline(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], &hash) : -1;
-    if (__builtin_expect(k < 0, 0)) k = swm_capture_other(frames, fp, ret, &hash);
-    swm_tls_capturing = 0;
+    if (!swm_can_capture(tc)) return swiftmalloc_malloc(n);
+    uint64_t hash;
+    int k = swm_capture_into(tc, (uintptr_t *)__builtin_frame_address(0), (uintptr_t)__builtin_return_address(0), &hash);
     return swm_malloc_captured(n, tc, k, hash);
 }
 
