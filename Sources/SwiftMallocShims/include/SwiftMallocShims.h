@@ -93,6 +93,8 @@ static inline void swm_lock_reset(int32_t *l) { __atomic_store_n(l, 0, __ATOMIC_
 static inline uintptr_t swm_load_acquire(uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void swm_store_release(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 static inline uintptr_t swm_load_relaxed(uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+/// Asks for the line at `address` to be brought into the cache; never faults.
+static inline __attribute__((always_inline)) void swm_prefetch(uintptr_t address) { __builtin_prefetch((const void *)address); }
 static inline void swm_store_relaxed(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 static inline uintptr_t swm_fetch_add(uintptr_t *p, uintptr_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline int swm_cas(uintptr_t *p, uintptr_t expected, uintptr_t desired) {
