@@ -199,15 +199,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     /// Pushes a free block on bin `b`, first giving back the newest `flushBatch`
     /// blocks of a full bin.
     @inline(__always) func push(_ p: UInt, _ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, heap: UnsafeMutablePointer<Heap>) {
-        let limit = max(b.pointee.limit, 1)
-        if b.pointee.count >= limit {
-            b.pointee.flushedSinceRefill = 1
-            giveBack(b, cls, newest: min(limit, flushBatch), heap: heap)
-        }
-        setNextFree(p, b.pointee.head)
-        setFreeMark(p, pointee.freeKey)
-        b.pointee.head = p
-        b.pointee.count &+= 1
+        push(p, b, cls, mark: pointee.freeKey, heap: heap)
     }
 
     /// Pushes a free block on tracked bin `b`, as `push` does, with the address of
@@ -215,13 +207,19 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     /// tracked allocation writes its record there without finding the span.
     @inline(__always) func pushTracked(_ p: UInt, _ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, slot: UnsafeMutablePointer<BlockInfo>,
                                        heap: UnsafeMutablePointer<Heap>) {
+        push(p, b, cls, mark: UInt(bitPattern: slot), heap: heap)
+    }
+
+    /// `p` on bin `b` with `mark` in its second word.
+    @inline(__always) private func push(_ p: UInt, _ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, mark: UInt,
+                                        heap: UnsafeMutablePointer<Heap>) {
         let limit = max(b.pointee.limit, 1)
         if b.pointee.count >= limit {
             b.pointee.flushedSinceRefill = 1
             giveBack(b, cls, newest: min(limit, flushBatch), heap: heap)
         }
         setNextFree(p, b.pointee.head)
-        setFreeMark(p, UInt(bitPattern: slot))
+        setFreeMark(p, mark)
         b.pointee.head = p
         b.pointee.count &+= 1
     }
@@ -256,7 +254,8 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     /// spans. That thread may have stopped between two stores of a push, pop,
     /// refill or flush, so the bin's count may disagree with its list by a block or
     /// a batch. The list is followed while each block is a carved, live block of a
-    /// span of this class carrying the free key, for at most the bin's limit plus
+    /// span of this class carrying the free key (in a tracked bin: its record's
+    /// address), for at most the bin's limit plus
     /// one refill batch; the first block that fails ends the salvage, and what is
     /// left in the list stays allocated (a bounded leak, in the child only).
     func salvage(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, tracked: Bool, heap: UnsafeMutablePointer<Heap>) {
