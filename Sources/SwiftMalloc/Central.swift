@@ -118,24 +118,16 @@ extension UnsafeMutablePointer where Pointee == Central {
         if n == 0 { return true }
         let size = UInt(s.pointee.blockSize)
         var block = s.pointee.start &+ UInt(s.pointee.carved) &* size
+        // Each block's second word: the free key, or the address of its BlockInfo entry.
+        var mark = slots == nil ? heap.pointee.freeKey : UInt(bitPattern: slots.unsafelyUnwrapped + Int(s.pointee.carved))
+        let markStep: UInt = slots == nil ? 0 : UInt(MemoryLayout<BlockInfo>.stride)
         var i: UInt = 0
-        if let info = slots {
-            var slot = info + Int(s.pointee.carved)
-            while i < n {
-                setFreeMark(block, UInt(bitPattern: slot))
-                list.push(block)
-                block &+= size
-                slot += 1
-                i &+= 1
-            }
-        } else {
-            let key = heap.pointee.freeKey
-            while i < n {
-                setFreeMark(block, key)
-                list.push(block)
-                block &+= size
-                i &+= 1
-            }
+        while i < n {
+            setFreeMark(block, mark)
+            list.push(block)
+            block &+= size
+            mark &+= markStep
+            i &+= 1
         }
         let carved = s.pointee.carved &+ UInt16(truncatingIfNeeded: n)
         s.pointee.carved = carved
