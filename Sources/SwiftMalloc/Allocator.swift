@@ -178,21 +178,17 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         let central = self.central(cls)
         swm_lock(&central.pointee.lock)
-        if pointee.config.direct && central.isFree(p, span: span) {
+        let info = span.pointee.blockInfo, index = span.pointee.blockIndex(of: p)
+        var freed = BlockInfo()
+        if let info, let index { freed = info[index] }
+        // Already free: in check mode (no caches) its span's bitmap says so; with
+        // tracked caches (this thread's is gone) its record is not live, since a
+        // block in some tracked bin carries no free key.
+        if pointee.config.direct ? central.isFree(p, span: span) : pointee.config.tracking && !freed.isLive {
             swm_unlock(&central.pointee.lock)
             reportBadPointer(call, p, .doubleFree)
         }
-        // Tracking with thread caches (this thread's is gone): a block in some
-        // tracked bin carries no free key, but its record is not live.
-        if pointee.config.tracking && !pointee.config.direct {
-            guard let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].isLive else {
-                swm_unlock(&central.pointee.lock)
-                reportBadPointer(call, p, .doubleFree)
-            }
-        }
-        var freed = BlockInfo()
-        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
-            freed = info[index]
+        if let info, let index {
             let requested = UInt(freed.requested)
             if pointee.config.check && freed.isLive {
                 checkCanary(call, p, requested: requested, to: UInt(span.pointee.blockSize))

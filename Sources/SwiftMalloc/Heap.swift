@@ -31,8 +31,9 @@ struct Heap {
     var largeRequested: UInt = 0
     var peakHeldBytes: UInt = 0
     var peakRequestedBytes: UInt = 0
-    /// Live requested bytes over all blocks (tracking only), updated atomically, or
-    /// under the profile lock when `config.requestedByProfiler`.
+    /// Live requested bytes over all blocks (tracking without full profiling, whose
+    /// profiler keeps the total and its peak itself: Heap.requestedNow), updated
+    /// atomically.
     var requestedTotal: UInt = 0
     var forkCount: UInt = 0
     /// Where exit reports go: a duplicate of stderr taken at start-up when one is due.

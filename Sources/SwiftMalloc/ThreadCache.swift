@@ -78,7 +78,7 @@ struct ThreadCache {
 @inline(__always) var binsOffset: Int { lookupOffset + 136 }
 @inline(__always) var trackedBinsOffset: Int { binsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 @inline(__always) var siteCacheOffset: Int { trackedBinsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
-/// The walk memo (swm_walk_cached): maxProfileDepth return addresses, which are also
+/// The walk memo (swm_walk_cached, stackwalk.h): maxProfileDepth return addresses, which are also
 /// the thread's frame scratch, then as many frame rules.
 @inline(__always) var framesOffset: Int { siteCacheOffset + siteCacheEntries * MemoryLayout<SiteCacheEntry>.stride }
 @inline(__always) var threadCacheBytes: Int { framesOffset + maxProfileDepth * 2 * MemoryLayout<UInt>.stride }

@@ -40,10 +40,6 @@ __thread uintptr_t swm_tls_stack_top __attribute__((tls_model("initial-exec")));
 /// are published whole (address last), so the table itself is consistent.
 void swm_stackwalk_fork_child(void) { swm_lock_reset(&swm_rules_lock); }
 
-int swm_walk_cached(uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp, uint64_t *hash) {
-    return swm_walk_cached_inline(memo, max, ip, sp, rbp, hash);
-}
-
 void swm_walk_memo_forget(uintptr_t *memo, int n) {
     uintptr_t *rules = memo + SWM_WALK_MEMO_DEPTH;
     for (int i = 0; i < n && i < SWM_WALK_MEMO_DEPTH; i++) rules[i] = 0;

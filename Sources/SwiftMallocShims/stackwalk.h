@@ -34,9 +34,14 @@ static inline uintptr_t swm_rule_find(const swm_frame_rule *t, uintptr_t ip) {
     }
 }
 
-/// swm_walk_cached (SwiftMallocShims.h), for callers in this target.
+/// Walks the stack from a caller's return address `ip`, stack pointer `sp` and frame
+/// pointer `rbp` with the learned rules. `memo` is the thread's walk memo
+/// (SwiftMallocShims.h): the return address and rule of each depth of its previous
+/// walk; `max` is at most SWM_WALK_MEMO_DEPTH. The walk leaves its own frames in the
+/// memo's addresses and returns their count, with their swm_hash_frames in *hash,
+/// or -1 (a frame without a rule, or nothing learned yet).
 static inline __attribute__((always_inline))
-int swm_walk_cached_inline(uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp, uint64_t *hash) {
+int swm_walk_cached(uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp, uint64_t *hash) {
     const swm_frame_rule *t = __atomic_load_n(&swm_rules, __ATOMIC_ACQUIRE);
     uintptr_t top = swm_tls_stack_top;
     if (t == NULL || top == 0) return -1;

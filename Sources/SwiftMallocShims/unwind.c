@@ -203,11 +203,10 @@ static __attribute__((always_inline)) inline int swm_can_capture(const char *tc)
 static __attribute__((always_inline)) inline int swm_capture_into(char *tc, uintptr_t *fp, uintptr_t ret, uint64_t *hash) {
     swm_tls_capturing = 1;
     uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
-    *hash = 0;
     // The caller's state: its return address, its stack pointer after the call
     // returns (our CFA), and its frame pointer register (saved by our prologue).
     int k = swm_profile_cached_walk == 1
-        ? swm_walk_cached_inline(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], hash) : -1;
+        ? swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], hash) : -1;
     if (__builtin_expect(k < 0, 0)) k = swm_capture_other(frames, fp, ret, hash);
     swm_tls_capturing = 0;
     return k;

@@ -252,14 +252,11 @@ void swm_walk_check_report(int fd);
 /// learns the rules of the stack (-1: no cursor API); resets its lock in a forked
 /// child. `swm_is_self_frame`: whether an address lies in this library.
 void swm_stackwalk_open(void *libunwind);
-/// `swm_walk_cached` keeps, per thread, the return address and rule of each depth
-/// of its previous walk: `memo` holds SWM_WALK_MEMO_DEPTH addresses, then as many
-/// rules (0: not known; all 0 at first); `max` is at most SWM_WALK_MEMO_DEPTH. The
-/// walk leaves its own frames in the memo's addresses and returns their count,
-/// with their swm_hash_frames in *hash, or -1 (nothing learned yet). Whoever else
-/// writes frames there calls `swm_walk_memo_forget` for them.
+/// A thread's walk memo (see swm_walk_cached in stackwalk.h): SWM_WALK_MEMO_DEPTH
+/// return addresses, which are also its frame scratch, then as many rules (0: not
+/// known). Whoever writes frames there other than the cached walk calls
+/// `swm_walk_memo_forget` for them.
 #define SWM_WALK_MEMO_DEPTH 64
-int swm_walk_cached(uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintptr_t rbp, uint64_t *hash);
 void swm_walk_memo_forget(uintptr_t *memo, int n);
 int swm_walk_learn(uintptr_t *frames, int max);
 void swm_stackwalk_fork_child(void);
