@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the C stress, fork, threads and API tests again in the allocator's other
 # modes: statistics (SWIFTMALLOC_STATS=1, tracking), profiling (SWIFTMALLOC_PROFILE=1
-# and sampled), checking (SWIFTMALLOC_CHECK=1) and without the background purger;
+# and sampled), checking (SWIFTMALLOC_CHECK=1), without the background purger, and
+# with several shards of central lists;
 # and the invalid frees again in the tracking modes.
 # Usage: Tests/run-mode-tests.sh LIBPATH
 set -u
@@ -14,11 +15,15 @@ ulimit -c 0
 for t in api stress fork threads; do
     gcc -O2 -g -pthread -Wall -I "$here/../include" -o "$work/$t" "$here/c/$t.c" || { fail "$t: does not compile"; continue; }
 done
-modes=("SWIFTMALLOC_STATS=1" "SWIFTMALLOC_PROFILE=1" "SWIFTMALLOC_PROFILE_SAMPLE=65536" "SWIFTMALLOC_CHECK=1" "SWIFTMALLOC_BACKGROUND=0")
+# Three shards of central lists (more than this machine may have CPUs) with tracked
+# and sampled blocks: cross-thread frees and fork salvage meet blocks of every shard.
+modes=("SWIFTMALLOC_STATS=1" "SWIFTMALLOC_PROFILE=1" "SWIFTMALLOC_PROFILE_SAMPLE=65536" "SWIFTMALLOC_CHECK=1" "SWIFTMALLOC_BACKGROUND=0"
+       "SWIFTMALLOC_SHARDS=3 SWIFTMALLOC_STATS=1" "SWIFTMALLOC_SHARDS=3 SWIFTMALLOC_PROFILE_SAMPLE=4096")
 for mode in "${modes[@]}"; do
     for t in api stress fork threads; do
         [ -x "$work/$t" ] || continue
-        if (cd "$work" && env "$mode" SWIFTMALLOC_REPORT="$work/report.%p" LD_PRELOAD="$lib" \
+        # shellcheck disable=SC2086 # a mode is one or more NAME=VALUE words
+        if (cd "$work" && env $mode SWIFTMALLOC_REPORT="$work/report.%p" LD_PRELOAD="$lib" \
                 timeout 300 "./$t" >"$work/$t.out" 2>&1); then
             pass "$t ($mode)"
         else

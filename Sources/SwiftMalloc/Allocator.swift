@@ -42,7 +42,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// the fast path).
     @inline(never)
     func allocateSampled(_ cls: Int, requested: UInt, site: UInt32, _ profiler: UnsafeMutablePointer<Profiler>) -> UInt {
-        let central = self.central(cls)
+        let central = self.central(cls, shard: currentShard)
         swm_lock(&central.pointee.lock)
         let p = central.takeForSampling(cls, heap: self)
         if p != 0 {
@@ -64,7 +64,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// Frees a block of a span reserved for sampled blocks: back to its span, and
     /// the profiler hears of it.
     private func freeSampled(_ p: UInt, span: UnsafeMutablePointer<Span>) {
-        let central = self.central(Int(span.pointee.sizeClass))
+        let central = self.central(of: span)
         var freed = BlockInfo()
         let held = UInt(span.pointee.blockSize)
         swm_lock(&central.pointee.lock)
@@ -90,7 +90,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let b = tc.trackedBin(cls)
         if b.pointee.head == 0 && !tc.refillBin(b, cls, heap: self) { return 0 }
         let p = popTracked(b, requested: requested, site: site)
-        noteClassRequested(central(cls), requested)
+        noteClassRequested(central(cls, shard: Int(truncatingIfNeeded: tc.pointee.shard)), requested)
         noteRequested(Int(bitPattern: requested))
         profiler?.recordAllocation(site: site, cls: cls, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
         return p
@@ -132,7 +132,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func allocateDirect(_ cls: Int, requested: UInt, site givenSite: UInt32? = nil) -> UInt {
         let profiler = pointee.profiler
         let site = givenSite ?? (profiler?.capture(size: requested) ?? 0)
-        let central = self.central(cls)
+        let central = self.central(cls, shard: currentShard)
         var list = BlockList()
         swm_lock(&central.pointee.lock)
         _ = central.take(1, cls, into: &list, heap: self)
@@ -176,7 +176,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             tc.push(p, tc.bin(cls), cls, heap: self)
             return
         }
-        let central = self.central(cls)
+        let central = self.central(of: span)
         swm_lock(&central.pointee.lock)
         let info = span.pointee.blockInfo, index = span.pointee.blockIndex(of: p)
         var freed = BlockInfo()
@@ -219,7 +219,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let freed = info[index]
         info[index] = BlockInfo()
         if !pointee.config.requestedByProfiler {
-            noteClassRequested(central(cls), 0 &- UInt(freed.requested))
+            noteClassRequested(central(of: span), 0 &- UInt(freed.requested))
             noteRequested(0 &- Int(freed.requested))
         }
         tc.pushTracked(p, tc.trackedBin(cls), cls, slot: info + index, heap: self)
@@ -463,7 +463,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// Updates a small block's tracked requested size after an in-place realloc.
     private func retrack(_ p: UInt, span: UnsafeMutablePointer<Span>, _ n: UInt, site: UInt32) {
         guard pointee.config.tracking else { return }
-        let central = self.central(Int(span.pointee.sizeClass))
+        let central = self.central(of: span)
         var before = BlockInfo()
         swm_lock(&central.pointee.lock)
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].isLive {
@@ -589,8 +589,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if held > pointee.peakHeldBytes { pointee.peakHeldBytes = held }
     }
 
-    /// Adds `delta` to class `central`'s live requested bytes (tracking only; the
-    /// profiler does it when `config.requestedByProfiler`).
+    /// Adds `delta` to the live requested bytes counted by `central` (tracking only;
+    /// the profiler does it when `config.requestedByProfiler`). A class's count is
+    /// the sum over its shards: a block may be counted in by one and out by another.
     @inline(__always) func noteClassRequested(_ central: UnsafeMutablePointer<Central>, _ delta: UInt) {
         if pointee.config.requestedByProfiler { return }
         _ = swm_fetch_add(&central.pointee.requestedLive, delta)
@@ -612,7 +613,13 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if pointee.config.requestedByProfiler, let profiler = pointee.profiler, let counts = profiler.pointee.classRequested {
             return swm_load_relaxed(counts + cls)
         }
-        return swm_load_relaxed(&central(cls).pointee.requestedLive)
+        var sum: UInt = 0
+        var shard = 0
+        while shard < pointee.shardCount {
+            sum &+= swm_load_relaxed(&central(cls, shard: shard).pointee.requestedLive)
+            shard &+= 1
+        }
+        return sum
     }
 
     /// Adds `delta` to the live requested total (tracking only) and records its peak

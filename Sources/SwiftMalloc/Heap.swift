@@ -1,7 +1,8 @@
 // The process-wide allocator state: one Heap, mapped at first use and published
 // through `swm_heap`. It ties the layers together: page map → page heap → size
-// classes (central lists) → thread caches. Lock order, outermost first:
-// threadsLock → class locks (ascending) → page heap lock → internal memory lock.
+// classes (central lists, in shards) → thread caches. Lock order, outermost first:
+// threadsLock → class locks (ascending in memory: shard by shard, class by class;
+// no path but the fork handlers holds two) → page heap lock → internal memory lock.
 import SwiftMallocShims
 
 struct Heap {
@@ -10,7 +11,11 @@ struct Heap {
     var internalStorage: UnsafeMutablePointer<InternalMemory>? = nil
     var classes: UnsafeMutablePointer<SizeClass>? = nil
     var lookup: UnsafeMutablePointer<UInt16>? = nil
+    /// `maxShards` rows of `smallClassCount` central lists; the first `shardCount`
+    /// rows are used. A thread refills from its own row (ThreadCache.shard); a block
+    /// goes back to the row of its span (Span.shard).
     var centrals: UnsafeMutablePointer<Central>? = nil
+    var shardCount = 1
     /// Written into the second word of every free small block (see Span.swift).
     var freeKey: UInt = 0
     var config = Config()
@@ -74,10 +79,32 @@ extension UnsafeMutablePointer where Pointee == Heap {
     @inline(__always) var pageHeapPointer: UnsafeMutablePointer<PageHeap> { pointee.pageHeapStorage.unsafelyUnwrapped }
     @inline(__always) var internalPointer: UnsafeMutablePointer<InternalMemory> { pointee.internalStorage.unsafelyUnwrapped }
 
-    @inline(__always) func central(_ cls: Int) -> UnsafeMutablePointer<Central> {
-        pointee.centrals.unsafelyUnwrapped + cls
+    /// Class `cls`'s central list in shard `shard` (< shardCount).
+    @inline(__always) func central(_ cls: Int, shard: Int) -> UnsafeMutablePointer<Central> {
+        pointee.centrals.unsafelyUnwrapped + (shard &* smallClassCount &+ cls)
+    }
+
+    /// The central list that owns small span `span`.
+    @inline(__always) func central(of span: UnsafeMutablePointer<Span>) -> UnsafeMutablePointer<Central> {
+        central(Int(span.pointee.sizeClass), shard: Int(span.pointee.shard))
+    }
+
+    /// The shard of central list `c`.
+    @inline(__always) func shard(of c: UnsafeMutablePointer<Central>) -> Int {
+        (c - pointee.centrals.unsafelyUnwrapped) / smallClassCount
+    }
+
+    /// The calling thread's shard (0 for a thread without a cache: the static
+    /// empty cache's header is zero).
+    @inline(__always) var currentShard: Int {
+        guard let raw = swm_tls_cache_get() else { return 0 }
+        return Int(truncatingIfNeeded: raw.assumingMemoryBound(to: ThreadCache.self).pointee.shard)
     }
 }
+
+/// Rows of central lists mapped (Heap.centrals); SWIFTMALLOC_SHARDS or the CPU count
+/// picks how many are used, at most this many.
+let maxShards = 16
 
 /// The heap, initialising it on first use; nil only when the system refuses memory.
 @inline(__always) func currentHeap() -> UnsafeMutablePointer<Heap>? {
@@ -101,7 +128,7 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     let pageHeapBytes = (UInt(MemoryLayout<PageHeap>.stride) &+ 63) & ~UInt(63)
     let internalBytes = (UInt(MemoryLayout<InternalMemory>.stride) &+ 63) & ~UInt(63)
     let classBytes = UInt(MemoryLayout<SizeClass>.stride &* smallClassCount)
-    let centralBytes = (UInt(MemoryLayout<Central>.stride &* smallClassCount) &+ 63) & ~UInt(63)
+    let centralBytes = (UInt(MemoryLayout<Central>.stride &* smallClassCount &* maxShards) &+ 63) & ~UInt(63)
     let binBytes = UInt(MemoryLayout<UnsafeMutablePointer<Span>?>.stride &* binCount)
     let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries &* 2)
     guard let raw = OSPages.map(total) else { return nil }
@@ -120,9 +147,9 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     heap.pointee.pageMapStorage = pageMap
     heap.pointee.pageHeapStorage = pageHeap
     heap.pointee.internalStorage = meta
-    let centrals = cursor.bindMemory(to: Central.self, capacity: smallClassCount)
-    var i = 0
-    while i < smallClassCount { (centrals + i).initialize(to: Central()); i &+= 1 }
+    // A Central's initial value is all zero bits, as fresh mapped memory is: rows
+    // of shards never used are never written, and cost no resident page.
+    let centrals = cursor.bindMemory(to: Central.self, capacity: smallClassCount &* maxShards)
     cursor += Int(centralBytes)
     let classes = cursor.bindMemory(to: SizeClass.self, capacity: smallClassCount)
     cursor += Int(classBytes)

@@ -54,6 +54,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func readEnvironment() {
         pointee.config.statsAtExit = flag("SWIFTMALLOC_STATS")
         pointee.config.check = flag("SWIFTMALLOC_CHECK")
+        // One row of central lists per CPU, so threads running at once rarely share
+        // a class lock (one row with one CPU: no row is ever contended).
+        let shards = number("SWIFTMALLOC_SHARDS") ?? UInt(swm_cpu_count())
+        pointee.shardCount = Int(min(max(shards, 1), UInt(maxShards)))
         let sample = number("SWIFTMALLOC_PROFILE_SAMPLE") ?? 0
         if flag("SWIFTMALLOC_PROFILE") || sample > 0 {
             configureProfiler(sampleMean: sample, depth: Int(number("SWIFTMALLOC_PROFILE_DEPTH") ?? 32),
@@ -86,8 +90,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// Every lock, in the documented order.
     func lockAll() {
         swm_lock(&pointee.threadsLock)
-        var cls = 1
-        while cls < smallClassCount { swm_lock(&central(cls).pointee.lock); cls &+= 1 }
+        var i = 0
+        while i < pointee.shardCount &* smallClassCount { swm_lock(&(pointee.centrals.unsafelyUnwrapped + i).pointee.lock); i &+= 1 }
         swm_lock(&pageHeapPointer.pointee.lock)
         swm_lock(&internalPointer.pointee.lock)
     }
@@ -95,16 +99,16 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func unlockAll() {
         swm_unlock(&internalPointer.pointee.lock)
         swm_unlock(&pageHeapPointer.pointee.lock)
-        var cls = smallClassCount &- 1
-        while cls >= 1 { swm_unlock(&central(cls).pointee.lock); cls &-= 1 }
+        var i = pointee.shardCount &* smallClassCount
+        while i > 0 { i &-= 1; swm_unlock(&(pointee.centrals.unsafelyUnwrapped + i).pointee.lock) }
         swm_unlock(&pointee.threadsLock)
     }
 
     func resetAllLocks() {
         swm_lock_reset(&internalPointer.pointee.lock)
         swm_lock_reset(&pageHeapPointer.pointee.lock)
-        var cls = 1
-        while cls < smallClassCount { swm_lock_reset(&central(cls).pointee.lock); cls &+= 1 }
+        var i = 0
+        while i < pointee.shardCount &* smallClassCount { swm_lock_reset(&(pointee.centrals.unsafelyUnwrapped + i).pointee.lock); i &+= 1 }
         swm_lock_reset(&pointee.threadsLock)
     }
 }

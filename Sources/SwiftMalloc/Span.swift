@@ -21,8 +21,8 @@ enum SpanState: UInt8 {
 ///   (huge: `mappedBytes` were mapped for it).
 /// - freeRun: only pages inside its dirty hull may be resident; it sits in the page
 ///   heap's bins and, when the hull is not empty, on the dirty list.
-/// Owned by the lock of whoever holds it: a class lock for small spans, the page
-/// heap lock for free runs and for every page-map write.
+/// Owned by the lock of whoever holds it: its shard's class lock for small spans,
+/// the page heap lock for free runs and for every page-map write.
 struct Span {
     var start: UInt = 0
     var pageCount: UInt = 0
@@ -35,6 +35,8 @@ struct Span {
     var divShift: UInt8 = 0
     /// Reserved for blocks the sampling profiler follows.
     var forSampling = false
+    /// Small spans: the central-list shard whose lock owns the span (Heap.central(of:)).
+    var shard: UInt8 = 0
     var blockSize: UInt32 = 0
     var divInverse: UInt64 = 0
     /// What the free fast path compares a block index with: `carved` for ordinary

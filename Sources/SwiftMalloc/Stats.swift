@@ -36,13 +36,18 @@ struct Totals {
 extension UnsafeMutablePointer where Pointee == Heap {
     func snapshot(_ cls: Int) -> ClassSnapshot {
         var s = ClassSnapshot()
-        let c = central(cls)
-        swm_lock(&c.pointee.lock)
-        s.spans = c.pointee.spanCount
-        s.liveBlocks = c.pointee.liveBlocks
-        s.peakSpans = c.pointee.peakSpans
-        s.spansReleased = c.pointee.spansReleased
-        swm_unlock(&c.pointee.lock)
+        var shard = 0
+        while shard < pointee.shardCount {
+            let c = central(cls, shard: shard)
+            swm_lock(&c.pointee.lock)
+            s.spans &+= c.pointee.spanCount
+            s.liveBlocks &+= c.pointee.liveBlocks
+            // The sum of the shards' peaks: a bound on the class's peak, exact with one shard.
+            s.peakSpans &+= c.pointee.peakSpans
+            s.spansReleased &+= c.pointee.spansReleased
+            swm_unlock(&c.pointee.lock)
+            shard &+= 1
+        }
         s.requested = classRequestedNow(cls)
         swm_lock(&pointee.threadsLock)
         var tc = pointee.threads

@@ -68,6 +68,10 @@ struct ThreadCache {
     var prev: UnsafeMutablePointer<ThreadCache>? = nil
     /// Sampling profiler: bytes this thread may still allocate before the next sample.
     var sampleCountdown: Int = 0
+    /// The row of central lists this thread refills from (threads are dealt to the
+    /// shards in creation order, so threads that run at once mostly take different
+    /// class locks; Heap.centrals).
+    var shard: UInt = 0
     // Followed in memory by the size lookup table (lookupEntries UInt16 bin offsets,
     // padded to 136 bytes) and by `smallClassCount` CacheBins: see lookupOffset and
     // binsOffset.
@@ -171,7 +175,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     /// Moves a batch of blocks of class `cls` from its central list to bin `b`;
     /// false when none could be had (out of memory).
     func refillBin(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, heap: UnsafeMutablePointer<Heap>) -> Bool {
-        let central = heap.central(cls)
+        let central = heap.central(cls, shard: Int(truncatingIfNeeded: pointee.shard))
         let info = heap.pointee.classTable[cls]
         // Full to empty since the last refill: the bin thrashes between the central
         // lists' lock and its limit; a quarter more room lets the class's working
@@ -244,10 +248,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         }
         list.count = UInt(take)
         b.pointee.count &-= take
-        let central = heap.central(cls)
-        swm_lock(&central.pointee.lock)
-        central.put(list, heap: heap)
-        swm_unlock(&central.pointee.lock)
+        heap.put(list)
     }
 
     /// Returns the blocks of bin `b` of a thread that fork() left behind to their
@@ -262,9 +263,10 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         var block = b.pointee.head
         b.pointee.head = 0
         b.pointee.count = 0
-        let central = heap.central(cls)
         var budget = UInt(b.pointee.limit) &+ UInt(heap.pointee.classTable[cls].refillBatch) &+ 1
-        swm_lock(&central.pointee.lock)
+        // Only the forking thread runs in the child: the spans' fields can be read
+        // before their central's lock is taken.
+        var held: UnsafeMutablePointer<Central>? = nil
         while block != 0 && budget > 0 {
             guard block & 15 == 0, let span = spanOwning(block), span.pointee.state == .small,
                   Int(span.pointee.sizeClass) == cls, let index = span.pointee.blockIndex(of: block),
@@ -276,11 +278,17 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
                 break
             }
             let next = nextFree(block)
+            let central = heap.central(of: span)
+            if central != held {
+                if let h = held { swm_unlock(&h.pointee.lock) }
+                swm_lock(&central.pointee.lock)
+                held = central
+            }
             central.put(block, span: span, heap: heap, marked: true)
             block = next
             budget &-= 1
         }
-        swm_unlock(&central.pointee.lock)
+        if let h = held { swm_unlock(&h.pointee.lock) }
     }
 
     func flushAll(heap: UnsafeMutablePointer<Heap>) {
@@ -338,6 +346,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         table.update(from: pointee.lookup.unsafelyUnwrapped, count: lookupEntries)
         t.applyLimits(heap: self)
         t.pointee.sampleCountdown = gap
+        t.pointee.shard = pointee.threadsCreated % UInt(pointee.shardCount)
         t.pointee.next = pointee.threads
         pointee.threads?.pointee.prev = t
         pointee.threads = t

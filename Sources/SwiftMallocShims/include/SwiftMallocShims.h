@@ -198,6 +198,14 @@ static inline void swm_abort(void) __attribute__((noreturn));
 static inline void swm_abort(void) { extern void abort(void) __attribute__((noreturn)); abort(); }
 /// The value of an environment variable, or NULL; safe before libc's own constructors ran.
 const char *swm_getenv(const char *name);
+/// CPUs this process may run on (sched_getaffinity; 1 when unknown).
+static inline int swm_cpu_count(void) {
+    uint64_t mask[16] = {0};
+    long n = syscall(SYS_sched_getaffinity, 0, sizeof mask, mask);
+    int count = 0;
+    for (long i = 0; i < n / 8; i++) count += __builtin_popcountll(mask[i]);
+    return count > 0 ? count : 1;
+}
 /// Size of physical memory in bytes (0 if unknown).
 static inline size_t swm_physical_memory(void) {
     long pages = sysconf(_SC_PHYS_PAGES);
