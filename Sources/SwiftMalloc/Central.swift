@@ -27,17 +27,44 @@ struct Central {
     var spansReleased: UInt = 0
 }
 
-/// A batch of free blocks linked through their first word.
+/// A batch of free blocks linked through their first word. `count` includes a
+/// *pending* run: `pendingCount` never-used blocks from `pendingStart`, `pendingSize`
+/// bytes apart, taken from their span but not yet written (linkPending links them,
+/// each with its second-word mark, outside the class lock: fresh blocks are often
+/// on pages not yet faulted in).
 struct BlockList {
     var head: UInt = 0
     var tail: UInt = 0
     var count: UInt = 0
+    var pendingStart: UInt = 0
+    var pendingCount: UInt = 0
+    var pendingSize: UInt = 0
+    var pendingMark: UInt = 0
+    var pendingMarkStep: UInt = 0
 
     @inline(__always) mutating func push(_ block: UInt) {
         setNextFree(block, head)
         if head == 0 { tail = block }
         head = block
         count &+= 1
+    }
+
+    /// Links the pending run on top of the list, in address order (the highest
+    /// block ends up at the head), as if each had been pushed; `count` is unchanged.
+    mutating func linkPending() {
+        var block = pendingStart
+        var mark = pendingMark
+        var i: UInt = 0
+        while i < pendingCount {
+            setFreeMark(block, mark)
+            setNextFree(block, head)
+            if head == 0 { tail = block }
+            head = block
+            block &+= pendingSize
+            mark &+= pendingMarkStep
+            i &+= 1
+        }
+        pendingCount = 0
     }
 }
 
@@ -95,9 +122,12 @@ extension UnsafeMutablePointer where Pointee == Central {
     /// marked free until a thread cache hands them out. With tracking and thread
     /// caches, blocks go to tracked bins, and each carries the address of its
     /// BlockInfo entry instead of the free key (the span's array is made here);
-    /// false when that array cannot be had. Caller holds `lock`.
+    /// false when that array cannot be had. `deferCarve`: never-used blocks are left
+    /// pending in `list` (BlockList.linkPending), for the caller to write after
+    /// releasing the lock; when `list` already has a pending run, none are taken.
+    /// Caller holds `lock`.
     @inline(__always) private func take(_ want: UInt, from s: UnsafeMutablePointer<Span>, into list: inout BlockList,
-                                        heap: UnsafeMutablePointer<Heap>) -> Bool {
+                                        heap: UnsafeMutablePointer<Heap>, deferCarve: Bool = false) -> Bool {
         var slots: UnsafeMutablePointer<BlockInfo>? = nil
         if heap.pointee.config.tracking && !heap.pointee.config.direct && !s.pointee.forSampling {
             if s.pointee.blockInfo == nil { s.pointee.blockInfo = heap.internalPointer.newInfo(count: Int(s.pointee.capacity)) }
@@ -124,13 +154,24 @@ extension UnsafeMutablePointer where Pointee == Central {
         // Each block's second word: the free key, or the address of its BlockInfo entry.
         var mark = slots == nil ? heap.pointee.freeKey : UInt(bitPattern: slots.unsafelyUnwrapped + Int(s.pointee.carved))
         let markStep: UInt = slots == nil ? 0 : UInt(MemoryLayout<BlockInfo>.stride)
-        var i: UInt = 0
-        while i < n {
-            setFreeMark(block, mark)
-            list.push(block)
-            block &+= size
-            mark &+= markStep
-            i &+= 1
+        if deferCarve {
+            // A second run would be written under the lock: it waits for the next refill.
+            if list.pendingCount != 0 { return true }
+            list.pendingStart = block
+            list.pendingCount = n
+            list.pendingSize = size
+            list.pendingMark = mark
+            list.pendingMarkStep = markStep
+            list.count &+= n
+        } else {
+            var i: UInt = 0
+            while i < n {
+                setFreeMark(block, mark)
+                list.push(block)
+                block &+= size
+                mark &+= markStep
+                i &+= 1
+            }
         }
         let carved = s.pointee.carved &+ UInt16(truncatingIfNeeded: n)
         s.pointee.carved = carved
@@ -143,44 +184,56 @@ extension UnsafeMutablePointer where Pointee == Central {
     /// A new span for class `cls` from the page heap, on its partial list. Caller holds `lock`.
     private func newSpan(_ cls: Int, heap: UnsafeMutablePointer<Heap>, forSampling: Bool = false) -> UnsafeMutablePointer<Span>? {
         let info = heap.pointee.classTable[cls]
+        let shard = heap.shard(of: self)
+        // A stashed span is still mapped to itself and counted used by the page heap.
+        if let s = heap.stash(shard).take(pages: UInt(info.pages)) {
+            s.setUp(cls, info, forSampling: forSampling)
+            s.pointee.shard = UInt8(truncatingIfNeeded: shard)
+            adopt(s)
+            return s
+        }
         let pageHeap = heap.pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
         let span = pageHeap.allocate(pages: UInt(info.pages), alignPages: 1, heap: heap)
         if let s = span {
-            s.pointee.state = .small
-            s.pointee.sizeClass = UInt8(truncatingIfNeeded: cls)
-            s.pointee.blockSize = info.size
-            s.pointee.divInverse = info.divisor.inverse
-            s.pointee.divShift = info.divisor.shift
-            s.pointee.binOffset = UInt32(truncatingIfNeeded: cls &* MemoryLayout<CacheBin>.stride)
-            s.pointee.capacity = UInt16(truncatingIfNeeded: info.capacity)
-            s.pointee.live = 0
-            s.pointee.carved = 0
-            s.pointee.fastLimit = 0
-            s.pointee.forSampling = forSampling
-            s.clearFreeBits()
-            s.pointee.blockInfo = nil
+            s.setUp(cls, info, forSampling: forSampling)
             heap.pageMapPointer.pointee.setRange(s.pointee.start, pages: s.pointee.pageCount, to: s)
             heap.noteHeld()
         }
         swm_unlock(&pageHeap.pointee.lock)
         if let s = span {
-            s.pointee.shard = UInt8(truncatingIfNeeded: heap.shard(of: self))
-            pointee.spanCount &+= 1
-            if pointee.spanCount > pointee.peakSpans { pointee.peakSpans = pointee.spanCount }
-            linkPartial(s)
+            s.pointee.shard = UInt8(truncatingIfNeeded: shard)
+            adopt(s)
         }
         return span
     }
 
+    /// Counts new span `s` as this list's and puts it on the partial list.
+    private func adopt(_ s: UnsafeMutablePointer<Span>) {
+        pointee.spanCount &+= 1
+        if pointee.spanCount > pointee.peakSpans { pointee.peakSpans = pointee.spanCount }
+        linkPartial(s)
+    }
+
     /// Moves up to `want` free blocks of class `cls` into `list`. Returns false only
-    /// when none could be had (out of memory). Caller holds `lock`.
-    func take(_ want: UInt, _ cls: Int, into list: inout BlockList, heap: UnsafeMutablePointer<Heap>) -> Bool {
+    /// when none could be had (out of memory). With `deferCarve`, one run of
+    /// never-used blocks may be left pending (the caller links it after unlocking),
+    /// and the batch stops short where a second run would be needed.
+    /// Caller holds `lock`.
+    func take(_ want: UInt, _ cls: Int, into list: inout BlockList, heap: UnsafeMutablePointer<Heap>,
+              deferCarve: Bool = false) -> Bool {
         while list.count < want {
             var span = pointee.partial
-            if span == nil { span = newSpan(cls, heap: heap) }
-            guard let s = span, take(want &- list.count, from: s, into: &list, heap: heap) else { break }
-            if s.pointee.live == s.pointee.capacity { unlinkPartial(s) }
+            if span == nil {
+                if list.pendingCount != 0 { break }
+                span = newSpan(cls, heap: heap)
+            }
+            guard let s = span, take(want &- list.count, from: s, into: &list, heap: heap, deferCarve: deferCarve) else { break }
+            if s.pointee.live == s.pointee.capacity {
+                unlinkPartial(s)
+            } else if list.count < want {
+                break // its never-used blocks wait for the next refill (one pending run)
+            }
         }
         if list.count == 0 { return false }
         pointee.liveBlocks &+= list.count
@@ -211,7 +264,8 @@ extension UnsafeMutablePointer where Pointee == Central {
     }
 
 
-    /// An empty span goes back to the page heap. Caller holds `lock`.
+    /// An empty span goes to its shard's stash, or back to the page heap when the
+    /// stash is full. Caller holds `lock`.
     private func releaseSpan(_ span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) {
         pointee.spanCount &-= 1
         pointee.spansReleased &+= 1
@@ -219,6 +273,7 @@ extension UnsafeMutablePointer where Pointee == Central {
             heap.internalPointer.deleteInfo(info, count: Int(span.pointee.capacity))
             span.pointee.blockInfo = nil
         }
+        if heap.stash(Int(span.pointee.shard)).keep(span) { return }
         let pageHeap = heap.pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
         heap.pageMapPointer.pointee.setRange(span.pointee.start, pages: span.pointee.pageCount, to: nil)
@@ -258,5 +313,24 @@ extension UnsafeMutablePointer where Pointee == Heap {
             n &-= 1
         }
         if let h = held { swm_unlock(&h.pointee.lock) }
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == Span {
+    /// Makes this span an empty small span of class `cls` (described by `info`).
+    func setUp(_ cls: Int, _ info: SizeClass, forSampling: Bool) {
+        pointee.state = .small
+        pointee.sizeClass = UInt8(truncatingIfNeeded: cls)
+        pointee.blockSize = info.size
+        pointee.divInverse = info.divisor.inverse
+        pointee.divShift = info.divisor.shift
+        pointee.binOffset = UInt32(truncatingIfNeeded: cls &* MemoryLayout<CacheBin>.stride)
+        pointee.capacity = UInt16(truncatingIfNeeded: info.capacity)
+        pointee.live = 0
+        pointee.carved = 0
+        pointee.fastLimit = 0
+        pointee.forSampling = forSampling
+        clearFreeBits()
+        pointee.blockInfo = nil
     }
 }

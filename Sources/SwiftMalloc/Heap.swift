@@ -2,7 +2,8 @@
 // through `swm_heap`. It ties the layers together: page map → page heap → size
 // classes (central lists, in shards) → thread caches. Lock order, outermost first:
 // threadsLock → class locks (ascending in memory: shard by shard, class by class;
-// no path but the fork handlers holds two) → page heap lock → internal memory lock.
+// no path but the fork handlers holds two) → stash locks (likewise) → page heap
+// lock → internal memory lock.
 import SwiftMallocShims
 
 struct Heap {
@@ -16,6 +17,8 @@ struct Heap {
     /// goes back to the row of its span (Span.shard).
     var centrals: UnsafeMutablePointer<Central>? = nil
     var shardCount = 1
+    /// `maxShards` SpanStashes, `stashStride` bytes apart (Heap.stash).
+    var stashes: UnsafeMutableRawPointer? = nil
     /// Written into the second word of every free small block (see Span.swift).
     var freeKey: UInt = 0
     var config = Config()
@@ -127,10 +130,11 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     let mapBytes = (UInt(MemoryLayout<PageMap>.stride) &+ 63) & ~UInt(63)
     let pageHeapBytes = (UInt(MemoryLayout<PageHeap>.stride) &+ 63) & ~UInt(63)
     let internalBytes = (UInt(MemoryLayout<InternalMemory>.stride) &+ 63) & ~UInt(63)
+    let stashBytes = UInt(stashStride &* maxShards)
     let classBytes = UInt(MemoryLayout<SizeClass>.stride &* smallClassCount)
     let centralBytes = (UInt(MemoryLayout<Central>.stride &* smallClassCount &* maxShards) &+ 63) & ~UInt(63)
     let binBytes = UInt(MemoryLayout<UnsafeMutablePointer<Span>?>.stride &* binCount)
-    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries &* 2)
+    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ stashBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries &* 2)
     guard let raw = OSPages.map(total) else { return nil }
     let heap = raw.bindMemory(to: Heap.self, capacity: 1)
     heap.initialize(to: Heap())
@@ -151,6 +155,9 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     // of shards never used are never written, and cost no resident page.
     let centrals = cursor.bindMemory(to: Central.self, capacity: smallClassCount &* maxShards)
     cursor += Int(centralBytes)
+    // Likewise a SpanStash's.
+    heap.pointee.stashes = cursor
+    cursor += Int(stashBytes)
     let classes = cursor.bindMemory(to: SizeClass.self, capacity: smallClassCount)
     cursor += Int(classBytes)
     let bins = cursor.bindMemory(to: UnsafeMutablePointer<Span>?.self, capacity: binCount)

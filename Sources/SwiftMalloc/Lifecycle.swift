@@ -92,6 +92,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_lock(&pointee.threadsLock)
         var i = 0
         while i < pointee.shardCount &* smallClassCount { swm_lock(&(pointee.centrals.unsafelyUnwrapped + i).pointee.lock); i &+= 1 }
+        i = 0
+        while i < pointee.shardCount { swm_lock(&stash(i).pointee.lock); i &+= 1 }
         swm_lock(&pageHeapPointer.pointee.lock)
         swm_lock(&internalPointer.pointee.lock)
     }
@@ -99,7 +101,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func unlockAll() {
         swm_unlock(&internalPointer.pointee.lock)
         swm_unlock(&pageHeapPointer.pointee.lock)
-        var i = pointee.shardCount &* smallClassCount
+        var i = pointee.shardCount
+        while i > 0 { i &-= 1; swm_unlock(&stash(i).pointee.lock) }
+        i = pointee.shardCount &* smallClassCount
         while i > 0 { i &-= 1; swm_unlock(&(pointee.centrals.unsafelyUnwrapped + i).pointee.lock) }
         swm_unlock(&pointee.threadsLock)
     }
@@ -109,6 +113,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_lock_reset(&pageHeapPointer.pointee.lock)
         var i = 0
         while i < pointee.shardCount &* smallClassCount { swm_lock_reset(&(pointee.centrals.unsafelyUnwrapped + i).pointee.lock); i &+= 1 }
+        i = 0
+        while i < pointee.shardCount { swm_lock_reset(&stash(i).pointee.lock); i &+= 1 }
         swm_lock_reset(&pointee.threadsLock)
     }
 }

@@ -74,6 +74,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
             t.requested &+= s.requested
             cls &+= 1
         }
+        // Empty spans in the shards' stashes: held for small blocks, all free.
+        let stashed = stashedPages() << pageShift
+        t.smallHeld &+= stashed
+        t.smallFreeBytes &+= stashed
         let ph = pageHeapPointer
         swm_lock(&ph.pointee.lock)
         t.largeBytes = pointee.largePages << pageShift
@@ -234,6 +238,7 @@ public func swiftmalloc_trim(_ pad: Int) -> Int32 {
     if let raw = swm_tls_cache_get(), raw != swm_empty_cache_get() {
         raw.assumingMemoryBound(to: ThreadCache.self).flushAll(heap: heap)
     }
+    heap.drainStashes(onlyIdle: false)
     let ph = heap.pageHeapPointer
     swm_lock(&ph.pointee.lock)
     let pages = ph.purgeAll() &+ ph.releaseFreeChunks(heap: heap)

@@ -189,9 +189,13 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         if b.pointee.refills < 8 { b.pointee.refills &+= 1 }
         var list = BlockList()
         swm_lock(&central.pointee.lock)
-        _ = central.take(want, cls, into: &list, heap: heap)
+        _ = central.take(want, cls, into: &list, heap: heap, deferCarve: true)
         swm_unlock(&central.pointee.lock)
         if list.count == 0 { return false }
+        // Fresh blocks are written here, outside the lock: their first touch may
+        // fault the page in, and the class's other threads (a consumer flushing
+        // blocks back) would wait for it.
+        list.linkPending()
         // The blocks already carry the free key, or for a tracked bin the address of
         // their BlockInfo entries (Central.take), as every binned block must.
         setNextFree(list.tail, b.pointee.head)

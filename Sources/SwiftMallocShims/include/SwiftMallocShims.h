@@ -93,6 +93,7 @@ static inline void swm_lock_reset(int32_t *l) { __atomic_store_n(l, 0, __ATOMIC_
 static inline uintptr_t swm_load_acquire(uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void swm_store_release(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 static inline uintptr_t swm_load_relaxed(uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uint32_t swm_load_relaxed_u32(uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 /// Asks for the line at `address` to be brought into the cache; never faults.
 static inline __attribute__((always_inline)) void swm_prefetch(uintptr_t address) { __builtin_prefetch((const void *)address); }
 static inline void swm_store_relaxed(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
