@@ -264,8 +264,8 @@ extension UnsafeMutablePointer where Pointee == Central {
     }
 
 
-    /// An empty span goes to its shard's stash, or back to the page heap when the
-    /// stash is full. Caller holds `lock`.
+    /// An empty span goes back to the page heap, or, while its shard finds the page
+    /// heap busy, to the shard's stash if that has room (SpanStash). Caller holds `lock`.
     private func releaseSpan(_ span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) {
         pointee.spanCount &-= 1
         pointee.spansReleased &+= 1
@@ -273,9 +273,8 @@ extension UnsafeMutablePointer where Pointee == Central {
             heap.internalPointer.deleteInfo(info, count: Int(span.pointee.capacity))
             span.pointee.blockInfo = nil
         }
-        if heap.stash(Int(span.pointee.shard)).keep(span) { return }
         let pageHeap = heap.pageHeapPointer
-        swm_lock(&pageHeap.pointee.lock)
+        if heap.stash(Int(span.pointee.shard)).keepOrLock(span, pageLock: &pageHeap.pointee.lock) { return }
         heap.pageMapPointer.pointee.setRange(span.pointee.start, pages: span.pointee.pageCount, to: nil)
         pageHeap.release(span, heap: heap)
         swm_unlock(&pageHeap.pointee.lock)

@@ -82,6 +82,11 @@ static inline __attribute__((always_inline)) void swm_lock(int32_t *l) {
     }
     swm_lock_slow(l);
 }
+/// Takes the lock only if it is free; returns whether it did.
+static inline __attribute__((always_inline)) int swm_trylock(int32_t *l) {
+    int32_t expected = 0;
+    return __atomic_compare_exchange_n(l, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
 static inline __attribute__((always_inline)) void swm_unlock(int32_t *l) {
     if (__atomic_exchange_n(l, 0, __ATOMIC_RELEASE) == 2)
         syscall(SYS_futex, l, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
@@ -94,6 +99,7 @@ static inline uintptr_t swm_load_acquire(uintptr_t *p) { return __atomic_load_n(
 static inline void swm_store_release(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 static inline uintptr_t swm_load_relaxed(uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline uint32_t swm_load_relaxed_u32(uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void swm_store_relaxed_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 /// Asks for the line at `address` to be brought into the cache; never faults.
 static inline __attribute__((always_inline)) void swm_prefetch(uintptr_t address) { __builtin_prefetch((const void *)address); }
 static inline void swm_store_relaxed(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
