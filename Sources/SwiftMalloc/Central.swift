@@ -302,17 +302,22 @@ extension UnsafeMutablePointer where Pointee == Heap {
             let next = nextFree(block)
             let span = map.pointee.span(at: block).unsafelyUnwrapped
             let central = self.central(of: span)
-            if central != held {
-                if let h = held { swm_unlock(&h.pointee.lock) }
-                swm_lock(&central.pointee.lock)
-                held = central
-            }
+            hold(central, releasing: &held)
             central.put(block, span: span, heap: self, marked: true)
             block = next
             n &-= 1
         }
         if let h = held { swm_unlock(&h.pointee.lock) }
     }
+}
+
+/// Makes `central`'s lock the one held: releases `held`'s lock first when it is
+/// another list's (a walk over blocks of several shards holds one lock at a time).
+@inline(__always) func hold(_ central: UnsafeMutablePointer<Central>, releasing held: inout UnsafeMutablePointer<Central>?) {
+    if central == held { return }
+    if let h = held { swm_unlock(&h.pointee.lock) }
+    swm_lock(&central.pointee.lock)
+    held = central
 }
 
 extension UnsafeMutablePointer where Pointee == Span {

@@ -283,11 +283,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
             }
             let next = nextFree(block)
             let central = heap.central(of: span)
-            if central != held {
-                if let h = held { swm_unlock(&h.pointee.lock) }
-                swm_lock(&central.pointee.lock)
-                held = central
-            }
+            hold(central, releasing: &held)
             central.put(block, span: span, heap: heap, marked: true)
             block = next
             budget &-= 1
