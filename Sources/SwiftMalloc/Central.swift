@@ -1,14 +1,15 @@
 // Layer 2c: the central lists of one size class in one shard. Thread caches refill
 // from their shard's list and flush each block back to the list that owns its span;
 // a span that becomes empty goes straight back to the page heap, where any class
-// (or a large block) can reuse its pages at once. Shards exist so that threads
-// running at once take different locks: one lock per class, shared by a
-// producer/consumer pair each, stopped throughput growing past 4 threads.
+// (or a large block) can reuse its pages at once (or, while the page heap's lock is
+// contended, to the shard's stash: SpanStash.swift). Shards exist so that threads
+// running at once take different locks: one lock per class, shared by every
+// producer/consumer pair, stopped throughput growing past 4 threads.
 //
 // Invariants (under `lock`): `partial` lists exactly the spans of this class and
-// shard (Span.shard) with live < capacity; spans become partial at the head when a block comes back to a full
-// span (nearly full spans are refilled first, so sparse ones can drain and be
-// returned); `liveBlocks` is the sum of the spans' `live`.
+// shard (Span.shard) with live < capacity; spans become partial at the head when a
+// block comes back to a full span (nearly full spans are refilled first, so sparse
+// ones can drain and be returned); `liveBlocks` is the sum of the spans' `live`.
 import SwiftMallocShims
 
 struct Central {
@@ -181,7 +182,8 @@ extension UnsafeMutablePointer where Pointee == Central {
         return true
     }
 
-    /// A new span for class `cls` from the page heap, on its partial list. Caller holds `lock`.
+    /// A new span for class `cls` from the shard's stash or the page heap, on the
+    /// partial list. Caller holds `lock`.
     private func newSpan(_ cls: Int, heap: UnsafeMutablePointer<Heap>, forSampling: Bool = false) -> UnsafeMutablePointer<Span>? {
         let info = heap.pointee.classTable[cls]
         let shard = heap.shard(of: self)
@@ -262,7 +264,6 @@ extension UnsafeMutablePointer where Pointee == Central {
             linkPartial(span)
         }
     }
-
 
     /// An empty span goes back to the page heap, or, while its shard finds the page
     /// heap busy, to the shard's stash if that has room (SpanStash). Caller holds `lock`.

@@ -54,8 +54,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func readEnvironment() {
         pointee.config.statsAtExit = flag("SWIFTMALLOC_STATS")
         pointee.config.check = flag("SWIFTMALLOC_CHECK")
-        // One row of central lists per CPU, so threads running at once rarely share
-        // a class lock (one row with one CPU: no row is ever contended).
+        // One row of central lists per CPU the process may use (at most maxShards), so
+        // threads running at once rarely share a class lock.
         let shards = number("SWIFTMALLOC_SHARDS") ?? UInt(swm_cpu_count())
         pointee.shardCount = Int(min(max(shards, 1), UInt(maxShards)))
         let sample = number("SWIFTMALLOC_PROFILE_SAMPLE") ?? 0
