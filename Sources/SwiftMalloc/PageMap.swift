@@ -33,13 +33,6 @@ let leafBits: UInt = 18
 struct PageMap {
     @inline(__always) func span(at address: UInt) -> UnsafeMutablePointer<Span>? { spanOwning(address) }
 
-    /// The span of `address`, which must lie in a page the map has (a block the
-    /// allocator handed out or holds): no tests.
-    @inline(__always) func spanOfBlock(_ address: UInt) -> UnsafeMutablePointer<Span> {
-        let leaf = pageMapRoot[Int(truncatingIfNeeded: address >> (pageShift &+ leafBits))].unsafelyUnwrapped
-        return UnsafeMutablePointer<Span>(bitPattern: leaf[Int(truncatingIfNeeded: (address >> pageShift) & ((1 << leafBits) &- 1))]).unsafelyUnwrapped
-    }
-
     /// Sets the entry of one page, mapping its leaf if needed. Caller holds the page
     /// heap lock. False when a leaf cannot be mapped.
     mutating func set(page address: UInt, to span: UnsafeMutablePointer<Span>?) -> Bool {

@@ -37,8 +37,8 @@ let stashPages: UInt32 = 16
 let stashStride = 64
 
 extension UnsafeMutablePointer where Pointee == SpanStash {
-    /// Keeps empty span `span` (already out of its class's lists, records freed);
-    /// false when the stash is full.
+    /// Keeps empty span `span` (live 0, already out of its class's lists, records
+    /// freed); false when the stash is full.
     func keep(_ span: UnsafeMutablePointer<Span>) -> Bool {
         let pages = UInt32(truncatingIfNeeded: span.pointee.pageCount)
         swm_lock(&pointee.lock)
@@ -47,7 +47,6 @@ extension UnsafeMutablePointer where Pointee == SpanStash {
             return false
         }
         span.pointee.carved = 0
-        span.pointee.live = 0
         span.pointee.fastLimit = 0
         span.pointee.prev = nil
         span.pointee.next = pointee.head
