@@ -1,10 +1,12 @@
 #!/bin/bash
 # Thread scaling: larson, prodcons, contention at 1..16 threads under each allocator,
-# alternating allocators within each round. Writes $OUT/scaling.csv.
+# alternating allocators within each round: wall time and peak RSS (bin/measure:
+# ru_maxrss of the child). Writes $OUT/scaling.csv.
 # Every lib/libswiftmalloc*.so is an allocator of its own (libswiftmalloc-NAME.so
 # as swiftmalloc-NAME), so two builds can be compared in one run.
 #   ROUNDS (3), THREADS ("1 2 4 8 16") and WORKLOADS ("larson prodcons contention")
-#   narrow a run.
+#   narrow a run. VARIANTS adds runs of libswiftmalloc.so under settings, as
+#   space-separated NAME:VAR=VALUE[,VAR=VALUE] (e.g. "shards1:SWIFTMALLOC_SHARDS=1").
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-/tmp}
 rounds=${ROUNDS:-3}
@@ -18,19 +20,25 @@ for f in "$here"/lib/libswiftmalloc*.so; do
     LIB[$name]=$f
     allocs="$allocs $name"
 done
+declare -A ENVS=()
+for v in ${VARIANTS:-}; do
+    name=swiftmalloc-${v%%:*}
+    LIB[$name]=$here/lib/libswiftmalloc.so
+    ENVS[$name]=${v#*:}
+    allocs="$allocs $name"
+done
 declare -A SCALE=( [larson]=0.5 [prodcons]=0.25 [contention]=2 )
 echo "workload,threads,round,allocator,seconds,maxrss_kib" > "$out/scaling.csv"
 for w in $workloads; do
   for t in $threads; do
     for r in $(seq 1 "$rounds"); do
       for a in $allocs; do
-        s=$(date +%s%N)
-        if [ -n "${LIB[$a]}" ]; then LD_PRELOAD=${LIB[$a]} timeout 60 "$here/bin/$w" ${SCALE[$w]} $t >/dev/null 2>"$out/err.txt"; rc=$?
-        else timeout 60 "$here/bin/$w" ${SCALE[$w]} $t >/dev/null 2>"$out/err.txt"; rc=$?; fi
-        e=$(date +%s%N)
-        secs=$(awk -v a=$s -v b=$e 'BEGIN{printf "%.4f", (b-a)/1e9}')
-        [ $rc -eq 0 ] || secs="FAIL$rc"
-        echo "$w,$t,$r,$a,$secs," >> "$out/scaling.csv"
+        pre=(); [ -n "${LIB[$a]}" ] && pre=(-p "${LIB[$a]}")
+        vars=(); [ -n "${ENVS[$a]:-}" ] && IFS=, read -ra vars <<< "${ENVS[$a]}"
+        env "${vars[@]}" "$here/bin/measure" "${pre[@]}" -t 60 -o "$out/one.txt" -- "$here/bin/$w" ${SCALE[$w]} $t >/dev/null 2>"$out/err.txt"
+        secs=$(sed -n 's/^wall_s=//p' "$out/one.txt"); rss=$(sed -n 's/^maxrss_kib=//p' "$out/one.txt")
+        grep -qx 'exit=0' "$out/one.txt" || secs="FAIL"
+        echo "$w,$t,$r,$a,$secs,$rss" >> "$out/scaling.csv"
       done
     done
     echo "done $w t=$t"
@@ -38,14 +46,18 @@ for w in $workloads; do
 done
 python3 - "$out/scaling.csv" $allocs <<'PY'
 import csv,sys,statistics,collections
-d=collections.defaultdict(list)
+d=collections.defaultdict(list); m=collections.defaultdict(list)
 for row in csv.DictReader(open(sys.argv[1])):
-    try: d[(row['workload'],int(row['threads']),row['allocator'])].append(float(row['seconds']))
-    except ValueError: d[(row['workload'],int(row['threads']),row['allocator'])].append(float('nan'))
+    k=(row['workload'],int(row['threads']),row['allocator'])
+    try: d[k].append(float(row['seconds']))
+    except ValueError: d[k].append(float('nan'))
+    try: m[k].append(int(row['maxrss_kib'])/1024)
+    except ValueError: m[k].append(float('nan'))
 allocs=sys.argv[2:]
 for w in sorted({k[0] for k in d}, key=['larson','prodcons','contention'].index):
-    print(f"\n{w}: median seconds by threads")
-    print("threads " + " ".join(f"{a:>20}" for a in allocs))
-    for t in sorted({k[1] for k in d if k[0]==w}):
-        print(f"{t:>7} " + " ".join(f"{statistics.median(d[(w,t,a)]):>20.3f}" for a in allocs))
+    for title,v,fmt in (("median seconds",d,"{:>20.3f}"),("median peak RSS, MiB",m,"{:>20.1f}")):
+        print(f"\n{w}: {title} by threads")
+        print("threads " + " ".join(f"{a:>20}" for a in allocs))
+        for t in sorted({k[1] for k in d if k[0]==w}):
+            print(f"{t:>7} " + " ".join(fmt.format(statistics.median(v[(w,t,a)])) for a in allocs))
 PY
