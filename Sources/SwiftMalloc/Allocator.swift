@@ -64,10 +64,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// Frees a block of a span reserved for sampled blocks: back to its span, and
     /// the profiler hears of it.
     private func freeSampled(_ p: UInt, span: UnsafeMutablePointer<Span>) {
-        let central = self.central(of: span)
+        let central = lockOwner(of: span)
         var freed = BlockInfo()
         let held = UInt(span.pointee.blockSize)
-        swm_lock(&central.pointee.lock)
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
             freed = info[index]
             info[index] = BlockInfo()
@@ -176,8 +175,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             tc.push(p, tc.bin(cls), cls, heap: self)
             return
         }
-        let central = self.central(of: span)
-        swm_lock(&central.pointee.lock)
+        let central = lockOwner(of: span)
         let info = span.pointee.blockInfo, index = span.pointee.blockIndex(of: p)
         var freed = BlockInfo()
         if let info, let index { freed = info[index] }
@@ -463,9 +461,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// Updates a small block's tracked requested size after an in-place realloc.
     private func retrack(_ p: UInt, span: UnsafeMutablePointer<Span>, _ n: UInt, site: UInt32) {
         guard pointee.config.tracking else { return }
-        let central = self.central(of: span)
+        let central = lockOwner(of: span)
         var before = BlockInfo()
-        swm_lock(&central.pointee.lock)
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].isLive {
             before = info[index]
             let old = UInt(before.requested)

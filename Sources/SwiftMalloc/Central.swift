@@ -12,20 +12,43 @@
 // ones can drain and be returned); `liveBlocks` is the sum of the spans' `live`.
 import SwiftMallocShims
 
+/// Spans of another shard's partial list that a steal compares.
+let stealScan = 8
+/// The most new spans a list takes between two searches for one to steal.
+let maxStealWait: UInt16 = 64
+/// A list is idle, and may be robbed, when no thread has refilled from it for this
+/// many ticks of `stealClock` (about 17 ms).
+let stealIdleTicks: UInt32 = 16
+
+/// The coarse monotonic clock in ticks of 2^20 ns (about 1 ms), wrapping.
+@inline(__always) func stealClock() -> UInt32 {
+    UInt32(truncatingIfNeeded: swm_now_ns() >> 20)
+}
+
 struct Central {
     var lock: Int32 = 0
+    /// When a thread last refilled from this list, in ticks of `stealClock`. Written under the lock, read by other shards'
+    /// steals without it (a hint): a list refilled from within `stealIdleTicks` is
+    /// in use, and its spans are not taken.
+    var refilledAt: UInt32 = 0
     var partial: UnsafeMutablePointer<Span>? = nil
     /// Partial spans reserved for blocks the sampling profiler follows (see
     /// Span.forSampling); kept apart so ordinary blocks never share their spans.
     var samplingPartial: UnsafeMutablePointer<Span>? = nil
-    var spanCount: UInt = 0
+    var spanCount: UInt32 = 0
+    var peakSpans: UInt32 = 0
     var liveBlocks: UInt = 0
     /// Requested bytes of live tracked blocks (tracking without full profiling,
     /// whose profiler counts them itself: Heap.classRequestedNow).
     var requestedLive: UInt = 0
-    var peakSpans: UInt = 0
     /// Spans given back to the page heap, cumulative.
     var spansReleased: UInt = 0
+    /// New spans still to take before the next steal (see steal): each search of the
+    /// other shards that finds nothing doubles the wait, up to `maxStealWait`, so a
+    /// shard whose neighbours are all busy stops looking at their lists.
+    var stealWait: UInt16 = 0
+    var stealBackoff: UInt16 = 0
+    // 60 bytes: one list per cache line (Heap checks the stride).
 }
 
 /// A batch of free blocks linked through their first word. `count` includes a
@@ -210,6 +233,68 @@ extension UnsafeMutablePointer where Pointee == Central {
         return span
     }
 
+    /// A partial span of class `cls` moved here from another shard's list, or nil.
+    /// Without it, blocks freed back to the spans of a shard whose threads no longer
+    /// allocate the class (they exited, or the blocks were made by a thread that only
+    /// fills tables for others) would sit idle while this shard takes new pages.
+    /// Only idle lists are robbed (see `refilledAt`): taking spans from lists in use
+    /// made their blocks' frees take the robber's lock, and eight producer/consumer
+    /// pairs on 16 cores ran three times slower with it.
+    /// Of the first `stealScan` spans on a list, the one with the most free blocks
+    /// among those whose blocks have all been handed out once: a span still being
+    /// carved is its shard's current one (taking it would make two threads that
+    /// allocate at once share a span and a lock, which shards exist to avoid), and
+    /// its never-used blocks hold no resident pages.
+    /// Only tries the other locks: the caller holds this list's, and no other path
+    /// holds two class locks. A span changes shard only under the lock of the list
+    /// it leaves (see Heap.holdOwner). Caller holds `lock`.
+    private func steal(_ cls: Int, heap: UnsafeMutablePointer<Heap>) -> UnsafeMutablePointer<Span>? {
+        let count = heap.pointee.shardCount
+        if count == 1 { return nil }
+        if pointee.stealWait != 0 {
+            pointee.stealWait &-= 1
+            return nil
+        }
+        let mine = heap.shard(of: self)
+        let now = stealClock()
+        var k = 1
+        while k < count {
+            var j = mine &+ k
+            if j >= count { j &-= count }
+            k &+= 1
+            let other = heap.central(cls, shard: j)
+            // A hint read without the lock: most lists of most shards are empty.
+            let hint = withUnsafeMutablePointer(to: &other.pointee.partial) {
+                swm_load_relaxed(UnsafeMutableRawPointer($0).assumingMemoryBound(to: UInt.self))
+            }
+            if hint == 0 || now &- swm_load_relaxed_u32(&other.pointee.refilledAt) < stealIdleTicks { continue }
+            if swm_trylock(&other.pointee.lock) == 0 { continue }
+            var best: UnsafeMutablePointer<Span>? = nil
+            var s = other.pointee.partial
+            var scanned = 0
+            while let c = s, scanned < stealScan {
+                if c.pointee.carved == c.pointee.capacity && (best == nil || c.pointee.live < best.unsafelyUnwrapped.pointee.live) { best = c }
+                s = c.pointee.next
+                scanned &+= 1
+            }
+            if let b = best {
+                other.unlinkPartial(b)
+                other.pointee.spanCount &-= 1
+                other.pointee.liveBlocks &-= UInt(b.pointee.live)
+                b.pointee.shard = UInt8(truncatingIfNeeded: mine)
+                swm_unlock(&other.pointee.lock)
+                pointee.liveBlocks &+= UInt(b.pointee.live)
+                adopt(b)
+                pointee.stealBackoff = 0
+                return b
+            }
+            swm_unlock(&other.pointee.lock)
+        }
+        pointee.stealBackoff = min(max(pointee.stealBackoff &* 2, 1), maxStealWait)
+        pointee.stealWait = pointee.stealBackoff
+        return nil
+    }
+
     /// Counts new span `s` as this list's and puts it on the partial list.
     private func adopt(_ s: UnsafeMutablePointer<Span>) {
         pointee.spanCount &+= 1
@@ -224,11 +309,13 @@ extension UnsafeMutablePointer where Pointee == Central {
     /// Caller holds `lock`.
     func take(_ want: UInt, _ cls: Int, into list: inout BlockList, heap: UnsafeMutablePointer<Heap>,
               deferCarve: Bool = false) -> Bool {
+        let now = stealClock()
+        if pointee.refilledAt != now { swm_store_relaxed_u32(&pointee.refilledAt, now) }
         while list.count < want {
             var span = pointee.partial
             if span == nil {
                 if list.pendingCount != 0 { break }
-                span = newSpan(cls, heap: heap)
+                span = steal(cls, heap: heap) ?? newSpan(cls, heap: heap)
             }
             guard let s = span, take(want &- list.count, from: s, into: &list, heap: heap, deferCarve: deferCarve) else { break }
             if s.pointee.live == s.pointee.capacity {
@@ -302,8 +389,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         while n > 0 {
             let next = nextFree(block)
             let span = map.pointee.span(at: block).unsafelyUnwrapped
-            let central = self.central(of: span)
-            hold(central, releasing: &held)
+            let central = holdOwner(of: span, releasing: &held)
             central.put(block, span: span, heap: self, marked: true)
             block = next
             n &-= 1
@@ -312,13 +398,29 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 }
 
-/// Makes `central`'s lock the one held: releases `held`'s lock first when it is
-/// another list's (a walk over blocks of several shards holds one lock at a time).
-@inline(__always) func hold(_ central: UnsafeMutablePointer<Central>, releasing held: inout UnsafeMutablePointer<Central>?) {
-    if central == held { return }
-    if let h = held { swm_unlock(&h.pointee.lock) }
-    swm_lock(&central.pointee.lock)
-    held = central
+extension UnsafeMutablePointer where Pointee == Heap {
+    /// Makes the lock of the list that owns small span `span` the one held, first
+    /// releasing `held`'s when it is another list's (a walk over blocks of several
+    /// shards holds one lock at a time), and returns that list. A span moves to
+    /// another shard only under the lock of the list it leaves (Central.steal), so
+    /// the owner read again once its lock is held stays the owner while it is held.
+    @inline(__always) func holdOwner(of span: UnsafeMutablePointer<Span>,
+                                     releasing held: inout UnsafeMutablePointer<Central>?) -> UnsafeMutablePointer<Central> {
+        while true {
+            let central = self.central(of: span)
+            if central == held { return central }
+            if let h = held { swm_unlock(&h.pointee.lock) }
+            swm_lock(&central.pointee.lock)
+            held = central
+            if self.central(of: span) == central { return central }
+        }
+    }
+
+    /// Locks and returns the list that owns small span `span` (see holdOwner).
+    @inline(__always) func lockOwner(of span: UnsafeMutablePointer<Span>) -> UnsafeMutablePointer<Central> {
+        var held: UnsafeMutablePointer<Central>? = nil
+        return holdOwner(of: span, releasing: &held)
+    }
 }
 
 extension UnsafeMutablePointer where Pointee == Span {

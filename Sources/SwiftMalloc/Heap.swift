@@ -2,7 +2,8 @@
 // through `swm_heap`. It ties the layers together: page map → page heap → size
 // classes (central lists, in shards) → thread caches. Lock order, outermost first:
 // threadsLock → class locks (ascending in memory: shard by shard, class by class;
-// no path but the fork handlers holds two) → stash locks (likewise) → page heap
+// no path but the fork handlers waits for a second while holding one; a steal
+// only tries one: Central.steal) → stash locks (likewise) → page heap
 // lock → internal memory lock.
 import SwiftMallocShims
 
@@ -19,6 +20,9 @@ struct Heap {
     var shardCount = 1
     /// `maxShards` SpanStashes, `stashStride` bytes apart (Heap.stash).
     var stashes: UnsafeMutableRawPointer? = nil
+    /// Live thread caches per shard (`maxShards` counters, under threadsLock): a new
+    /// thread takes the least loaded shard.
+    var shardThreads: UnsafeMutablePointer<UInt32>? = nil
     /// Written into the second word of every free small block (see Span.swift).
     var freeKey: UInt = 0
     var config = Config()
@@ -121,6 +125,7 @@ private nonisolated(unsafe) var initLock: Int32 = 0
 func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     // The static empty cache stands in for a thread's cache until it has one. The
     // profiler's parts are never reached through it (every use checks for it first).
+    if MemoryLayout<Central>.stride != 64 { internalFailure("central list not one cache line", UInt(MemoryLayout<Central>.stride)) }
     let stand = threadCacheBytes(profiling: false)
     if stand > Int(SWM_EMPTY_CACHE_BYTES) { internalFailure("thread cache larger than the empty cache", UInt(stand)) }
     swm_lock(&initLock)
@@ -131,10 +136,11 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     let pageHeapBytes = (UInt(MemoryLayout<PageHeap>.stride) &+ 63) & ~UInt(63)
     let internalBytes = (UInt(MemoryLayout<InternalMemory>.stride) &+ 63) & ~UInt(63)
     let stashBytes = UInt(stashStride &* maxShards)
+    let shardThreadsBytes = UInt(MemoryLayout<UInt32>.stride &* maxShards)
     let classBytes = UInt(MemoryLayout<SizeClass>.stride &* smallClassCount)
     let centralBytes = (UInt(MemoryLayout<Central>.stride &* smallClassCount &* maxShards) &+ 63) & ~UInt(63)
     let binBytes = UInt(MemoryLayout<UnsafeMutablePointer<Span>?>.stride &* binCount)
-    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ stashBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries &* 2)
+    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ stashBytes &+ shardThreadsBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries &* 2)
     guard let raw = OSPages.map(total) else { return nil }
     let heap = raw.bindMemory(to: Heap.self, capacity: 1)
     heap.initialize(to: Heap())
@@ -158,6 +164,8 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     // Likewise a SpanStash's.
     heap.pointee.stashes = cursor
     cursor += Int(stashBytes)
+    heap.pointee.shardThreads = cursor.bindMemory(to: UInt32.self, capacity: maxShards)
+    cursor += Int(shardThreadsBytes)
     let classes = cursor.bindMemory(to: SizeClass.self, capacity: smallClassCount)
     cursor += Int(classBytes)
     let bins = cursor.bindMemory(to: UnsafeMutablePointer<Span>?.self, capacity: binCount)

@@ -40,10 +40,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
         while shard < pointee.shardCount {
             let c = central(cls, shard: shard)
             swm_lock(&c.pointee.lock)
-            s.spans &+= c.pointee.spanCount
+            s.spans &+= UInt(c.pointee.spanCount)
             s.liveBlocks &+= c.pointee.liveBlocks
             // The sum of the shards' peaks: a bound on the class's peak, exact with one shard.
-            s.peakSpans &+= c.pointee.peakSpans
+            s.peakSpans &+= UInt(c.pointee.peakSpans)
             s.spansReleased &+= c.pointee.spansReleased
             swm_unlock(&c.pointee.lock)
             shard &+= 1

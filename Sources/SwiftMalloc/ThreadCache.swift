@@ -68,9 +68,11 @@ struct ThreadCache {
     var prev: UnsafeMutablePointer<ThreadCache>? = nil
     /// Sampling profiler: bytes this thread may still allocate before the next sample.
     var sampleCountdown: Int = 0
-    /// The row of central lists this thread refills from (threads are dealt to the
-    /// shards in creation order, so threads that run at once mostly take different
-    /// class locks; Heap.centrals).
+    /// The row of central lists this thread refills from (Heap.centrals): the shard
+    /// with the fewest live threads when the cache was made, the lowest such. Threads
+    /// that run at once take different class locks, and a thread that replaces one
+    /// that exited takes its shard, where the blocks freed back to that thread's
+    /// spans are (a shard no live thread refills from would keep them idle).
     var shard: UInt = 0
     // Followed in memory by the size lookup table (lookupEntries UInt16 bin offsets,
     // padded to 136 bytes) and by `smallClassCount` CacheBins: see lookupOffset and
@@ -282,8 +284,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
                 break
             }
             let next = nextFree(block)
-            let central = heap.central(of: span)
-            hold(central, releasing: &held)
+            let central = heap.holdOwner(of: span, releasing: &held)
             central.put(block, span: span, heap: heap, marked: true)
             block = next
             budget &-= 1
@@ -346,7 +347,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
         table.update(from: pointee.lookup.unsafelyUnwrapped, count: lookupEntries)
         t.applyLimits(heap: self)
         t.pointee.sampleCountdown = gap
-        t.pointee.shard = pointee.threadsCreated % UInt(pointee.shardCount)
+        t.pointee.shard = UInt(leastLoadedShard())
+        pointee.shardThreads.unsafelyUnwrapped[Int(t.pointee.shard)] &+= 1
         t.pointee.next = pointee.threads
         pointee.threads?.pointee.prev = t
         pointee.threads = t
@@ -357,6 +359,19 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_tls_state_set(1)
         swm_thread_key_set(UnsafeMutableRawPointer(t))
         return t
+    }
+
+    /// The used shard with the fewest live threads, the lowest of them. Caller holds
+    /// threadsLock.
+    private func leastLoadedShard() -> Int {
+        let load = pointee.shardThreads.unsafelyUnwrapped
+        var best = 0
+        var i = 1
+        while i < pointee.shardCount {
+            if load[i] < load[best] { best = i }
+            i &+= 1
+        }
+        return best
     }
 
     /// Flushes a cache and recycles its memory; `tc` must belong to no running thread.
@@ -378,6 +393,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if let p = tc.pointee.prev { p.pointee.next = tc.pointee.next } else { pointee.threads = tc.pointee.next }
         tc.pointee.next?.pointee.prev = tc.pointee.prev
         pointee.threadCount &-= 1
+        pointee.shardThreads.unsafelyUnwrapped[Int(tc.pointee.shard)] &-= 1
         tc.pointee.prev = nil
         tc.pointee.next = pointee.spareCaches
         pointee.spareCaches = tc
