@@ -27,9 +27,10 @@ let stealIdleTicks: UInt32 = 16
 
 struct Central {
     var lock: Int32 = 0
-    /// When a thread last refilled from this list, in ticks of `stealClock`. Written under the lock, read by other shards'
-    /// steals without it (a hint): a list refilled from within `stealIdleTicks` is
-    /// in use, and its spans are not taken.
+    /// When a thread last refilled from this list, in ticks of `stealClock` (with
+    /// more than one shard). Written under the lock, read by other shards' steals
+    /// without it (a hint): a list refilled from within `stealIdleTicks` is in use,
+    /// and its spans are not taken.
     var refilledAt: UInt32 = 0
     var partial: UnsafeMutablePointer<Span>? = nil
     /// Partial spans reserved for blocks the sampling profiler follows (see
@@ -245,9 +246,9 @@ extension UnsafeMutablePointer where Pointee == Central {
     /// carved is its shard's current one (taking it would make two threads that
     /// allocate at once share a span and a lock, which shards exist to avoid), and
     /// its never-used blocks hold no resident pages.
-    /// Only tries the other locks: the caller holds this list's, and no other path
-    /// holds two class locks. A span changes shard only under the lock of the list
-    /// it leaves (see Heap.holdOwner). Caller holds `lock`.
+    /// Only tries the other locks: the caller holds this list's, and no path waits
+    /// for a class lock while holding another. A span changes shard only under the
+    /// lock of the list it leaves (see Heap.holdOwner). Caller holds `lock`.
     private func steal(_ cls: Int, heap: UnsafeMutablePointer<Heap>) -> UnsafeMutablePointer<Span>? {
         let count = heap.pointee.shardCount
         if count == 1 { return nil }
@@ -309,8 +310,10 @@ extension UnsafeMutablePointer where Pointee == Central {
     /// Caller holds `lock`.
     func take(_ want: UInt, _ cls: Int, into list: inout BlockList, heap: UnsafeMutablePointer<Heap>,
               deferCarve: Bool = false) -> Bool {
-        let now = stealClock()
-        if pointee.refilledAt != now { swm_store_relaxed_u32(&pointee.refilledAt, now) }
+        if heap.pointee.shardCount > 1 {
+            let now = stealClock()
+            if pointee.refilledAt != now { swm_store_relaxed_u32(&pointee.refilledAt, now) }
+        }
         while list.count < want {
             var span = pointee.partial
             if span == nil {
@@ -406,20 +409,23 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// the owner read again once its lock is held stays the owner while it is held.
     @inline(__always) func holdOwner(of span: UnsafeMutablePointer<Span>,
                                      releasing held: inout UnsafeMutablePointer<Central>?) -> UnsafeMutablePointer<Central> {
-        while true {
-            let central = self.central(of: span)
-            if central == held { return central }
-            if let h = held { swm_unlock(&h.pointee.lock) }
-            swm_lock(&central.pointee.lock)
-            held = central
-            if self.central(of: span) == central { return central }
-        }
+        let central = self.central(of: span)
+        if central == held { return central }
+        if let h = held { swm_unlock(&h.pointee.lock) }
+        let owner = lockOwner(of: span)
+        held = owner
+        return owner
     }
 
     /// Locks and returns the list that owns small span `span` (see holdOwner).
-    @inline(__always) func lockOwner(of span: UnsafeMutablePointer<Span>) -> UnsafeMutablePointer<Central> {
-        var held: UnsafeMutablePointer<Central>? = nil
-        return holdOwner(of: span, releasing: &held)
+    @inline(never)
+    func lockOwner(of span: UnsafeMutablePointer<Span>) -> UnsafeMutablePointer<Central> {
+        while true {
+            let central = self.central(of: span)
+            swm_lock(&central.pointee.lock)
+            if self.central(of: span) == central { return central }
+            swm_unlock(&central.pointee.lock)
+        }
     }
 }
 
