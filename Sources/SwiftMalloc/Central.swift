@@ -287,6 +287,7 @@ extension UnsafeMutablePointer where Pointee == Central {
                 pointee.liveBlocks &+= UInt(b.pointee.live)
                 adopt(b)
                 pointee.stealBackoff = 0
+                _ = swm_fetch_add(&heap.pointee.spansStolen, 1)
                 return b
             }
             swm_unlock(&other.pointee.lock)

@@ -32,6 +32,9 @@ struct Heap {
     var spareCaches: UnsafeMutablePointer<ThreadCache>? = nil
     var threadCount: UInt = 0
     var threadsCreated: UInt = 0
+    /// Partial spans moved from one shard's list to another's (Central.steal),
+    /// cumulative, updated atomically.
+    var spansStolen: UInt = 0
     /// Huge blocks (own mappings), under the page heap lock.
     var hugeCount: UInt = 0
     var hugeBytes: UInt = 0

@@ -168,6 +168,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
         out.byte(10)
         out.text("threads: "); out.decimal(pointee.threadCount); out.text(" live, ")
         out.decimal(pointee.threadsCreated); out.text(" caches created, ")
+        out.decimal(UInt(pointee.shardCount)); out.text(" shards, ")
+        out.decimal(swm_load_relaxed(&pointee.spansStolen)); out.text(" spans moved between shards, ")
         out.decimal(pointee.forkCount); out.text(" forks in this process's ancestry; internal metadata ")
         out.bytes(internalPointer.pointee.mappedBytes); out.byte(10)
     }

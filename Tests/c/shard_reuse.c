@@ -16,6 +16,8 @@
  *     threads swap blocks through shared slots (every block freed by a thread
  *     other than the one that allocated it, every byte checked), so new threads
  *     keep taking over spans that others are freeing into.
+ *  4. The statistics printed at exit (SWIFTMALLOC_STATS=1) count the shards and
+ *     the spans that moved between them.
  *
  * Skipped when malloc is not SwiftMalloc's.
  */
@@ -201,16 +203,33 @@ int main(int argc, char **argv)
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     CHECK(n > 0, "readlink /proc/self/exe failed");
     self[n] = 0;
+    int fd[2];
+    CHECK(pipe(fd) == 0, "pipe failed");
     pid_t pid = fork();
     CHECK(pid >= 0, "fork failed");
     if (pid == 0) {
+        dup2(fd[1], 2);
+        close(fd[0]);
         setenv("SWIFTMALLOC_SHARDS", "3", 1);
+        setenv("SWIFTMALLOC_STATS", "1", 1);
         execl(self, self, "child", (char *)NULL);
         _exit(127);
     }
+    close(fd[1]);
+    static char err[65536];
+    size_t got = 0;
+    ssize_t k;
+    while ((k = read(fd[0], err + got, sizeof err - 1 - got)) > 0) got += (size_t)k;
+    close(fd[0]);
     int status;
     waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child with 3 shards failed (status %d)", status);
-    printf("%s: ok\n", TEST_NAME);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child with 3 shards failed (status %d): %s", status,
+          got > 2000 ? err + got - 2000 : err);
+    const char *line = strstr(err, " shards, ");
+    CHECK(line != NULL, "the statistics name no shard count:\n%s", err);
+    CHECK(strncmp(line - 2, " 3 shards", 9) == 0, "the statistics do not count 3 shards:\n%s", err);
+    unsigned long moved = strtoul(line + strlen(" shards, "), NULL, 10);
+    CHECK(moved >= 1, "the statistics count no span moved between shards:\n%s", err);
+    printf("%s: ok (%lu spans moved between shards)\n", TEST_NAME, moved);
     return 0;
 }
