@@ -100,28 +100,10 @@ static void *reuse(void *arg)
 
 static _Atomic(uintptr_t) slots[SLOTS];
 
-/* Replaces random slots' blocks with its own: the block's first word holds its
- * size and pattern seed, the rest is the pattern. */
+/* Replaces random slots' blocks with its own (testutil.h). */
 static void *swapper(void *arg)
 {
-    rng_t r;
-    rng_seed(&r, (uint64_t)(uintptr_t)arg);
-    for (long i = 0; i < STEPS; i++) {
-        size_t n = rng_range(&r, 16, 400);
-        uint64_t seed = rng_next(&r) & 0xffffffffffffull;
-        uint64_t *p = malloc(n);
-        CHECK(p != NULL, "malloc(%zu) returned NULL", n);
-        p[0] = (uint64_t)n | (seed << 16);
-        pattern_fill(p + 1, n - 8, seed);
-        uintptr_t old = atomic_exchange(&slots[rng_next(&r) % SLOTS], (uintptr_t)p);
-        if (old != 0) {
-            uint64_t *q = (uint64_t *)old;
-            size_t m = (size_t)(q[0] & 0xffff);
-            size_t bad = pattern_check(q + 1, m - 8, q[0] >> 16);
-            CHECK(bad == (size_t)-1, "block %p of %zu bytes corrupted at byte %zu", (void *)q, m, bad);
-            free(q);
-        }
-    }
+    swap_tagged_blocks(slots, SLOTS, STEPS, (uint64_t)(uintptr_t)arg, 16, 400);
     return NULL;
 }
 
@@ -181,13 +163,7 @@ static int child(void)
                   "pthread_create failed");
         for (int i = 0; i < WAVE_THREADS; i++) pthread_join(w[i], NULL);
     }
-    for (int i = 0; i < SLOTS; i++) {
-        uint64_t *q = (uint64_t *)slots[i];
-        if (q == NULL) continue;
-        size_t m = (size_t)(q[0] & 0xffff);
-        CHECK(pattern_check(q + 1, m - 8, q[0] >> 16) == (size_t)-1, "block %p corrupted", (void *)q);
-        free(q);
-    }
+    free_tagged_slots(slots, SLOTS);
     printf("reused=%ld\n", hits);
     return 0;
 }
@@ -199,32 +175,11 @@ int main(int argc, char **argv)
         printf("%s: skipped (malloc is not SwiftMalloc's)\n", TEST_NAME);
         return 0;
     }
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    CHECK(n > 0, "readlink /proc/self/exe failed");
-    self[n] = 0;
-    int fd[2];
-    CHECK(pipe(fd) == 0, "pipe failed");
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork failed");
-    if (pid == 0) {
-        dup2(fd[1], 2);
-        close(fd[0]);
-        setenv("SWIFTMALLOC_SHARDS", "3", 1);
-        setenv("SWIFTMALLOC_STATS", "1", 1);
-        execl(self, self, "child", (char *)NULL);
-        _exit(127);
-    }
-    close(fd[1]);
     static char err[65536];
-    size_t got = 0;
-    ssize_t k;
-    while ((k = read(fd[0], err + got, sizeof err - 1 - got)) > 0) got += (size_t)k;
-    close(fd[0]);
-    int status;
-    waitpid(pid, &status, 0);
+    char *env[] = {"SWIFTMALLOC_SHARDS=3", "SWIFTMALLOC_STATS=1", NULL};
+    int status = run_self_child(env, 2, err, sizeof err);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child with 3 shards failed (status %d): %s", status,
-          got > 2000 ? err + got - 2000 : err);
+          strlen(err) > 2000 ? err + strlen(err) - 2000 : err);
     const char *line = strstr(err, " shards, ");
     CHECK(line != NULL, "the statistics name no shard count:\n%s", err);
     CHECK(strncmp(line - 2, " 3 shards", 9) == 0, "the statistics do not count 3 shards:\n%s", err);

@@ -9,10 +9,12 @@
 #define SWIFTMALLOC_TESTUTIL_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -147,6 +149,92 @@ static inline size_t pattern_check(const void *vp, size_t n, uint64_t seed)
         if (p[i] != (unsigned char)(pattern_word(seed, i >> 3) >> ((i & 7) * 8)))
             return i;
     return (size_t)-1;
+}
+
+/* Blocks that describe themselves, for tests that pass blocks between threads:
+ * word 0 holds the block's size (low 16 bits) and a 48-bit pattern seed, the
+ * bytes after it the pattern. Sizes from 16 to 65535. */
+static inline uint64_t *tagged_block_new(rng_t *r, size_t lo, size_t hi)
+{
+    size_t n = rng_range(r, lo, hi);
+    uint64_t seed = rng_next(r) & 0xffffffffffffull;
+    uint64_t *p = (uint64_t *)malloc(n);
+    CHECK(p != NULL, "malloc(%zu) returned NULL", n);
+    p[0] = (uint64_t)n | (seed << 16);
+    pattern_fill(p + 1, n - 8, seed);
+    return p;
+}
+
+/* Checks a tagged block's pattern, then frees it. */
+static inline void tagged_block_free(uint64_t *q)
+{
+    size_t m = (size_t)(q[0] & 0xffff);
+    size_t bad = pattern_check(q + 1, m - 8, q[0] >> 16);
+    CHECK(bad == (size_t)-1, "block %p of %zu bytes corrupted at byte %zu", (void *)q, m, bad);
+    free(q);
+}
+
+/* `steps` times: puts a new tagged block of lo..hi bytes into a random one of the
+ * `n` shared slots, and checks and frees the block it replaces (usually one that
+ * another thread allocated). */
+static inline void swap_tagged_blocks(_Atomic(uintptr_t) *slots, size_t n, long steps, uint64_t seed,
+                                      size_t lo, size_t hi)
+{
+    rng_t r;
+    rng_seed(&r, seed);
+    for (long i = 0; i < steps; i++) {
+        uint64_t *p = tagged_block_new(&r, lo, hi);
+        uintptr_t old = atomic_exchange(&slots[rng_next(&r) % n], (uintptr_t)p);
+        if (old != 0) tagged_block_free((uint64_t *)old);
+    }
+}
+
+/* Runs this test's own executable again as `EXE child`, with the settings in
+ * `env` ("NAME=VALUE" strings, NULL-terminated) added to its environment, and
+ * collects what it writes to descriptor `fd` (1 or 2) into `out` (NUL-terminated;
+ * the first `size` - 1 bytes, the rest is read and dropped). Returns its wait
+ * status. */
+static inline int run_self_child(char *const env[], int fd, char *out, size_t size)
+{
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    CHECK(len > 0, "readlink /proc/self/exe failed");
+    self[len] = 0;
+    int p[2];
+    CHECK(pipe(p) == 0, "pipe failed");
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork failed");
+    if (pid == 0) {
+        dup2(p[1], fd);
+        close(p[0]);
+        for (size_t i = 0; env[i] != NULL; i++) putenv(env[i]);
+        execl(self, self, "child", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t got = 0;
+    char chunk[4096];
+    ssize_t k;
+    while ((k = read(p[0], chunk, sizeof chunk)) > 0) {
+        size_t keep = (size_t)k < size - 1 - got ? (size_t)k : size - 1 - got;
+        memcpy(out + got, chunk, keep);
+        got += keep;
+    }
+    out[got] = 0;
+    close(p[0]);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid failed");
+    return status;
+}
+
+/* Checks and frees the blocks left in the `n` slots. */
+static inline void free_tagged_slots(_Atomic(uintptr_t) *slots, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t q = atomic_exchange(&slots[i], (uintptr_t)0);
+        if (q != 0) tagged_block_free((uint64_t *)q);
+    }
 }
 
 /* Resident set size in bytes, from /proc/self/statm. */
