@@ -13,9 +13,10 @@
  *     refill) another thread's 2000 new blocks of that size come from main's
  *     pages (at least 90% of them) instead of new ones.
  *  3. Spans change shards while threads free into them: waves of short-lived
- *     threads swap blocks through shared slots (every block freed by a thread
- *     other than the one that allocated it, every byte checked), so new threads
- *     keep taking over spans that others are freeing into.
+ *     threads swap blocks through shared slots in bursts with pauses of up to
+ *     25 ms (every block freed by a thread other than the one that allocated it,
+ *     every byte checked), so lists go idle and other threads take over spans
+ *     that others are freeing into.
  *  4. The statistics printed at exit (SWIFTMALLOC_STATS=1) count the shards and
  *     the spans that moved between them.
  *
@@ -38,9 +39,9 @@
 #define SIZE 200
 #define REFILL 2000
 #define SLOTS 2048
-#define WAVES 40
-#define WAVE_THREADS 4
-#define STEPS 20000
+#define WAVES 3
+#define WAVE_THREADS 8
+#define BURSTS 10
 
 static void *thread_malloc48(void *arg)
 {
@@ -100,10 +101,15 @@ static void *reuse(void *arg)
 
 static _Atomic(uintptr_t) slots[SLOTS];
 
-/* Replaces random slots' blocks with its own (testutil.h). */
+/* Replaces random slots' blocks with its own (testutil.h), in bursts. */
 static void *swapper(void *arg)
 {
-    swap_tagged_blocks(slots, SLOTS, STEPS, (uint64_t)(uintptr_t)arg, 16, 400);
+    rng_t r;
+    rng_seed(&r, (uint64_t)(uintptr_t)arg);
+    for (int burst = 0; burst < BURSTS; burst++) {
+        swap_tagged_blocks(slots, SLOTS, 2000 + (long)(rng_next(&r) % 4000), rng_next(&r), 16, 400);
+        usleep((useconds_t)(rng_next(&r) % 25000));
+    }
     return NULL;
 }
 
