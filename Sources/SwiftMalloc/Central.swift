@@ -213,8 +213,7 @@ extension UnsafeMutablePointer where Pointee == Central {
         let shard = heap.shard(of: self)
         // A stashed span is still mapped to itself and counted used by the page heap.
         if let s = heap.stash(shard).take(pages: UInt(info.pages)) {
-            s.setUp(cls, info, forSampling: forSampling)
-            s.pointee.shard = UInt8(truncatingIfNeeded: shard)
+            s.setUp(cls, info, shard: shard, forSampling: forSampling)
             adopt(s)
             return s
         }
@@ -222,15 +221,12 @@ extension UnsafeMutablePointer where Pointee == Central {
         swm_lock(&pageHeap.pointee.lock)
         let span = pageHeap.allocate(pages: UInt(info.pages), alignPages: 1, heap: heap)
         if let s = span {
-            s.setUp(cls, info, forSampling: forSampling)
+            s.setUp(cls, info, shard: shard, forSampling: forSampling)
             heap.pageMapPointer.pointee.setRange(s.pointee.start, pages: s.pointee.pageCount, to: s)
             heap.noteHeld()
         }
         swm_unlock(&pageHeap.pointee.lock)
-        if let s = span {
-            s.pointee.shard = UInt8(truncatingIfNeeded: shard)
-            adopt(s)
-        }
+        if let s = span { adopt(s) }
         return span
     }
 
@@ -400,9 +396,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         if let h = held { swm_unlock(&h.pointee.lock) }
     }
-}
 
-extension UnsafeMutablePointer where Pointee == Heap {
     /// Makes the lock of the list that owns small span `span` the one held, first
     /// releasing `held`'s when it is another list's (a walk over blocks of several
     /// shards holds one lock at a time), and returns that list. A span moves to
@@ -431,9 +425,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
 }
 
 extension UnsafeMutablePointer where Pointee == Span {
-    /// Makes this span an empty small span of class `cls` (described by `info`).
-    func setUp(_ cls: Int, _ info: SizeClass, forSampling: Bool) {
+    /// Makes this span an empty small span of class `cls` (described by `info`),
+    /// owned by the list of shard `shard`.
+    func setUp(_ cls: Int, _ info: SizeClass, shard: Int, forSampling: Bool) {
         pointee.state = .small
+        pointee.shard = UInt8(truncatingIfNeeded: shard)
         pointee.sizeClass = UInt8(truncatingIfNeeded: cls)
         pointee.blockSize = info.size
         pointee.divInverse = info.divisor.inverse
