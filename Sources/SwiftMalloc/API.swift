@@ -79,9 +79,10 @@ func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
 }
 
 /// The free fast path: page map → span → one multiply and rotate decide that `ptr`
-/// is the start of a carved block of an ordinary small span (BlockDivisor; every
-/// other span has fastLimit 0), the free key says it is not already free, and it
-/// goes on the thread's bin. NULL fails a lookup test (page 0 is never ours) and
+/// is the start of a carved block of an ordinary small span, or a granule of a
+/// mixed span (BlockDivisor; every other span has fastLimit 0), the free key says
+/// it is not already free, and the span's class table (Span.classMap) gives the
+/// bin it goes on: bin 0, which never has room, for a granule that starts no block. NULL fails a lookup test (page 0 is never ours) and
 /// returns at the exit to the slow path; anything else takes the slow path, which
 /// reports bad pointers.
 @_silgen_name("swiftmalloc_free")
@@ -98,7 +99,8 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
             let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
             let key = tc.pointee.freeKey
             if freeMark(p) != key {
-                let offset = UInt(span.pointee.binOffset)
+                let cls = span.pointee.classMap.unsafelyUnwrapped[Int(truncatingIfNeeded: index)]
+                let offset = UInt(cls) &* UInt(MemoryLayout<CacheBin>.stride)
                 let b = tc.bin(atOffset: offset)
                 b.pointee.room &-= 1
                 if b.pointee.room >= 0 {

@@ -354,6 +354,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
             if pointee.config.check {
                 checkCanary(call, p, requested: span.pointee.requested, to: span.pointee.pageCount << pageShift)
             }
+        case .mixed:
+            if mixedClass(of: p, span: span) == 0 {
+                let offset = p &- span.pointee.start
+                let startsRange = offset & (mixedGranule &- 1) == 0 && offset >= UInt(mixedHeaderBytes)
+                    && offset < (mixedSpanPages << pageShift) && rangeStarts(span, Int(truncatingIfNeeded: offset >> mixedGranuleShift))
+                reportBadPointer(call, p, startsRange ? .doubleFree : .insideBlock)
+            }
+            if freeMark(p) == pointee.freeKey { reportBadPointer(call, p, .doubleFree) }
         case .freeRun:
             reportBadPointer(call, p, .notOurs)
         }
@@ -389,25 +397,32 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let span = validatedSpan(p, call: call)
         switch span.pointee.state {
         case .small: freeSmall(p, span: span, call: call)
+        case .mixed: freeMixed(p, span: span)
         case .large: freeLarge(span)
         case .huge: freeHuge(span)
         case .freeRun: break
         }
     }
 
-    func usableSize(_ span: UnsafeMutablePointer<Span>) -> UInt {
-        span.pointee.state == .small ? UInt(span.pointee.blockSize) : span.pointee.pageCount << pageShift
+    /// Bytes of block `p` (validated) of `span`.
+    func usableSize(_ p: UInt, _ span: UnsafeMutablePointer<Span>) -> UInt {
+        switch span.pointee.state {
+        case .small: return UInt(span.pointee.blockSize)
+        case .mixed: return UInt(pointee.classTable[mixedClass(of: p, span: span)].size)
+        default: return span.pointee.pageCount << pageShift
+        }
     }
 
     /// malloc_usable_size: in check mode only the requested size, so a program that
     /// uses the slack does not trip the overflow canary.
     func usableSize(of p: UInt, span: UnsafeMutablePointer<Span>) -> UInt {
-        guard pointee.config.check else { return usableSize(span) }
-        if span.pointee.state != .small { return span.pointee.requested }
+        guard pointee.config.check else { return usableSize(p, span) }
+        if span.pointee.state == .large || span.pointee.state == .huge { return span.pointee.requested }
+        if span.pointee.state != .small { return usableSize(p, span) }
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].isLive {
             return UInt(info[index].requested)
         }
-        return usableSize(span)
+        return usableSize(p, span)
     }
 
     // ---- allocation entry points used by the C API ---------------------------------------------
@@ -426,6 +441,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
             var cls = SizeClasses.index(for: n)
             while cls < smallClassCount && UInt(pointee.classTable[cls].size) & (alignment &- 1) != 0 { cls &+= 1 }
             if cls < smallClassCount {
+                // Mixed spans align blocks to their granule only: a larger alignment
+                // takes a block of a one-class span, aligned to its size.
+                if alignment > mixedGranule && refillsMixed(cls) {
+                    return UnsafeMutableRawPointer(bitPattern: allocateDirect(cls, requested: n))
+                }
                 return UnsafeMutableRawPointer(bitPattern: allocateSmall(cls, requested: n))
             }
         }
@@ -448,11 +468,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
             if n > maxSmallSize && n < pointee.config.hugeThreshold, let q = resizeLarge(span, n, site: site ?? 0) { return q }
         case .huge:
             if n >= pointee.config.hugeThreshold, let q = resizeHuge(span, n, site: site ?? 0) { return q }
+        case .mixed:
+            let size = usableSize(p, span)
+            if n <= size && n &* 2 >= size { return UnsafeMutableRawPointer(bitPattern: p) }
         case .freeRun:
             break
         }
         guard let q = allocate(n, site: site) else { return nil }
-        let old = usableSize(span)
+        let old = usableSize(p, span)
         q.copyMemory(from: UnsafeRawPointer(bitPattern: p).unsafelyUnwrapped, byteCount: Int(min(old, n)))
         free(p, call: "realloc()")
         return q

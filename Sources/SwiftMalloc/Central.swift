@@ -378,22 +378,43 @@ extension UnsafeMutablePointer where Pointee == Central {
 extension UnsafeMutablePointer where Pointee == Heap {
     /// Returns every block of `list` (binned blocks of one class, carrying the free
     /// key or their record's address) to its span, under the lock of the span's
-    /// shard. A thread's bin holds blocks of any shard that thread freed; the lock
-    /// changes only where the shard does, so one taken for a run of blocks is
-    /// released before the next is taken.
+    /// shard: its class list's, or for a block of a mixed span its return stack's. A
+    /// thread's bin holds blocks of any shard that thread freed; the lock changes
+    /// only where the shard or the kind of span does, so one taken for a run of
+    /// blocks is released before the next is taken.
     func put(_ list: BlockList) {
         var block = list.head
         var n = list.count
         let map = pageMapPointer
         var held: UnsafeMutablePointer<Central>? = nil
+        var heldStack: UnsafeMutablePointer<ReturnStack>? = nil
         while n > 0 {
             let next = nextFree(block)
             let span = map.pointee.span(at: block).unsafelyUnwrapped
-            let central = holdOwner(of: span, releasing: &held)
-            central.put(block, span: span, heap: self, marked: true)
+            if span.pointee.state == .mixed {
+                let cls = mixedClass(of: block, span: span)
+                if cls == 0 {
+                    if let s = heldStack { swm_unlock(&s.pointee.lock) }
+                    if let h = held { swm_unlock(&h.pointee.lock) }
+                    reportBadPointer("free()", block, .doubleFree)
+                }
+                let stack = returnStack(Int(span.pointee.shard), cls)
+                if stack != heldStack {
+                    if let s = heldStack { swm_unlock(&s.pointee.lock) }
+                    swm_lock(&stack.pointee.lock)
+                    heldStack = stack
+                }
+                stack.push(block, cls, arena: mixedArena(of: span), heap: self)
+            } else {
+                // A class lock comes before a return-stack lock.
+                if let s = heldStack { swm_unlock(&s.pointee.lock); heldStack = nil }
+                let central = holdOwner(of: span, releasing: &held)
+                central.put(block, span: span, heap: self, marked: true)
+            }
             block = next
             n &-= 1
         }
+        if let s = heldStack { swm_unlock(&s.pointee.lock) }
         if let h = held { swm_unlock(&h.pointee.lock) }
     }
 
@@ -434,7 +455,7 @@ extension UnsafeMutablePointer where Pointee == Span {
         pointee.blockSize = info.size
         pointee.divInverse = info.divisor.inverse
         pointee.divShift = info.divisor.shift
-        pointee.binOffset = UInt32(truncatingIfNeeded: cls &* MemoryLayout<CacheBin>.stride)
+        pointee.classMap = info.indexMap
         pointee.capacity = UInt16(truncatingIfNeeded: info.capacity)
         pointee.live = 0
         pointee.carved = 0

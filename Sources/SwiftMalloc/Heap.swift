@@ -3,8 +3,9 @@
 // classes (central lists, in shards) → thread caches. Lock order, outermost first:
 // threadsLock → class locks (ascending in memory: shard by shard, class by class;
 // no path but the fork handlers waits for a second while holding one; a steal
-// only tries one: Central.steal) → stash locks (likewise) → page heap
-// lock → internal memory lock.
+// only tries one: Central.steal) → return-stack locks → mixed arena locks
+// (shard by shard) → stash
+// locks (likewise) → page heap lock → internal memory lock.
 import SwiftMallocShims
 
 struct Heap {
@@ -20,6 +21,10 @@ struct Heap {
     var shardCount = 1
     /// `maxShards` SpanStashes, `stashStride` bytes apart (Heap.stash).
     var stashes: UnsafeMutableRawPointer? = nil
+    /// `maxShards` MixedArenas, `mixedArenaStride` bytes apart (Heap.mixedArena).
+    var mixedArenas: UnsafeMutableRawPointer? = nil
+    /// `maxShards` rows of `returnStacksPerShard` ReturnStacks (Heap.returnStack).
+    var returnStacks: UnsafeMutableRawPointer? = nil
     /// Live thread caches per shard (`maxShards` counters, under threadsLock): a new
     /// thread takes the least loaded shard.
     var shardThreads: UnsafeMutablePointer<UInt32>? = nil
@@ -59,6 +64,9 @@ struct Heap {
     var loaded = false
     /// Background purger (Purger.swift), under the page heap lock.
     var purgerState: PurgerState = .idle
+    /// The purger's passes so far (written by it alone, read relaxed): the clock of
+    /// the mixed arenas' free ranges (MixedArena.purgeRanges).
+    var purgePass: UInt = 0
 
     @inline(__always) var classTable: UnsafeMutablePointer<SizeClass> { classes.unsafelyUnwrapped }
 }
@@ -80,6 +88,10 @@ struct Config {
     /// SWIFTMALLOC_THP=1: large blocks ask for transparent huge pages, and the page
     /// heap's chunks ask for none (OSPages.adviseHugePages).
     var hugePages = false
+    /// Thread caches refill the classes from 256 B to 2 KiB from mixed spans
+    /// (MixedArena.swift): on unless requested sizes are tracked, the profiler runs
+    /// or SWIFTMALLOC_MIXED=0.
+    var mixed = false
     /// Blocks of at least this many bytes get their own mapping.
     var hugeThreshold: UInt = 64 << 20
 }
@@ -129,6 +141,7 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     // The static empty cache stands in for a thread's cache until it has one. The
     // profiler's parts are never reached through it (every use checks for it first).
     if MemoryLayout<Central>.stride != 64 { internalFailure("central list not one cache line", UInt(MemoryLayout<Central>.stride)) }
+    if MemoryLayout<MixedArena>.size > mixedBinsOffset { internalFailure("mixed arena header too large", UInt(MemoryLayout<MixedArena>.size)) }
     let stand = threadCacheBytes(profiling: false)
     if stand > Int(SWM_EMPTY_CACHE_BYTES) { internalFailure("thread cache larger than the empty cache", UInt(stand)) }
     swm_lock(&initLock)
@@ -139,11 +152,14 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     let pageHeapBytes = (UInt(MemoryLayout<PageHeap>.stride) &+ 63) & ~UInt(63)
     let internalBytes = (UInt(MemoryLayout<InternalMemory>.stride) &+ 63) & ~UInt(63)
     let stashBytes = UInt(stashStride &* maxShards)
+    let arenaBytes = UInt(mixedArenaStride &* maxShards)
+    let returnStackBytes = UInt(returnStackStride &* returnStacksPerShard &* maxShards)
     let shardThreadsBytes = UInt(MemoryLayout<UInt32>.stride &* maxShards)
     let classBytes = UInt(MemoryLayout<SizeClass>.stride &* smallClassCount)
     let centralBytes = (UInt(MemoryLayout<Central>.stride &* smallClassCount &* maxShards) &+ 63) & ~UInt(63)
     let binBytes = UInt(MemoryLayout<UnsafeMutablePointer<Span>?>.stride &* binCount)
-    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ stashBytes &+ shardThreadsBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries &* 2)
+    let indexMapBytesUsed = UInt(indexMapBytes)
+    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ stashBytes &+ arenaBytes &+ returnStackBytes &+ shardThreadsBytes &+ classBytes &+ binBytes &+ indexMapBytesUsed &+ UInt(lookupEntries &* 2)
     guard let raw = OSPages.map(total) else { return nil }
     let heap = raw.bindMemory(to: Heap.self, capacity: 1)
     heap.initialize(to: Heap())
@@ -167,14 +183,21 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     // Likewise a SpanStash's.
     heap.pointee.stashes = cursor
     cursor += Int(stashBytes)
+    // Likewise a MixedArena's.
+    heap.pointee.mixedArenas = cursor
+    cursor += Int(arenaBytes)
+    heap.pointee.returnStacks = cursor
+    cursor += Int(returnStackBytes)
     heap.pointee.shardThreads = cursor.bindMemory(to: UInt32.self, capacity: maxShards)
     cursor += Int(shardThreadsBytes)
     let classes = cursor.bindMemory(to: SizeClass.self, capacity: smallClassCount)
     cursor += Int(classBytes)
     let bins = cursor.bindMemory(to: UnsafeMutablePointer<Span>?.self, capacity: binCount)
     cursor += Int(binBytes)
+    let indexMaps = cursor.bindMemory(to: UInt8.self, capacity: indexMapBytes)
+    cursor += Int(indexMapBytesUsed)
     let lookup = cursor.bindMemory(to: UInt16.self, capacity: lookupEntries)
-    SizeClasses.build(table: classes, lookup: lookup)
+    SizeClasses.build(table: classes, lookup: lookup, indexMaps: indexMaps)
     heap.pointee.centrals = centrals
     heap.pointee.classes = classes
     heap.pointee.lookup = lookup

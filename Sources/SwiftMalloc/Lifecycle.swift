@@ -68,6 +68,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
         pointee.config.tracking = pointee.config.statsAtExit || fullProfile || pointee.config.check
         pointee.config.direct = pointee.config.check
         pointee.config.requestedByProfiler = fullProfile
+        if let v = environment("SWIFTMALLOC_MIXED"), v[0] == 48 {
+            pointee.config.mixed = false
+        } else {
+            pointee.config.mixed = !pointee.config.tracking && !pointee.config.direct && pointee.profiler == nil
+        }
         if pointee.config.tracking || pointee.profiler != nil { pointee.reportFD = swm_dup_stderr() }
         // Tracking with thread caches: free goes straight to the tracked path, which
         // the fast path would only reach through the slow path's second lookup.
@@ -93,6 +98,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
         var i = 0
         while i < pointee.shardCount &* smallClassCount { swm_lock(&(pointee.centrals.unsafelyUnwrapped + i).pointee.lock); i &+= 1 }
         i = 0
+        while i < pointee.shardCount &* returnStacksPerShard { swm_lock(&returnStackAt(i).pointee.lock); i &+= 1 }
+        i = 0
+        while i < pointee.shardCount { swm_lock(&mixedArena(i).pointee.lock); i &+= 1 }
+        i = 0
         while i < pointee.shardCount { swm_lock(&stash(i).pointee.lock); i &+= 1 }
         swm_lock(&pageHeapPointer.pointee.lock)
         swm_lock(&internalPointer.pointee.lock)
@@ -103,6 +112,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_unlock(&pageHeapPointer.pointee.lock)
         var i = pointee.shardCount
         while i > 0 { i &-= 1; swm_unlock(&stash(i).pointee.lock) }
+        i = pointee.shardCount
+        while i > 0 { i &-= 1; swm_unlock(&mixedArena(i).pointee.lock) }
+        i = pointee.shardCount &* returnStacksPerShard
+        while i > 0 { i &-= 1; swm_unlock(&returnStackAt(i).pointee.lock) }
         i = pointee.shardCount &* smallClassCount
         while i > 0 { i &-= 1; swm_unlock(&(pointee.centrals.unsafelyUnwrapped + i).pointee.lock) }
         swm_unlock(&pointee.threadsLock)
@@ -115,6 +128,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
         while i < pointee.shardCount &* smallClassCount { swm_lock_reset(&(pointee.centrals.unsafelyUnwrapped + i).pointee.lock); i &+= 1 }
         i = 0
         while i < pointee.shardCount { swm_lock_reset(&stash(i).pointee.lock); i &+= 1 }
+        i = 0
+        while i < pointee.shardCount { swm_lock_reset(&mixedArena(i).pointee.lock); i &+= 1 }
+        i = 0
+        while i < pointee.shardCount &* returnStacksPerShard { swm_lock_reset(&returnStackAt(i).pointee.lock); i &+= 1 }
         swm_lock_reset(&pointee.threadsLock)
     }
 }

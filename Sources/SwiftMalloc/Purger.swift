@@ -1,8 +1,10 @@
 // The background purger: a process that stops calling the allocator still gives its
 // free pages back, so the page heap can keep freed pages for reuse while the program
 // is busy. One detached thread (all signals blocked) wakes every quarter second and
-// purges the runs unused for the decay time (1 s) and gives the spans of shard
-// stashes unused for a whole interval back to the page heap; once nothing has been dirty for
+// purges the runs unused for the decay time (1 s), gives the spans of shard
+// stashes unused for a whole interval back to the page heap, merges the mixed
+// arenas' idle return stacks and gives back the pages inside their free ranges
+// unchanged for a second (ReturnStack.swift); once nothing has been dirty for
 // half a second it exits, so an idle process keeps no extra thread, and a program
 // whose last thread calls pthread_exit is held up by at most about 1.75 seconds.
 //
@@ -61,9 +63,10 @@ func swm_purger_main() {
         var nap: Int32 = 0
         swm_futex_wait(&nap, 0, purgerIntervalNanoseconds)
         let stashed = heap.drainStashes(onlyIdle: true)
+        let mixedPending = heap.purgeMixed(all: false)
         swm_lock(&pageHeap.pointee.lock)
         pageHeap.purgeExpired(now: swm_now_ns())
-        idle = pageHeap.pointee.dirtyPagesTotal == 0 && !stashed ? idle &+ 1 : 0
+        idle = pageHeap.pointee.dirtyPagesTotal == 0 && !stashed && !mixedPending ? idle &+ 1 : 0
         if idle >= purgerIdleWakes {
             if heap.pointee.purgerState == .running { heap.pointee.purgerState = .idle }
             swm_unlock(&pageHeap.pointee.lock)

@@ -8,6 +8,7 @@ enum SpanState: UInt8 {
     case small = 2      // cut into blocks of one size class
     case large = 3      // one block: a page run from the page heap
     case huge = 4       // one block: its own mapping from the OS
+    case mixed = 5      // blocks of several classes whose free neighbours merge (MixedArena.swift)
 }
 
 /// Descriptor of one span. Invariants:
@@ -43,10 +44,11 @@ struct Span {
     /// small spans; 0 for spans reserved for sampled blocks (their frees must reach
     /// the slow path) and for every non-small span.
     var fastLimit: UInt = 0
-    /// Small spans: byte offset of the class's bin among a thread cache's bins.
-    var binOffset: UInt32 = 0
-    /// Large and huge blocks: the profiler's call-site id of the one block.
-    var site: UInt32 = 0
+    /// Whatever the free fast path compares with fastLimit indexes this table of
+    /// class indices (so their bins): for an ordinary small span its class's
+    /// table (SizeClass.indexMap, every entry the class), for a mixed span its
+    /// granule map. Set wherever fastLimit is not 0.
+    var classMap: UnsafeMutablePointer<UInt8>? = nil
     /// When tracking is on: one BlockInfo per block of a small span (nil until the
     /// first tracked allocation in it). Room for the profiler's call-site id.
     /// In the descriptor's first cache line, with every field free reads.
@@ -83,6 +85,12 @@ struct Span {
     var freedAt: UInt64 {
         get { freeBits3 }
         set { freeBits3 = newValue }
+    }
+    /// Large and huge blocks: the profiler's call-site id of the one block, kept in
+    /// a word of the small-span bitmap (unused by them).
+    var site: UInt32 {
+        get { UInt32(truncatingIfNeeded: freeBits3) }
+        set { freeBits3 = UInt64(newValue) }
     }
     /// Large and huge blocks: bytes asked for; huge: bytes mapped (free runs: their
     /// dirty page count, see `dirtyPages`).

@@ -6,7 +6,9 @@ import SwiftMallocShims
 /// A consistent-enough snapshot of one size class.
 struct ClassSnapshot {
     var spans: UInt = 0
-    var liveBlocks: UInt = 0     // taken from spans (includes thread caches)
+    var liveBlocks: UInt = 0     // taken from the class's spans (includes thread caches)
+    var mixedBlocks: UInt = 0    // handed out by the mixed arenas (includes thread caches)
+    var returnedBlocks: UInt = 0 // given back to the mixed arenas' return stacks, not merged yet
     var cachedBlocks: UInt = 0   // sitting in thread caches
     var requested: UInt = 0
     var peakSpans: UInt = 0
@@ -19,6 +21,7 @@ struct Totals {
     var smallInUse: UInt = 0      // blocks held by the program
     var smallFreeBytes: UInt = 0  // free blocks inside spans and caches
     var smallFreeBlocks: UInt = 0
+    var mixed = MixedSnapshot()
     var requested: UInt = 0
     var largeBytes: UInt = 0
     var largeCount: UInt = 0
@@ -33,7 +36,34 @@ struct Totals {
     var freeRuns: UInt = 0
 }
 
+/// The mixed arenas' spans and free ranges, summed over shards.
+struct MixedSnapshot {
+    var spans: UInt = 0
+    var peakSpans: UInt = 0
+    var spansReleased: UInt = 0
+    var freeGranules: UInt = 0
+    var ranges: UInt = 0
+    var returnedBytes: UInt = 0
+}
+
 extension UnsafeMutablePointer where Pointee == Heap {
+    func mixedSnapshot() -> MixedSnapshot {
+        var m = MixedSnapshot()
+        var shard = 0
+        while shard < pointee.shardCount {
+            let a = mixedArena(shard)
+            swm_lock(&a.pointee.lock)
+            m.spans &+= a.pointee.spanCount
+            m.peakSpans &+= a.pointee.peakSpans
+            m.spansReleased &+= a.pointee.spansReleased
+            m.freeGranules &+= a.pointee.freeGranules
+            m.ranges &+= a.pointee.rangeCount
+            swm_unlock(&a.pointee.lock)
+            shard &+= 1
+        }
+        return m
+    }
+
     func snapshot(_ cls: Int) -> ClassSnapshot {
         var s = ClassSnapshot()
         var shard = 0
@@ -46,6 +76,13 @@ extension UnsafeMutablePointer where Pointee == Heap {
             s.peakSpans &+= UInt(c.pointee.peakSpans)
             s.spansReleased &+= c.pointee.spansReleased
             swm_unlock(&c.pointee.lock)
+            if isMixedClass(cls) {
+                // Carved and not merged back, less those waiting on the return stack.
+                let carved = UInt(swm_load_relaxed_u32(mixedArena(shard).classLive + cls))
+                let waiting = UInt(swm_load_relaxed_u32(&returnStack(shard, cls).pointee.count))
+                s.mixedBlocks &+= carved &- min(waiting, carved)
+                s.returnedBlocks &+= waiting
+            }
             shard &+= 1
         }
         s.requested = classRequestedNow(cls)
@@ -66,14 +103,23 @@ extension UnsafeMutablePointer where Pointee == Heap {
             let s = snapshot(cls)
             let info = pointee.classTable[cls]
             t.smallHeld &+= s.spans &* UInt(info.pages) << pageShift
-            let inUse = s.liveBlocks &- min(s.cachedBlocks, s.liveBlocks)
+            let handedOut = s.liveBlocks &+ s.mixedBlocks
+            let inUse = handedOut &- min(s.cachedBlocks, handedOut)
             t.smallInUse &+= inUse &* UInt(info.size)
-            let freeBlocks = s.spans &* UInt(info.capacity) &- inUse
+            // Free: never handed out or back in the class's spans, and in thread caches.
+            let freeBlocks = s.spans &* UInt(info.capacity) &- s.liveBlocks &+ (handedOut &- inUse)
             t.smallFreeBlocks &+= freeBlocks
             t.smallFreeBytes &+= freeBlocks &* UInt(info.size)
             t.requested &+= s.requested
+            t.mixed.returnedBytes &+= s.returnedBlocks &* UInt(info.size)
             cls &+= 1
         }
+        // Mixed spans: their free ranges are free bytes, not blocks.
+        let returned = t.mixed.returnedBytes
+        t.mixed = mixedSnapshot()
+        t.mixed.returnedBytes = returned
+        t.smallHeld &+= t.mixed.spans &* (mixedSpanPages << pageShift)
+        t.smallFreeBytes &+= (t.mixed.freeGranules << mixedGranuleShift) &+ t.mixed.returnedBytes
         // Empty spans in the shards' stashes: held for small blocks, all free.
         let stashed = stashedPages() << pageShift
         t.smallHeld &+= stashed
@@ -122,9 +168,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
         while cls < smallClassCount {
             let s = snapshot(cls)
             let info = pointee.classTable[cls]
-            if s.spans != 0 || s.spansReleased != 0 || s.peakSpans != 0 {
+            if s.spans != 0 || s.spansReleased != 0 || s.peakSpans != 0 || s.mixedBlocks != 0 {
                 let held = s.spans &* UInt(info.pages) << pageShift
-                let live = s.liveBlocks &- min(s.cachedBlocks, s.liveBlocks)
+                let handedOut = s.liveBlocks &+ s.mixedBlocks
+                let live = handedOut &- min(s.cachedBlocks, handedOut)
                 out.decimal(UInt(cls), width: 6)
                 out.decimal(UInt(info.size), width: 8)
                 out.decimal(UInt(info.pages), width: 12)
@@ -149,6 +196,15 @@ extension UnsafeMutablePointer where Pointee == Heap {
         out.text("small: held "); out.bytes(t.smallHeld)
         out.text(", in use "); out.bytes(t.smallInUse)
         out.text(", free blocks "); out.decimal(t.smallFreeBlocks); out.byte(10)
+        if t.mixed.peakSpans != 0 {
+            out.text("mixed spans (classes 256 B to 2 KiB): ")
+            out.decimal(t.mixed.spans); out.text(" of "); out.bytes(mixedSpanPages << pageShift)
+            out.text(", free "); out.bytes(t.mixed.freeGranules << mixedGranuleShift)
+            out.text(" in "); out.decimal(t.mixed.ranges); out.text(" ranges and ")
+            out.bytes(t.mixed.returnedBytes); out.text(" in blocks not yet merged, peak spans ")
+            out.decimal(t.mixed.peakSpans); out.text(", pages returned ")
+            out.decimal(t.mixed.spansReleased &* mixedSpanPages); out.byte(10)
+        }
         out.text("large: "); out.decimal(t.largeCount); out.text(" blocks, "); out.bytes(t.largeBytes)
         out.text("; huge: "); out.decimal(t.hugeCount); out.text(" blocks, "); out.bytes(t.hugeBytes)
         out.text(" (unmapped so far "); out.bytes(pointee.hugeUnmappedBytes); out.text(")\n")
@@ -241,6 +297,15 @@ public func swiftmalloc_trim(_ pad: Int) -> Int32 {
         raw.assumingMemoryBound(to: ThreadCache.self).flushAll(heap: heap)
     }
     heap.drainStashes(onlyIdle: false)
+    _ = heap.purgeMixed(all: true)
+    var shard = 0
+    while shard < heap.pointee.shardCount {
+        let arena = heap.mixedArena(shard)
+        swm_lock(&arena.pointee.lock)
+        arena.releaseSpare(heap: heap)
+        swm_unlock(&arena.pointee.lock)
+        shard &+= 1
+    }
     let ph = heap.pageHeapPointer
     swm_lock(&ph.pointee.lock)
     let pages = ph.purgeAll() &+ ph.releaseFreeChunks(heap: heap)

@@ -190,9 +190,13 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         let want = min(UInt(max(info.refillBatch, 1)), UInt(info.firstRefill) << UInt(b.pointee.refills &>> 1))
         if b.pointee.refills < 8 { b.pointee.refills &+= 1 }
         var list = BlockList()
-        swm_lock(&central.pointee.lock)
-        _ = central.take(want, cls, into: &list, heap: heap, deferCarve: true)
-        swm_unlock(&central.pointee.lock)
+        if heap.refillsMixed(cls) {
+            _ = heap.takeMixed(want, cls, shard: Int(truncatingIfNeeded: pointee.shard), into: &list)
+        } else {
+            swm_lock(&central.pointee.lock)
+            _ = central.take(want, cls, into: &list, heap: heap, deferCarve: true)
+            swm_unlock(&central.pointee.lock)
+        }
         if list.count == 0 { return false }
         // Fresh blocks are written here, outside the lock: their first touch may
         // fault the page in, and the class's other threads (a consumer flushing
@@ -274,6 +278,17 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         // before their central's lock is taken.
         var held: UnsafeMutablePointer<Central>? = nil
         while block != 0 && budget > 0 {
+            if block & 15 == 0, let span = spanOwning(block), span.pointee.state == .mixed {
+                guard !tracked, heap.mixedClass(of: block, span: span) == cls, freeMark(block) == heap.pointee.freeKey else { break }
+                let next = nextFree(block)
+                let stack = heap.returnStack(Int(span.pointee.shard), cls)
+                swm_lock(&stack.pointee.lock)
+                stack.push(block, cls, arena: heap.mixedArena(of: span), heap: heap)
+                swm_unlock(&stack.pointee.lock)
+                block = next
+                budget &-= 1
+                continue
+            }
             guard block & 15 == 0, let span = spanOwning(block), span.pointee.state == .small,
                   Int(span.pointee.sizeClass) == cls, let index = span.pointee.blockIndex(of: block),
                   !span.isFree(index) else { break }

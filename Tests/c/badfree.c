@@ -106,19 +106,23 @@ static void c_double_interleaved(void)
 /* The first free's block leaves the thread's cache (thousands of frees of its size
  * after it overflow the bin, which gives blocks back to their spans) before the
  * second free. */
-static void c_double_after_flush(void)
+static void double_after_flush(size_t size)
 {
     enum { n = 6000 };
     static void *others[n];
-    unsigned char *p = alloc_filled(96);
+    unsigned char *p = alloc_filled(size);
     unsigned char *again = opaque_ptr(p);
-    for (int i = 0; i < n; i++) others[i] = alloc_filled(96);
+    for (int i = 0; i < n; i++) others[i] = alloc_filled(size);
     announce(p, "free()");
     free(p);
     for (int i = 0; i < n; i++) free(others[i]);
     free(again);
     returned("free() of a block freed before thousands of others");
 }
+static void c_double_after_flush(void) { double_after_flush(96); }
+/* 600 B: a block of a mixed span, whose freed neighbours have merged with it by
+ * the second free (its start is then inside or at the start of a free range). */
+static void c_double_after_flush_mixed(void) { double_after_flush(600); }
 
 static void *free_in_thread(void *p)
 {
@@ -142,6 +146,9 @@ static void c_double_other_thread(void)
 static void c_realloc_freed_small(void) { realloc_freed(40); }
 static void c_realloc_freed_large(void) { realloc_freed(512 << 10); }
 static void c_interior_small(void) { interior(64, 16); }
+/* 64 bytes in: a granule of a block of a mixed span, not its start. */
+static void c_interior_mixed(void) { interior(1000, 64); }
+static void c_realloc_freed_mixed(void) { realloc_freed(700); }
 static void c_interior_large(void) { interior(256 << 10, 4096); }
 static void c_misaligned(void) { interior(64, 1); }
 
@@ -194,10 +201,13 @@ static const struct { const char *name; case_fn fn; } cases[] = {
     { "double-free-huge", c_double_huge },
     { "double-free-interleaved", c_double_interleaved },
     { "double-free-after-flush", c_double_after_flush },
+    { "double-free-after-flush-mixed", c_double_after_flush_mixed },
     { "double-free-other-thread", c_double_other_thread },
     { "realloc-freed-small", c_realloc_freed_small },
     { "realloc-freed-large", c_realloc_freed_large },
     { "interior-small", c_interior_small },
+    { "interior-mixed", c_interior_mixed },
+    { "realloc-freed-mixed", c_realloc_freed_mixed },
     { "interior-large", c_interior_large },
     { "misaligned", c_misaligned },
     { "stack", c_stack },
