@@ -29,13 +29,14 @@ struct SizeClass {
     var refillBatch: UInt32   // blocks moved per refill from the central lists
     var firstRefill: UInt32   // blocks a bin's first refill takes (doubling every second refill)
     var divisor: BlockDivisor // exact division by `size` (block index and block-start test)
-    /// `capacity` bytes, each this class's index: the free fast path's class table
-    /// for the spans of this class (Span.classMap).
+    /// One byte per 64-byte granule of a span of this class, each this class's
+    /// index: the free fast path's class table for its spans (Span.classMap).
     var indexMap: UnsafeMutablePointer<UInt8>? = nil
 }
 
-/// Bytes reserved for the classes' index maps (SizeClass.indexMap); they use less.
-let indexMapBytes = smallClassCount * maxSpanBlocks
+/// Bytes reserved for the classes' index maps (SizeClass.indexMap): a span has at
+/// most 8 pages. They use less.
+let indexMapBytes = smallClassCount * ((8 << Int(pageShift)) >> Int(mixedGranuleShift))
 
 /// Exact division by a block size d = m * 2^s (m odd) without a divide: for any
 /// 64-bit x, rotr(x * m⁻¹ mod 2^64, s) equals x / d when d divides x, and is
@@ -141,8 +142,9 @@ enum SizeClasses {
                 cacheLimit: UInt32(limit), growthLimit: UInt32(growth), refillBatch: UInt32(max(UInt(1), limit / 2)),
                 firstRefill: UInt32(max(UInt(1), min(UInt(8), pageSize / size))),
                 divisor: BlockDivisor(size), indexMap: mapCursor)
-            mapCursor.initialize(repeating: UInt8(truncatingIfNeeded: i), count: Int(capacity))
-            mapCursor += Int(capacity)
+            let granules = Int((bestPages << pageShift) >> mixedGranuleShift)
+            mapCursor.initialize(repeating: UInt8(truncatingIfNeeded: i), count: granules)
+            mapCursor += granules
             i &+= 1
         }
         var e = 0
