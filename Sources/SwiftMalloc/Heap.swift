@@ -158,7 +158,8 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     let classBytes = UInt(MemoryLayout<SizeClass>.stride &* smallClassCount)
     let centralBytes = (UInt(MemoryLayout<Central>.stride &* smallClassCount &* maxShards) &+ 63) & ~UInt(63)
     let binBytes = UInt(MemoryLayout<UnsafeMutablePointer<Span>?>.stride &* binCount)
-    let indexMapBytesUsed = UInt(indexMapBytes)
+    // Read by every free: lines of their own, never written after start-up.
+    let indexMapBytesUsed = (UInt(indexMapBytes) &+ 63) & ~UInt(63)
     let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ stashBytes &+ arenaBytes &+ returnStackBytes &+ shardThreadsBytes &+ classBytes &+ binBytes &+ indexMapBytesUsed &+ UInt(lookupEntries &* 2)
     guard let raw = OSPages.map(total) else { return nil }
     let heap = raw.bindMemory(to: Heap.self, capacity: 1)
@@ -180,6 +181,8 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     // of shards never used are never written, and cost no resident page.
     let centrals = cursor.bindMemory(to: Central.self, capacity: smallClassCount &* maxShards)
     cursor += Int(centralBytes)
+    let indexMaps = cursor.bindMemory(to: UInt8.self, capacity: indexMapBytes)
+    cursor += Int(indexMapBytesUsed)
     // Likewise a SpanStash's.
     heap.pointee.stashes = cursor
     cursor += Int(stashBytes)
@@ -194,8 +197,6 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     cursor += Int(classBytes)
     let bins = cursor.bindMemory(to: UnsafeMutablePointer<Span>?.self, capacity: binCount)
     cursor += Int(binBytes)
-    let indexMaps = cursor.bindMemory(to: UInt8.self, capacity: indexMapBytes)
-    cursor += Int(indexMapBytesUsed)
     let lookup = cursor.bindMemory(to: UInt16.self, capacity: lookupEntries)
     SizeClasses.build(table: classes, lookup: lookup, indexMaps: indexMaps)
     heap.pointee.centrals = centrals
