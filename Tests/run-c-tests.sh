@@ -8,6 +8,7 @@
 # Every Tests/c/*.c is compiled twice and each binary is run:
 #   preload  a plain binary run with LD_PRELOAD=LIBPATH
 #   linked   a binary linked to the library (-lswiftmalloc, with an rpath)
+#   mixed    the plain binary preloaded with SWIFTMALLOC_MIXED=1 (MIXED_TESTS only)
 # Each run has a time limit (C_TEST_TIMEOUT seconds, 120 by default). A test
 # passes when it exits 0; its output is shown only when it fails.
 #
@@ -33,6 +34,8 @@ lib=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 libdir=$(dirname "$lib")
 shift
 timeout_s=${C_TEST_TIMEOUT:-120}
+# These tests run a third time, preloaded with SWIFTMALLOC_MIXED=1 (mixed spans).
+MIXED_TESTS="api badfree fork mixed refill shards stress threads"
 CC=${CC:-gcc}
 CFLAGS=(-O2 -g -pthread -Wall -I "$root/include")
 
@@ -67,6 +70,10 @@ run_one() {
     elif [ "$mode" = tracking ]; then
         # Statistics on: every small block is tracked (tracked bins, per-block records).
         (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_STATS=1 "$bin" "$@" \
+            >"$work/out" 2>"$work/err") 2>/dev/null
+    elif [ "$mode" = mixed ]; then
+        # Mixed spans on (SWIFTMALLOC_MIXED=1): blocks of 256 B to 2 KiB share spans.
+        (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_MIXED=1 "$bin" "$@" \
             >"$work/out" 2>"$work/err") 2>/dev/null
     elif [ "$mode" = profiling ]; then
         (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
@@ -151,8 +158,11 @@ for t in "${tests[@]}"; do
         show "compiler" "$work/cc.log"
         linked=
     fi
-    for mode in preload linked; do
-        if [ "$mode" = preload ]; then bin=$plain; else bin=$linked; fi
+    modes=(preload linked)
+    # These run a third time with mixed spans on (preloaded).
+    case " $MIXED_TESTS " in *" $t "*) modes+=(mixed) ;; esac
+    for mode in "${modes[@]}"; do
+        if [ "$mode" = linked ]; then bin=$linked; else bin=$plain; fi
         [ -n "$bin" ] || continue
         if [ "$t" = badfree ]; then
             run_badfree "$mode" "$bin"

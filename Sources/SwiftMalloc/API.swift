@@ -81,9 +81,9 @@ func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
 /// The free fast path: page map → span → one multiply and rotate decide that `ptr`
 /// is the start of a carved block of an ordinary small span, or a granule of a
 /// mixed span (BlockDivisor; every other span has fastLimit 0), the free key says
-/// it is not already free, and the span's class table (Span.classMap, by 64-byte
-/// granule) gives the bin it goes on: bin 0, which never has room, for a granule
-/// of a mixed span that starts no block. NULL fails a lookup test (page 0 is never ours) and
+/// it is not already free, and it goes on the thread's bin for the span: its
+/// class's, or for a mixed span the unsorted bin, whose blocks are checked and
+/// sorted into their classes' bins later (ThreadCache.sortUnsorted). NULL fails a lookup test (page 0 is never ours) and
 /// returns at the exit to the slow path; anything else takes the slow path, which
 /// reports bad pointers.
 @_silgen_name("swiftmalloc_free")
@@ -95,17 +95,12 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
     let root = pageMapRoot[Int(truncatingIfNeeded: (p >> (pageShift &+ leafBits)) & ((1 << (addressBits &- pageShift &- leafBits)) &- 1))]
     if let leaf = root,
        let span = UnsafeMutablePointer<Span>(bitPattern: leaf[Int(truncatingIfNeeded: (p >> pageShift) & ((1 << leafBits) &- 1))]) {
-        let offsetInSpan = p &- span.pointee.start
-        let index = BlockDivisor.quotient(offsetInSpan, inverse: span.pointee.divInverse, shift: span.pointee.divShift)
-        // The class table is read by the 64-byte granule, not by the index, so the
-        // load does not wait for the multiply.
-        let granule = offsetInSpan >> mixedGranuleShift
+        let index = BlockDivisor.quotient(p &- span.pointee.start, inverse: span.pointee.divInverse, shift: span.pointee.divShift)
         if index < span.pointee.fastLimit {
             let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
             let key = tc.pointee.freeKey
             if freeMark(p) != key {
-                let cls = span.pointee.classMap.unsafelyUnwrapped[Int(truncatingIfNeeded: granule)]
-                let offset = UInt(cls) &* UInt(MemoryLayout<CacheBin>.stride)
+                let offset = UInt(span.pointee.binOffset)
                 let b = tc.bin(atOffset: offset)
                 b.pointee.room &-= 1
                 if b.pointee.room >= 0 {

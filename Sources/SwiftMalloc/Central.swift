@@ -455,7 +455,7 @@ extension UnsafeMutablePointer where Pointee == Span {
         pointee.blockSize = info.size
         pointee.divInverse = info.divisor.inverse
         pointee.divShift = info.divisor.shift
-        pointee.classMap = info.indexMap
+        pointee.binOffset = UInt32(truncatingIfNeeded: cls &* MemoryLayout<CacheBin>.stride)
         pointee.capacity = UInt16(truncatingIfNeeded: info.capacity)
         pointee.live = 0
         pointee.carved = 0

@@ -88,9 +88,9 @@ struct Config {
     /// SWIFTMALLOC_THP=1: large blocks ask for transparent huge pages, and the page
     /// heap's chunks ask for none (OSPages.adviseHugePages).
     var hugePages = false
-    /// Thread caches refill the classes from 256 B to 2 KiB from mixed spans
-    /// (MixedArena.swift): on unless requested sizes are tracked, the profiler runs
-    /// or SWIFTMALLOC_MIXED=0.
+    /// SWIFTMALLOC_MIXED=1: thread caches refill the classes from 256 B to 2 KiB
+    /// from mixed spans (MixedArena.swift); not while requested sizes are tracked
+    /// or the profiler runs.
     var mixed = false
     /// Blocks of at least this many bytes get their own mapping.
     var hugeThreshold: UInt = 64 << 20
@@ -158,9 +158,7 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     let classBytes = UInt(MemoryLayout<SizeClass>.stride &* smallClassCount)
     let centralBytes = (UInt(MemoryLayout<Central>.stride &* smallClassCount &* maxShards) &+ 63) & ~UInt(63)
     let binBytes = UInt(MemoryLayout<UnsafeMutablePointer<Span>?>.stride &* binCount)
-    // Read by every free: lines of their own, never written after start-up.
-    let indexMapBytesUsed = (UInt(indexMapBytes) &+ 63) & ~UInt(63)
-    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ stashBytes &+ arenaBytes &+ returnStackBytes &+ shardThreadsBytes &+ classBytes &+ binBytes &+ indexMapBytesUsed &+ UInt(lookupEntries &* 2)
+    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ stashBytes &+ arenaBytes &+ returnStackBytes &+ shardThreadsBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries &* 2)
     guard let raw = OSPages.map(total) else { return nil }
     let heap = raw.bindMemory(to: Heap.self, capacity: 1)
     heap.initialize(to: Heap())
@@ -181,8 +179,6 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     // of shards never used are never written, and cost no resident page.
     let centrals = cursor.bindMemory(to: Central.self, capacity: smallClassCount &* maxShards)
     cursor += Int(centralBytes)
-    let indexMaps = cursor.bindMemory(to: UInt8.self, capacity: indexMapBytes)
-    cursor += Int(indexMapBytesUsed)
     // Likewise a SpanStash's.
     heap.pointee.stashes = cursor
     cursor += Int(stashBytes)
@@ -198,7 +194,7 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     let bins = cursor.bindMemory(to: UnsafeMutablePointer<Span>?.self, capacity: binCount)
     cursor += Int(binBytes)
     let lookup = cursor.bindMemory(to: UInt16.self, capacity: lookupEntries)
-    SizeClasses.build(table: classes, lookup: lookup, indexMaps: indexMaps)
+    SizeClasses.build(table: classes, lookup: lookup)
     heap.pointee.centrals = centrals
     heap.pointee.classes = classes
     heap.pointee.lookup = lookup

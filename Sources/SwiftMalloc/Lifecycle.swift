@@ -68,11 +68,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
         pointee.config.tracking = pointee.config.statsAtExit || fullProfile || pointee.config.check
         pointee.config.direct = pointee.config.check
         pointee.config.requestedByProfiler = fullProfile
-        if let v = environment("SWIFTMALLOC_MIXED"), v[0] == 48 {
-            pointee.config.mixed = false
-        } else {
-            pointee.config.mixed = !pointee.config.tracking && !pointee.config.direct && pointee.profiler == nil
-        }
+        pointee.config.mixed = flag("SWIFTMALLOC_MIXED") && !pointee.config.tracking && !pointee.config.direct
+            && pointee.profiler == nil
         if pointee.config.tracking || pointee.profiler != nil { pointee.reportFD = swm_dup_stderr() }
         // Tracking with thread caches: free goes straight to the tracked path, which
         // the fast path would only reach through the slow path's second lookup.

@@ -14,9 +14,9 @@
 // the arena has handed out (to a thread cache or a program) and 0 at every other
 // granule; then two bitmaps, one bit per granule: the first granules of free
 // ranges, and the last granules of free ranges of two granules or more. The free
-// fast path reads the map as it reads a one-class span's class table
-// (Span.classMap): a 0 sends it to bin 0, which never has room, and so to the slow
-// path, which reports the bad pointer.
+// fast path puts a mixed span's blocks on the thread's unsorted bin without
+// reading the map; ThreadCache.sortUnsorted reads it later and reports a pointer
+// whose granule starts no handed-out block.
 // A free range keeps its links in its own memory: words 0-2 of its first granule
 // hold its length in granules and the addresses of the next and previous ranges of
 // its bin, word 3 the purger's pass (Heap.purgePass) when it last grew, or
@@ -35,9 +35,9 @@
 // with live == 0 is one free range over its whole data area and is either the
 // arena's `spare` or already back in the page heap. Spans never move between
 // arenas (Span.shard is fixed), so a block's arena is known without a lock.
-// Used only while requested sizes are not tracked and the profiler is off
-// (Config.mixed): per-block records are indexed by a block's position in a
-// one-class span.
+// Used with SWIFTMALLOC_MIXED=1 (Config.mixed), and only while requested sizes
+// are not tracked and the profiler is off: per-block records are indexed by a
+// block's position in a one-class span.
 // Lock order: class locks, return-stack locks, arena locks, then stash locks and
 // the page heap lock.
 import SwiftMallocShims
@@ -405,6 +405,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func freeMixed(_ p: UInt, span: UnsafeMutablePointer<Span>) {
         let cls = mixedClass(of: p, span: span)
         if let tc = currentCache() {
+            // Here when the unsorted bin is full (or not in use).
+            if tc.bin(0).pointee.head != 0 { tc.sortUnsorted(heap: self) }
             tc.push(p, tc.bin(cls), cls, heap: self)
             return
         }
@@ -419,8 +421,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
 extension UnsafeMutablePointer where Pointee == Span {
     /// Makes this span an empty mixed span of arena `shard`. For the free fast
     /// path its "blocks" are its granules (every granule-aligned address passes the
-    /// block-start test) and its class table is its granule map, which gives the
-    /// class of a handed-out block's first granule and 0 (bin 0) everywhere else.
+    /// block-start test), and they all go on bin 0, the unsorted bin, where their
+    /// class is read from the granule map (ThreadCache.sortUnsorted).
     func setUpMixed(shard: Int) {
         pointee.state = .mixed
         pointee.shard = UInt8(truncatingIfNeeded: shard)
@@ -429,7 +431,7 @@ extension UnsafeMutablePointer where Pointee == Span {
         // BlockDivisor(mixedGranule): a power of two divides by its shift alone.
         pointee.divInverse = 1
         pointee.divShift = UInt8(truncatingIfNeeded: mixedGranuleShift)
-        pointee.classMap = granuleMap(self)
+        pointee.binOffset = 0
         pointee.capacity = 0
         pointee.live = 0
         pointee.carved = 0

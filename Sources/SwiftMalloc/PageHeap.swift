@@ -622,7 +622,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
         run.pointee.blockSize = 0
         run.pointee.divInverse = 0
         run.pointee.divShift = 0
-        run.pointee.classMap = nil
+        run.pointee.binOffset = 0
         var lo = dirty ? run.pointee.start : 0, hi = dirty ? run.pointee.end : 0
         var count = dirty ? run.pointee.pageCount : 0
         run.pointee.freedAt = swm_now_ns()

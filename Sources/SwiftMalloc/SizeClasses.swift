@@ -29,14 +29,7 @@ struct SizeClass {
     var refillBatch: UInt32   // blocks moved per refill from the central lists
     var firstRefill: UInt32   // blocks a bin's first refill takes (doubling every second refill)
     var divisor: BlockDivisor // exact division by `size` (block index and block-start test)
-    /// One byte per 64-byte granule of a span of this class, each this class's
-    /// index: the free fast path's class table for its spans (Span.classMap).
-    var indexMap: UnsafeMutablePointer<UInt8>? = nil
 }
-
-/// Bytes reserved for the classes' index maps (SizeClass.indexMap): a span has at
-/// most 8 pages. They use less.
-let indexMapBytes = smallClassCount * ((8 << Int(pageShift)) >> Int(mixedGranuleShift))
 
 /// Exact division by a block size d = m * 2^s (m odd) without a divide: for any
 /// 64-bit x, rotr(x * m⁻¹ mod 2^64, s) equals x / d when d divides x, and is
@@ -112,9 +105,7 @@ enum SizeClasses {
 
     /// Fills `table[1...60]` and the small-size lookup `lookup[0..<65]`: for each
     /// 16-byte step, the byte offset of its class's bin among a thread cache's bins.
-    static func build(table: UnsafeMutablePointer<SizeClass>, lookup: UnsafeMutablePointer<UInt16>,
-                      indexMaps: UnsafeMutablePointer<UInt8>) {
-        var mapCursor = indexMaps
+    static func build(table: UnsafeMutablePointer<SizeClass>, lookup: UnsafeMutablePointer<UInt16>) {
         table[0] = SizeClass(size: 0, pages: 0, capacity: 0, cacheLimit: 0, growthLimit: 0, refillBatch: 0, firstRefill: 0, divisor: BlockDivisor())
         var i = 1
         while i < smallClassCount {
@@ -141,10 +132,7 @@ enum SizeClasses {
                 size: UInt32(size), pages: UInt32(bestPages), capacity: UInt32(capacity),
                 cacheLimit: UInt32(limit), growthLimit: UInt32(growth), refillBatch: UInt32(max(UInt(1), limit / 2)),
                 firstRefill: UInt32(max(UInt(1), min(UInt(8), pageSize / size))),
-                divisor: BlockDivisor(size), indexMap: mapCursor)
-            let granules = Int((bestPages << pageShift) >> mixedGranuleShift)
-            mapCursor.initialize(repeating: UInt8(truncatingIfNeeded: i), count: granules)
-            mapCursor += granules
+                divisor: BlockDivisor(size))
             i &+= 1
         }
         var e = 0

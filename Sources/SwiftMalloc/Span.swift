@@ -44,11 +44,10 @@ struct Span {
     /// small spans; 0 for spans reserved for sampled blocks (their frees must reach
     /// the slow path) and for every non-small span.
     var fastLimit: UInt = 0
-    /// The free fast path's table of class indices (so bins) by 64-byte granule of
-    /// the span: for an ordinary small span its class's table (SizeClass.indexMap,
-    /// every entry the class), for a mixed span its granule map. Set wherever
-    /// fastLimit is not 0.
-    var classMap: UnsafeMutablePointer<UInt8>? = nil
+    /// Byte offset among a thread cache's bins of the bin the free fast path puts
+    /// this span's blocks on: its class's for a small span, bin 0 (the unsorted
+    /// bin, ThreadCache.sortUnsorted) for a mixed span.
+    var binOffset: UInt32 = 0
     /// When tracking is on: one BlockInfo per block of a small span (nil until the
     /// first tracked allocation in it). Room for the profiler's call-site id.
     /// In the descriptor's first cache line, with every field free reads.

@@ -59,6 +59,9 @@ struct CacheBin {
 /// Blocks a full bin gives back to its central list at a time (its newest ones).
 let flushBatch: UInt32 = 8
 
+/// Blocks of mixed spans the unsorted bin (bin 0) holds before they are sorted.
+let unsortedLimit: UInt32 = 64
+
 /// Room of every bin of the static empty cache (see CacheBin.room).
 let emptyCacheRoom = Int32.min / 2
 
@@ -177,6 +180,11 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     /// Moves a batch of blocks of class `cls` from its central list to bin `b`;
     /// false when none could be had (out of memory).
     func refillBin(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, heap: UnsafeMutablePointer<Heap>) -> Bool {
+        // A block of this class just freed may be waiting in the unsorted bin.
+        if heap.refillsMixed(cls) && bin(0).pointee.head != 0 && b == bin(cls) {
+            sortUnsorted(heap: heap)
+            if b.pointee.head != 0 { return true }
+        }
         let central = heap.central(cls, shard: Int(truncatingIfNeeded: pointee.shard))
         let info = heap.pointee.classTable[cls]
         // Full to empty since the last refill: the bin thrashes between the central
@@ -238,6 +246,30 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         b.pointee.count &+= 1
     }
 
+    /// Sorts the unsorted bin (bin 0): the blocks the free fast path took from mixed
+    /// spans without reading their class. Each must be the start of a block the
+    /// arena handed out (its granule map byte is a class), or it is reported as a
+    /// bad free here (the free fast path only checked that it is granule-aligned
+    /// and does not carry the free key); each then goes on its class's bin.
+    @inline(never)
+    func sortUnsorted(heap: UnsafeMutablePointer<Heap>) {
+        let b = bin(0)
+        var block = b.pointee.head
+        b.pointee.head = 0
+        b.pointee.count = 0
+        let map = heap.pageMapPointer
+        while block != 0 {
+            let next = nextFree(block)
+            guard let span = map.pointee.span(at: block), span.pointee.state == .mixed else {
+                reportBadPointer("free()", block, .notOurs)
+            }
+            let cls = heap.mixedClass(of: block, span: span)
+            if cls == 0 { reportBadPointer("free()", block, .insideBlock) }
+            push(block, bin(cls), cls, heap: heap)
+            block = next
+        }
+    }
+
     /// Gives the `n` newest blocks of bin `b` (of class `cls`), or all of them, back
     /// to the central list. The newest were freed last, so their lines are the
     /// likeliest to be in cache for the walk to the cut and for Central.put's walk;
@@ -279,11 +311,13 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         var held: UnsafeMutablePointer<Central>? = nil
         while block != 0 && budget > 0 {
             if block & 15 == 0, let span = spanOwning(block), span.pointee.state == .mixed {
-                guard !tracked, heap.mixedClass(of: block, span: span) == cls, freeMark(block) == heap.pointee.freeKey else { break }
+                // Bin 0, the unsorted bin, holds blocks of every mixed class.
+                let blockClass = heap.mixedClass(of: block, span: span)
+                guard !tracked, blockClass != 0, cls == 0 || blockClass == cls, freeMark(block) == heap.pointee.freeKey else { break }
                 let next = nextFree(block)
-                let stack = heap.returnStack(Int(span.pointee.shard), cls)
+                let stack = heap.returnStack(Int(span.pointee.shard), blockClass)
                 swm_lock(&stack.pointee.lock)
-                stack.push(block, cls, arena: heap.mixedArena(of: span), heap: heap)
+                stack.push(block, blockClass, arena: heap.mixedArena(of: span), heap: heap)
                 swm_unlock(&stack.pointee.lock)
                 block = next
                 budget &-= 1
@@ -308,6 +342,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     }
 
     func flushAll(heap: UnsafeMutablePointer<Heap>) {
+        if bin(0).pointee.head != 0 { sortUnsorted(heap: heap) }
         var cls = 1
         while cls < smallClassCount {
             giveBack(bin(cls), cls, newest: .max, heap: heap)
@@ -316,8 +351,10 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         }
     }
 
-    /// Sets every bin's limit from the class table (0 for all while tracking is on).
+    /// Sets every bin's limit from the class table (0 for all while tracking is on),
+    /// and the unsorted bin's (0 without mixed spans).
     func applyLimits(heap: UnsafeMutablePointer<Heap>) {
+        bin(0).pointee.setLimit(heap.pointee.config.mixed ? unsortedLimit : 0)
         let slowOnly = heap.pointee.config.tracking || heap.pointee.config.direct
         var cls = 1
         while cls < smallClassCount {
@@ -395,6 +432,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// block by block rather than trusted (see salvage).
     func retireThreadCache(_ tc: UnsafeMutablePointer<ThreadCache>, interrupted: Bool = false) {
         if interrupted {
+            tc.salvage(tc.bin(0), 0, tracked: false, heap: self)
             var cls = 1
             while cls < smallClassCount {
                 tc.salvage(tc.bin(cls), cls, tracked: false, heap: self)
