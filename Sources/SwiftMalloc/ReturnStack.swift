@@ -18,7 +18,7 @@ struct ReturnStack {
     var lock: Int32 = 0
     var count: UInt32 = 0
     /// Set by every refill that takes from the stack, cleared by the purger, which
-    /// merges a stack left untouched for a whole pass (mergeIdleReturnStacks).
+    /// merges a stack left untouched for a whole pass (Heap.purgeMixed).
     var touched: UInt32 = 0
     // Followed, `returnStackEntriesOffset` bytes from the start, by
     // `maxReturnStackEntries` block addresses. All zero is an empty stack.

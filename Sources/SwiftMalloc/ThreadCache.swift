@@ -6,7 +6,10 @@
 //
 // Invariants: bin[c] holds `count` = limit − room blocks of class c, count <=
 // limit; every block in a bin is counted live by its span and central list (it has
-// been taken from them), and carries the free key in its second word. limit is 0
+// been taken from them), or by its mixed arena, and carries the free key in its
+// second word. Bin 0 is the unsorted bin: granule-aligned addresses in mixed
+// spans that the free fast path took (with mixed spans on; limit 0 otherwise),
+// each checked and moved to its class's bin by sortUnsorted. limit is 0
 // for every class while tracking is on, so all calls then take the slow path; the
 // slow path then caches blocks in a second set of bins, the tracked bins, which
 // the fast paths never look at. A thread without a cache points at the static
