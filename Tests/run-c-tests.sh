@@ -35,7 +35,7 @@ libdir=$(dirname "$lib")
 shift
 timeout_s=${C_TEST_TIMEOUT:-120}
 # These tests run a third time, preloaded with SWIFTMALLOC_MIXED=1 (mixed spans).
-MIXED_TESTS="api badfree fork mixed refill shards stress threads"
+MIXED_TESTS="api badfree fork mixed refill rss shards stress threads"
 CC=${CC:-gcc}
 CFLAGS=(-O2 -g -pthread -Wall -I "$root/include")
 

@@ -92,20 +92,30 @@ extension UnsafeMutablePointer where Pointee == Heap {
         returnStack(i / returnStacksPerShard, mixedMinClass &+ i % returnStacksPerShard)
     }
 
-    /// Merges every return stack of shard `shard` into its arena. Takes each stack's
-    /// lock, then the arena's; the caller holds neither.
-    func mergeReturnStacks(_ shard: Int) {
+    /// Merges the return stacks of shard `shard` into its arena: all of them, or
+    /// (`onlyIdle`) those no refill took from since the last such call, and returns
+    /// whether any was left. Takes each stack's lock, then the arena's; the caller
+    /// holds neither.
+    @discardableResult
+    func mergeReturnStacks(_ shard: Int, onlyIdle: Bool = false) -> Bool {
         let arena = mixedArena(shard)
+        var left = false
         var cls = mixedMinClass
         while cls <= mixedMaxClass {
             let stack = returnStack(shard, cls)
             if swm_load_relaxed_u32(&stack.pointee.count) != 0 {
                 swm_lock(&stack.pointee.lock)
-                stack.mergeOlder(stack.pointee.count, cls, arena: arena, heap: self)
+                if !onlyIdle || stack.pointee.touched == 0 {
+                    stack.mergeOlder(stack.pointee.count, cls, arena: arena, heap: self)
+                } else {
+                    left = true
+                }
+                stack.pointee.touched = 0
                 swm_unlock(&stack.pointee.lock)
             }
             cls &+= 1
         }
+        return left
     }
 
     /// The purger's pass over the mixed arenas: merges the return stacks no refill
@@ -119,22 +129,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
         var pending = false
         var shard = 0
         while shard < pointee.shardCount {
+            if mergeReturnStacks(shard, onlyIdle: !all) { pending = true }
             let arena = mixedArena(shard)
-            var cls = mixedMinClass
-            while cls <= mixedMaxClass {
-                let stack = returnStack(shard, cls)
-                if swm_load_relaxed_u32(&stack.pointee.count) != 0 {
-                    swm_lock(&stack.pointee.lock)
-                    if stack.pointee.touched == 0 || all {
-                        stack.mergeOlder(stack.pointee.count, cls, arena: arena, heap: self)
-                    } else {
-                        pending = true
-                    }
-                    stack.pointee.touched = 0
-                    swm_unlock(&stack.pointee.lock)
-                }
-                cls &+= 1
-            }
             swm_lock(&arena.pointee.lock)
             if arena.purgeRanges(pass: pass, all: all) { pending = true }
             swm_unlock(&arena.pointee.lock)
