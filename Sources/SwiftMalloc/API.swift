@@ -83,9 +83,9 @@ func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
 /// mixed span (BlockDivisor; every other span has fastLimit 0), the free key says
 /// it is not already free, and it goes on the thread's bin for the span: its
 /// class's, or for a mixed span the unsorted bin, whose blocks are checked and
-/// sorted into their classes' bins later (ThreadCache.sortUnsorted). NULL fails a lookup test (page 0 is never ours) and
-/// returns at the exit to the slow path; anything else takes the slow path, which
-/// reports bad pointers.
+/// sorted into their classes' bins later (ThreadCache.sortUnsorted). NULL fails
+/// a lookup test (page 0 is never ours) and returns at the exit to the slow path;
+/// anything else takes the slow path, which reports bad pointers.
 @_silgen_name("swiftmalloc_free")
 public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
     let p = UInt(bitPattern: ptr)

@@ -22,8 +22,11 @@ enum SpanState: UInt8 {
 ///   (huge: `mappedBytes` were mapped for it).
 /// - freeRun: only pages inside its dirty hull may be resident; it sits in the page
 ///   heap's bins and, when the hull is not empty, on the dirty list.
+/// - mixed: `mixedSpanPages` pages whose header holds its granule map and range
+///   bitmaps; `live` counts its blocks not in a free range (MixedArena.swift).
 /// Owned by the lock of whoever holds it: its shard's class lock for small spans,
-/// the page heap lock for free runs and for every page-map write.
+/// its shard's mixed arena lock for mixed spans, the page heap lock for free runs
+/// and for every page-map write.
 struct Span {
     var start: UInt = 0
     var pageCount: UInt = 0
@@ -41,13 +44,16 @@ struct Span {
     var blockSize: UInt32 = 0
     var divInverse: UInt64 = 0
     /// What the free fast path compares a block index with: `carved` for ordinary
-    /// small spans; 0 for spans reserved for sampled blocks (their frees must reach
-    /// the slow path) and for every non-small span.
+    /// small spans; the granule count for mixed spans (whose divisor is the
+    /// granule); 0 for spans reserved for sampled blocks (their frees must reach
+    /// the slow path) and for every other span.
     var fastLimit: UInt = 0
     /// Byte offset among a thread cache's bins of the bin the free fast path puts
     /// this span's blocks on: its class's for a small span, bin 0 (the unsorted
     /// bin, ThreadCache.sortUnsorted) for a mixed span.
     var binOffset: UInt32 = 0
+    /// Large and huge blocks: the profiler's call-site id of the one block.
+    var site: UInt32 = 0
     /// When tracking is on: one BlockInfo per block of a small span (nil until the
     /// first tracked allocation in it). Room for the profiler's call-site id.
     /// In the descriptor's first cache line, with every field free reads.
@@ -84,12 +90,6 @@ struct Span {
     var freedAt: UInt64 {
         get { freeBits3 }
         set { freeBits3 = newValue }
-    }
-    /// Large and huge blocks: the profiler's call-site id of the one block, kept in
-    /// a word of the small-span bitmap (unused by them).
-    var site: UInt32 {
-        get { UInt32(truncatingIfNeeded: freeBits3) }
-        set { freeBits3 = UInt64(newValue) }
     }
     /// Large and huge blocks: bytes asked for; huge: bytes mapped (free runs: their
     /// dirty page count, see `dirtyPages`).
