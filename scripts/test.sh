@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what it needs, builds the library in release mode,
-# runs the C tests (preloaded and linked), and the real programs under preload.
+# runs the C tests (preloaded and linked), and the real programs under preload
+# (a second time with mixed spans on).
 # Prints "N passed, N failed" last; exits non-zero if anything failed.
 set -u
 cd "$(dirname "$0")/.."
@@ -21,6 +22,10 @@ for suite in Tests/run-c-tests.sh Tests/run-mode-tests.sh Tests/run-profiler-tes
         *) bash "$suite" "$lib" || true ;;
     esac
 done
+# The real programs again with mixed spans on (SWIFTMALLOC_MIXED=1).
+echo "== Tests/programs/run-program-tests.sh with SWIFTMALLOC_MIXED=1"
+TEST_LABEL="[mixed spans]" SWIFTMALLOC_MIXED=1 PROGRAM_TESTS="python perl git sqlite3 gcc c++ thread-exit swift" \
+    bash Tests/programs/run-program-tests.sh "$lib" || true
 passed=$(grep -c '^PASS' "$results")
 failed=$(grep -c '^FAIL' "$results")
 if [ "$failed" -gt 0 ]; then
