@@ -50,6 +50,8 @@ PEERS = [
     ("mimalloc", "libmimalloc2.0", "libmimalloc.so.2"),
 ]
 ALLOCATORS = ["glibc", "jemalloc", "tcmalloc", "mimalloc", "swiftmalloc"]
+# libswiftmalloc.so under settings: allocators of their own, chosen with --allocators.
+SETTINGS = {"swiftmalloc-mixed": {"SWIFTMALLOC_MIXED": "1"}}
 PEER_NAMES = ["glibc", "jemalloc", "tcmalloc", "mimalloc"]
 TOOL_PACKAGES = ["valgrind", "time"]
 OPTIONAL_PACKAGES = ["hyperfine"]
@@ -59,6 +61,7 @@ COLORS = {
     "tcmalloc": "#2ca02c",
     "mimalloc": "#9467bd",
     "swiftmalloc": "#f05138",
+    "swiftmalloc-mixed": "#f5a623",
 }
 
 # Keys a C workload prints that must be identical under every allocator.
@@ -366,7 +369,7 @@ class Result:
 
 def base_env():
     env = dict(os.environ)
-    for k in ("LD_PRELOAD", "SWIFTMALLOC_STATS", "SWIFTMALLOC_CHECK", "MALLOC_CONF",
+    for k in ("LD_PRELOAD", "SWIFTMALLOC_STATS", "SWIFTMALLOC_CHECK", "SWIFTMALLOC_MIXED", "MALLOC_CONF",
               "JE_MALLOC_CONF", "MIMALLOC_VERBOSE", "MIMALLOC_SHOW_STATS"):
         env.pop(k, None)
     env["LC_ALL"] = "C"
@@ -376,11 +379,13 @@ def base_env():
 MEASURE = None  # path of the built tools/measure.c
 
 
-def measure(argv, preload, stdin_path=None, timeout=300, cwd=None):
+def measure(argv, preload, stdin_path=None, timeout=300, cwd=None, settings=None):
     """Run argv once through tools/measure (which forks and execs it, with
-    LD_PRELOAD=preload for the command alone); return wall seconds, peak RSS
-    (KiB, from wait4), exit status, stdout and the tail of stderr."""
+    LD_PRELOAD=preload for the command alone, and the environment variables in
+    `settings`); return wall seconds, peak RSS (KiB, from wait4), exit status,
+    stdout and the tail of stderr."""
     env = base_env()
+    env.update(settings or {})
     fd, resf = tempfile.mkstemp(prefix="measure-", suffix=".txt")
     os.close(fd)
     cmd = [MEASURE, "-t", str(timeout), "-o", resf] + (["-p", preload] if preload else []) + ["--"] + argv
@@ -554,7 +559,7 @@ def run_callgrind(allocs, outdir, quick, timeout):
     log("callgrind: Ir per malloc(32)+free pair, N = %d and %d" % (n1, n2))
     for name, lib in allocs:
         preload = lib
-        if name == "swiftmalloc":
+        if name.startswith("swiftmalloc"):
             # valgrind 3.19 cannot read the DWARF 5 of the Swift/clang objects
             stripped = os.path.join(outdir, "lib", "libswiftmalloc.stripped.so")
             r = run_quiet(["strip", "--strip-debug", "-o", stripped, lib])
@@ -579,7 +584,7 @@ def run_startup(allocs, quick, outdir):
     """Time `true` and `ls -l /usr/bin` without and with each library preloaded."""
     runs = 20 if quick else 200
     cmds = [("true", ["/bin/true"]), ("ls", ["ls", "-l", "/usr/bin"])]
-    variants = [("none", None)] + [(n, l) for n, l in allocs if l]
+    variants = [("none", None)] + [(n, l) for n, l in allocs if l and n not in SETTINGS]
     results = {"runs": runs, "tool": None, "times": {}, "sizes": {}}
     for name, lib in allocs:
         if lib:
@@ -1023,7 +1028,8 @@ def parse_args(argv):
                     help="workloads to run: %s, plus callgrind and startup"
                          % ",".join(w.name for w in WORKLOADS))
     ap.add_argument("--allocators", default=None, metavar="A,...",
-                    help="allocators to compare (default: %s)" % ",".join(ALLOCATORS))
+                    help="allocators to compare (default: %s; also: %s, libswiftmalloc.so under settings)"
+                         % (",".join(ALLOCATORS), ",".join(SETTINGS)))
     ap.add_argument("--lib", default=None, help="libswiftmalloc.so to measure "
                     "(default: $SWIFTMALLOC_LIB or .build/release/libswiftmalloc.so)")
     ap.add_argument("--out", default=None, help="build/output directory "
@@ -1057,9 +1063,9 @@ def parse_args(argv):
         args.only = sel
     if args.allocators:
         sel = [x.strip() for x in args.allocators.split(",") if x.strip()]
-        bad = [x for x in sel if x not in ALLOCATORS]
+        bad = [x for x in sel if x not in ALLOCATORS and x not in SETTINGS]
         if bad:
-            ap.error("unknown allocator(s) %s; known: %s" % (",".join(bad), ",".join(ALLOCATORS)))
+            ap.error("unknown allocator(s) %s; known: %s" % (",".join(bad), ",".join(ALLOCATORS + list(SETTINGS))))
         args.allocators = sel
     return args
 
@@ -1089,16 +1095,17 @@ def main(argv):
     for name in want_allocs:
         if name == "glibc":
             allocs.append(("glibc", None))
-        elif name == "swiftmalloc":
+        elif name == "swiftmalloc" or name in SETTINGS:
             lib = snapshot_swiftmalloc(args, outdir)
             if not lib:
                 print("error: libswiftmalloc.so not found at %s (build it with `swift build -c release`, "
                       "or pass --lib)" % swiftmalloc_source(args), file=sys.stderr)
                 return 2
-            allocs.append(("swiftmalloc", lib))
+            allocs.append((name, lib))
             commit = run_quiet(["git", "-C", ROOT, "describe", "--always", "--dirty"]).stdout.strip()
-            versions["swiftmalloc"] = "%s (sha256 %s, from %s)" % (
-                commit or "?", sha256_file(lib)[:12], swiftmalloc_source(args))
+            versions[name] = "%s (sha256 %s, from %s)%s" % (
+                commit or "?", sha256_file(lib)[:12], swiftmalloc_source(args),
+                "".join(" with %s=%s" % kv for kv in sorted(SETTINGS.get(name, {}).items())))
         else:
             pkg, soname = next((p, s) for n, p, s in PEERS if n == name)
             lib = find_lib(soname)
@@ -1134,7 +1141,7 @@ def main(argv):
         for rnd in range(args.rounds):
             for name, lib in allocs:
                 k += 1
-                res = measure(job.argv_fn(name), lib, job.stdin, timeout=args.timeout)
+                res = measure(job.argv_fn(name), lib, job.stdin, timeout=args.timeout, settings=SETTINGS.get(name))
                 extras = parse_kv(res.stdout)
                 if res.ok and job.signature_fn:
                     sig = job.signature_fn(res, name)
