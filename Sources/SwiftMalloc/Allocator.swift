@@ -356,10 +356,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
             }
         case .mixed:
             if mixedClass(of: p, span: span) == 0 {
-                let offset = p &- span.pointee.start
-                let startsRange = offset & (mixedGranule &- 1) == 0 && offset >= UInt(mixedHeaderBytes)
-                    && offset < (mixedSpanPages << pageShift) && rangeStarts(span, Int(truncatingIfNeeded: offset >> mixedGranuleShift))
-                reportBadPointer(call, p, startsRange ? .doubleFree : .insideBlock)
+                // A free range starting there: the block was freed and has merged.
+                var merged = false
+                if let gi = dataGranule(p, span) { merged = rangeStarts(span, gi) }
+                reportBadPointer(call, p, merged ? .doubleFree : .insideBlock)
             }
             if freeMark(p) == pointee.freeKey { reportBadPointer(call, p, .doubleFree) }
         case .freeRun:

@@ -221,10 +221,11 @@ extension UnsafeMutablePointer where Pointee == MixedArena {
 
     /// Moves blocks of class `cls` into `list` until it holds `want`, each carrying
     /// the free key as a binned block must, carved from the shortest ranges that
-    /// fit (as many from each as it holds), taking new spans only when `newSpans`
-    /// (the caller first merges the ReturnStacks). Returns whether `list` is full.
-    /// Caller holds `lock`.
-    func carve(_ want: UInt, _ cls: Int, into list: inout BlockList, newSpans: Bool, heap: UnsafeMutablePointer<Heap>) -> Bool {
+    /// fit (as many from each as it holds), taking new spans (for this arena, of
+    /// shard `shard`) only when `newSpans` (the caller first merges the
+    /// ReturnStacks). Returns whether `list` is full. Caller holds `lock`.
+    func carve(_ want: UInt, _ cls: Int, into list: inout BlockList, newSpans: Bool, shard: Int,
+               heap: UnsafeMutablePointer<Heap>) -> Bool {
         let size = UInt(heap.pointee.classTable[cls].size)
         let g = size >> mixedGranuleShift
         let key = heap.pointee.freeKey
@@ -232,7 +233,7 @@ extension UnsafeMutablePointer where Pointee == MixedArena {
         while list.count < want {
             let fits = pointee.nonEmpty & (~UInt64(0) << UInt64(g &- 1))
             if fits == 0 {
-                if !newSpans || !newSpan(heap: heap) { break }
+                if !newSpans || !newSpan(shard: shard, heap: heap) { break }
                 continue
             }
             let range = bins[fits.trailingZeroBitCount]
@@ -297,14 +298,14 @@ extension UnsafeMutablePointer where Pointee == MixedArena {
     }
 
     /// A new mixed span from the page heap, all one free range. Caller holds `lock`.
-    private func newSpan(heap: UnsafeMutablePointer<Heap>) -> Bool {
+    private func newSpan(shard: Int, heap: UnsafeMutablePointer<Heap>) -> Bool {
         let pageHeap = heap.pageHeapPointer
         swm_lock(&pageHeap.pointee.lock)
         guard let span = pageHeap.allocate(pages: mixedSpanPages, alignPages: 1, heap: heap) else {
             swm_unlock(&pageHeap.pointee.lock)
             return false
         }
-        span.setUpMixed(shard: heap.mixedShard(of: self))
+        span.setUpMixed(shard: shard)
         heap.pageMapPointer.pointee.setRange(span.pointee.start, pages: span.pointee.pageCount, to: span)
         heap.noteHeld()
         swm_unlock(&pageHeap.pointee.lock)
@@ -383,9 +384,6 @@ extension UnsafeMutablePointer where Pointee == Heap {
         mixedArena(Int(span.pointee.shard))
     }
 
-    @inline(__always) func mixedShard(of arena: UnsafeMutablePointer<MixedArena>) -> Int {
-        (UnsafeMutableRawPointer(arena) - pointee.mixedArenas.unsafelyUnwrapped) / mixedArenaStride
-    }
 
     /// Whether a thread cache refills class `cls` from the mixed arenas.
     @inline(__always) func refillsMixed(_ cls: Int) -> Bool { pointee.config.mixed && isMixedClass(cls) }
@@ -394,10 +392,28 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// handed-out block starts there. Read without the arena's lock: a handed-out
     /// block's map byte changes only when the block itself goes back.
     @inline(__always) func mixedClass(of p: UInt, span: UnsafeMutablePointer<Span>) -> Int {
-        let offset = p &- span.pointee.start
-        if offset & (mixedGranule &- 1) != 0 || offset < UInt(mixedHeaderBytes) { return 0 }
-        let c = Int(granuleMap(span)[Int(truncatingIfNeeded: offset >> mixedGranuleShift)])
+        guard let gi = dataGranule(p, span) else { return 0 }
+        let c = Int(granuleMap(span)[gi])
         return isMixedClass(c) ? c : 0
+    }
+
+    /// The granule of mixed span `span` that starts at `p`, if `p` is granule-aligned
+    /// and in the span's data area.
+    @inline(__always) func dataGranule(_ p: UInt, _ span: UnsafeMutablePointer<Span>) -> Int? {
+        let offset = p &- span.pointee.start
+        if offset & (mixedGranule &- 1) != 0 || offset < UInt(mixedHeaderBytes) || offset >= (mixedSpanPages << pageShift) {
+            return nil
+        }
+        return Int(truncatingIfNeeded: offset >> mixedGranuleShift)
+    }
+
+    /// Puts given-back block `p` of class `cls` of mixed span `span` on its return
+    /// stack (a thread without a cache, or the salvage of a cache after fork).
+    func returnMixed(_ p: UInt, _ cls: Int, span: UnsafeMutablePointer<Span>) {
+        let stack = returnStack(Int(span.pointee.shard), cls)
+        swm_lock(&stack.pointee.lock)
+        stack.push(p, cls, arena: mixedArena(of: span), heap: self)
+        swm_unlock(&stack.pointee.lock)
     }
 
     /// Frees block `p` of mixed span `span` (validated) on the slow path: onto the
@@ -410,10 +426,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             tc.push(p, tc.bin(cls), cls, heap: self)
             return
         }
-        let stack = returnStack(Int(span.pointee.shard), cls)
-        swm_lock(&stack.pointee.lock)
-        stack.push(p, cls, arena: mixedArena(of: span), heap: self)
-        swm_unlock(&stack.pointee.lock)
+        returnMixed(p, cls, span: span)
     }
 }
 

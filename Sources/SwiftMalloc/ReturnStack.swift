@@ -154,12 +154,12 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         let arena = mixedArena(shard)
         swm_lock(&arena.pointee.lock)
-        let full = arena.carve(want, cls, into: &list, newSpans: false, heap: self)
+        let full = arena.carve(want, cls, into: &list, newSpans: false, shard: shard, heap: self)
         swm_unlock(&arena.pointee.lock)
         if full { return true }
         mergeReturnStacks(shard)
         swm_lock(&arena.pointee.lock)
-        _ = arena.carve(want, cls, into: &list, newSpans: true, heap: self)
+        _ = arena.carve(want, cls, into: &list, newSpans: true, shard: shard, heap: self)
         swm_unlock(&arena.pointee.lock)
         return list.count > 0
     }

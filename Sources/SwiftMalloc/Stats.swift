@@ -98,6 +98,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
 
     func totals() -> Totals {
         var t = Totals()
+        t.mixed = mixedSnapshot()
         var cls = 1
         while cls < smallClassCount {
             let s = snapshot(cls)
@@ -115,9 +116,6 @@ extension UnsafeMutablePointer where Pointee == Heap {
             cls &+= 1
         }
         // Mixed spans: their free ranges are free bytes, not blocks.
-        let returned = t.mixed.returnedBytes
-        t.mixed = mixedSnapshot()
-        t.mixed.returnedBytes = returned
         t.smallHeld &+= t.mixed.spans &* (mixedSpanPages << pageShift)
         t.smallFreeBytes &+= (t.mixed.freeGranules << mixedGranuleShift) &+ t.mixed.returnedBytes
         // Empty spans in the shards' stashes: held for small blocks, all free.

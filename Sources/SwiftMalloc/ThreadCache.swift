@@ -183,8 +183,9 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     /// Moves a batch of blocks of class `cls` from its central list to bin `b`;
     /// false when none could be had (out of memory).
     func refillBin(_ b: UnsafeMutablePointer<CacheBin>, _ cls: Int, heap: UnsafeMutablePointer<Heap>) -> Bool {
+        let mixed = heap.refillsMixed(cls)
         // A block of this class just freed may be waiting in the unsorted bin.
-        if heap.refillsMixed(cls) && bin(0).pointee.head != 0 && b == bin(cls) {
+        if mixed && bin(0).pointee.head != 0 {
             sortUnsorted(heap: heap)
             if b.pointee.head != 0 { return true }
         }
@@ -201,7 +202,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
         let want = min(UInt(max(info.refillBatch, 1)), UInt(info.firstRefill) << UInt(b.pointee.refills &>> 1))
         if b.pointee.refills < 8 { b.pointee.refills &+= 1 }
         var list = BlockList()
-        if heap.refillsMixed(cls) {
+        if mixed {
             _ = heap.takeMixed(want, cls, shard: Int(truncatingIfNeeded: pointee.shard), into: &list)
         } else {
             swm_lock(&central.pointee.lock)
@@ -318,10 +319,7 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
                 let blockClass = heap.mixedClass(of: block, span: span)
                 guard !tracked, blockClass != 0, cls == 0 || blockClass == cls, freeMark(block) == heap.pointee.freeKey else { break }
                 let next = nextFree(block)
-                let stack = heap.returnStack(Int(span.pointee.shard), blockClass)
-                swm_lock(&stack.pointee.lock)
-                stack.push(block, blockClass, arena: heap.mixedArena(of: span), heap: heap)
-                swm_unlock(&stack.pointee.lock)
+                heap.returnMixed(block, blockClass, span: span)
                 block = next
                 budget &-= 1
                 continue
