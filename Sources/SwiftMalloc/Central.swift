@@ -386,6 +386,22 @@ extension UnsafeMutablePointer where Pointee == Heap {
         var block = list.head
         var n = list.count
         let map = pageMapPointer
+        // The blocks' lines are warm (a bin gives back its newest blocks), their
+        // spans' descriptors often not: start loading both lines (fields, free
+        // bitmap) of the first 16 blocks' descriptors before the first is needed,
+        // so the misses overlap instead of queueing behind each other and the lock.
+        do {
+            var b = block
+            var k = min(n, 16)
+            while k > 0 {
+                if let span = map.pointee.span(at: b) {
+                    swm_prefetch(UInt(bitPattern: span))
+                    swm_prefetch(UInt(bitPattern: span) &+ 64)
+                }
+                b = nextFree(b)
+                k &-= 1
+            }
+        }
         var held: UnsafeMutablePointer<Central>? = nil
         var heldStack: UnsafeMutablePointer<ReturnStack>? = nil
         while n > 0 {
