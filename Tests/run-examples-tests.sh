@@ -150,11 +150,12 @@ done
 exported() { nm -D --defined-only "$1" | awk '$2 ~ /^[A-Z]$/ {print $3}' | sed 's/@.*//' | sort; }
 imported() { nm -D --undefined-only "$1" | awk '{print $NF}' | sed 's/@.*//' | sort; }
 api="malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc pvalloc
-     malloc_usable_size malloc_trim mallinfo2 mallinfo malloc_stats mallopt free_sized free_aligned_sized cfree"
+     malloc_usable_size malloc_trim mallinfo2 mallinfo malloc_stats malloc_info mallopt free_sized free_aligned_sized cfree"
 prefixed_api="swiftmalloc_malloc swiftmalloc_free swiftmalloc_calloc swiftmalloc_realloc swiftmalloc_reallocarray
      swiftmalloc_posix_memalign swiftmalloc_aligned_alloc swiftmalloc_memalign swiftmalloc_valloc swiftmalloc_pvalloc
      swiftmalloc_usable_size swiftmalloc_free_sized swiftmalloc_free_aligned_sized swiftmalloc_trim
-     swiftmalloc_mallinfo2 swiftmalloc_mallinfo swiftmalloc_malloc_stats swiftmalloc_mallopt swiftmalloc_stats_print"
+     swiftmalloc_mallinfo2 swiftmalloc_mallinfo swiftmalloc_malloc_stats swiftmalloc_info swiftmalloc_mallopt
+     swiftmalloc_stats_print"
 # Every function the header declares must be exported by both libraries.
 declared=$(sed -n 's/^[a-z].*[ *]\(swiftmalloc_[a-z0-9_]*\)(.*/\1/p' "$root/include/swiftmalloc.h" | sort -u)
 
@@ -273,8 +274,10 @@ if build_c stats "$ex/stats/stats_dump.c" swiftmalloc; then
         problems+=("expected two tables (requested sizes not tracked) on stderr")
     want_err "^---- half of the blocks freed"
     want_err "^Arena 0:"
+    want_out '^malloc_info: <total type="fast" count="[0-9]*" size="[0-9]*"/>'
+    want_out '^malloc_info: <system type="current" size="[1-9][0-9]*"/>'
     want_out "after freeing everything and malloc_trim: in use"
-    verdict "examples/stats: swiftmalloc_stats_print"
+    verdict "examples/stats: swiftmalloc_stats_print, malloc_stats, malloc_info"
 
     run stats-tracked env SWIFTMALLOC_STATS=1 "$work/stats"
     want_rc 0

@@ -10,12 +10,13 @@
  *                               calloc, realloc, reallocarray, posix_memalign,
  *                               aligned_alloc, memalign, valloc, pvalloc, cfree,
  *                               free_sized, free_aligned_sized, malloc_usable_size,
- *                               malloc_trim, mallinfo2, mallinfo, malloc_stats and
- *                               mallopt all come from it, with glibc's semantics, and
- *                               so do the allocations libc makes for the program
- *                               (strdup, getline, fopen, ...). It also exports every
- *                               function below; swiftmalloc_free(p) and free(p) are
- *                               then the same call.
+ *                               malloc_trim, mallinfo2, mallinfo, malloc_stats,
+ *                               malloc_info and mallopt all come from it, with
+ *                               glibc's semantics, and so do the allocations libc
+ *                               makes for the program (strdup, getline, fopen, ...).
+ *                               It also exports every function below;
+ *                               swiftmalloc_free(p) and free(p) are then the same
+ *                               call.
  *
  *   libswiftmalloc-prefixed.so  exports only the functions below and leaves the
  *                               system allocator in place: a program can use both
@@ -173,6 +174,16 @@ struct mallinfo swiftmalloc_mallinfo(void);
 
 /* malloc_stats: prints the totals in glibc's malloc_stats() layout on stderr. */
 void swiftmalloc_malloc_stats(void);
+
+/* malloc_info: writes glibc's XML document to `stream` (a FILE *): the free
+ * blocks of each size class (<size from to total count>), the free ranges of
+ * mixed spans (<unsorted>), totals of free blocks in thread caches ("fast") and
+ * elsewhere ("rest"), blocks with a mapping of their own ("mmap"), and the bytes
+ * mapped ("system" current; "max": at least the most ever held in blocks).
+ * `options` must be 0. Returns 0; EINVAL for nonzero options or a NULL stream
+ * (as glibc), -1 if the stream reports a write error. Uses stdio, so it may
+ * allocate; do not call it from a signal handler. */
+int swiftmalloc_info(int options, void *stream);
 
 /* mallopt: M_TRIM_THRESHOLD (-1) sets how many bytes of free pages are kept
  * before the oldest go back to the system; M_MMAP_THRESHOLD (-3) sets the size

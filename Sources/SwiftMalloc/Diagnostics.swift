@@ -8,15 +8,34 @@ struct TextBuffer {
     let capacity: Int
     var length: Int = 0
     let fd: Int32
+    /// A stdio stream to write to instead of `fd` (malloc_info); its writes may
+    /// allocate, so text goes to a stream only with no allocator lock held.
+    let stream: UnsafeMutableRawPointer?
+    /// Whether a write to `stream` failed.
+    var failed = false
 
     init(base: UnsafeMutablePointer<UInt8>, capacity: Int, fd: Int32) {
         self.base = base
         self.capacity = capacity
         self.fd = fd
+        self.stream = nil
+    }
+
+    init(base: UnsafeMutablePointer<UInt8>, capacity: Int, stream: UnsafeMutableRawPointer) {
+        self.base = base
+        self.capacity = capacity
+        self.fd = -1
+        self.stream = stream
     }
 
     mutating func flush() {
-        if length > 0 { swm_write_fd(fd, base, length) }
+        if length > 0 {
+            if let s = stream {
+                if swm_stream_write(s, base, length) != 0 { failed = true }
+            } else {
+                swm_write_fd(fd, base, length)
+            }
+        }
         length = 0
     }
 

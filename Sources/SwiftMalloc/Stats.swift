@@ -1,6 +1,6 @@
 // Statistics: the seed's utilization (requested ÷ held) per size class and in total,
-// the glibc introspection calls (mallinfo2, mallinfo, malloc_stats, malloc_trim,
-// mallopt), and the report printed at exit with SWIFTMALLOC_STATS=1.
+// the glibc introspection calls (mallinfo2, mallinfo, malloc_stats, malloc_info,
+// malloc_trim, mallopt), and the report printed at exit with SWIFTMALLOC_STATS=1.
 import SwiftMallocShims
 
 /// A consistent-enough snapshot of one size class.
@@ -13,6 +13,17 @@ struct ClassSnapshot {
     var requested: UInt = 0
     var peakSpans: UInt = 0
     var spansReleased: UInt = 0
+}
+
+extension ClassSnapshot {
+    /// Blocks the program holds, free blocks (never handed out or back in the
+    /// class's spans, and in thread caches) and, of those, the ones in thread caches.
+    func blockCounts(_ info: SizeClass) -> (inUse: UInt, free: UInt, cached: UInt) {
+        let handedOut = liveBlocks &+ mixedBlocks
+        let cached = min(cachedBlocks, handedOut)
+        let inUse = handedOut &- cached
+        return (inUse, spans &* UInt(info.capacity) &- liveBlocks &+ cached, cached)
+    }
 }
 
 /// Process totals derived from the snapshots and the page heap.
@@ -104,11 +115,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
             let s = snapshot(cls)
             let info = pointee.classTable[cls]
             t.smallHeld &+= s.spans &* UInt(info.pages) << pageShift
-            let handedOut = s.liveBlocks &+ s.mixedBlocks
-            let inUse = handedOut &- min(s.cachedBlocks, handedOut)
+            let (inUse, freeBlocks, _) = s.blockCounts(info)
             t.smallInUse &+= inUse &* UInt(info.size)
-            // Free: never handed out or back in the class's spans, and in thread caches.
-            let freeBlocks = s.spans &* UInt(info.capacity) &- s.liveBlocks &+ (handedOut &- inUse)
             t.smallFreeBlocks &+= freeBlocks
             t.smallFreeBytes &+= freeBlocks &* UInt(info.size)
             t.requested &+= s.requested
@@ -309,6 +317,99 @@ public func swiftmalloc_trim(_ pad: Int) -> Int32 {
     let pages = ph.purgeAll() &+ ph.releaseFreeChunks(heap: heap)
     swm_unlock(&ph.pointee.lock)
     return pages > 0 ? 1 : 0
+}
+
+/// malloc_info: glibc's XML layout, one heap. `<sizes>` lists the free blocks of
+/// each size class (`from` the size after the previous class's, `to` the class's
+/// size), in thread caches and in spans, and the free ranges of mixed spans as
+/// `<unsorted>`; "fast" totals are the blocks in thread caches, "rest" the other
+/// free blocks, free ranges and free page runs; "mmap" the blocks with a mapping of
+/// their own; "system" the bytes mapped now and, as "max", at least the most ever
+/// held in blocks' pages. Snapshots are
+/// taken lock by lock and the text is written with no lock held (fwrite may
+/// allocate): consistent per line, not across the document.
+@_cdecl("swiftmalloc_info")
+public func swiftmalloc_info(_ options: Int32, _ stream: UnsafeMutableRawPointer?) -> Int32 {
+    guard options == 0, let stream = stream else {
+        // As glibc: EINVAL returned (and set in errno).
+        swm_set_errno(EINVAL)
+        return EINVAL
+    }
+    var failed = false
+    withStackBytes256 { raw in
+        var out = TextBuffer(base: raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self),
+                             capacity: raw.count, stream: stream)
+        out.text("<malloc version=\"1\">\n")
+        if let heap = currentHeap() { heap.writeInfo(&out) }
+        out.text("</malloc>\n")
+        out.flush()
+        failed = out.failed
+    }
+    return failed ? -1 : 0
+}
+
+extension UnsafeMutablePointer where Pointee == Heap {
+    fileprivate func writeInfo(_ out: inout TextBuffer) {
+        var fastCount: UInt = 0, fastBytes: UInt = 0, restCount: UInt = 0, restBytes: UInt = 0
+        out.text("<heap nr=\"0\">\n<sizes>\n")
+        var from: UInt = 1
+        var cls = 1
+        while cls < smallClassCount {
+            let info = pointee.classTable[cls]
+            let (_, free, cached) = snapshot(cls).blockCounts(info)
+            let size = UInt(info.size)
+            if free != 0 {
+                out.text("  <size from=\""); out.decimal(from); out.text("\" to=\""); out.decimal(size)
+                out.text("\" total=\""); out.decimal(free &* size); out.text("\" count=\""); out.decimal(free)
+                out.text("\"/>\n")
+            }
+            fastCount &+= cached
+            fastBytes &+= cached &* size
+            restCount &+= free &- cached
+            restBytes &+= (free &- cached) &* size
+            from = size &+ 1
+            cls &+= 1
+        }
+        let t = totals()
+        if t.mixed.ranges != 0 {
+            let bytes = t.mixed.freeGranules << mixedGranuleShift
+            out.text("  <unsorted from=\""); out.decimal(UInt(1) << mixedGranuleShift)
+            out.text("\" to=\""); out.decimal(mixedSpanPages << pageShift)
+            out.text("\" total=\""); out.decimal(bytes); out.text("\" count=\""); out.decimal(t.mixed.ranges)
+            out.text("\"/>\n")
+            restCount &+= t.mixed.ranges
+            restBytes &+= bytes
+        }
+        out.text("</sizes>\n")
+        restCount &+= t.freeRuns
+        restBytes &+= t.freePageBytes
+        // The peak counts the bytes of blocks' pages, huge blocks included.
+        let peak = pointee.peakHeldBytes
+        writeInfoTotals(&out, fastCount, fastBytes, restCount, restBytes, mmap: nil)
+        writeInfoSystem(&out, current: t.mappedBytes, max: max(t.mappedBytes, peak))
+        out.text("</heap>\n")
+        writeInfoTotals(&out, fastCount, fastBytes, restCount, restBytes, mmap: (t.hugeCount, t.hugeBytes))
+        writeInfoSystem(&out, current: t.mappedBytes &+ t.hugeBytes, max: max(t.mappedBytes &+ t.hugeBytes, peak))
+    }
+
+    private func writeInfoTotals(_ out: inout TextBuffer, _ fastCount: UInt, _ fastBytes: UInt,
+                                 _ restCount: UInt, _ restBytes: UInt, mmap: (UInt, UInt)?) {
+        out.text("<total type=\"fast\" count=\""); out.decimal(fastCount)
+        out.text("\" size=\""); out.decimal(fastBytes); out.text("\"/>\n")
+        out.text("<total type=\"rest\" count=\""); out.decimal(restCount)
+        out.text("\" size=\""); out.decimal(restBytes); out.text("\"/>\n")
+        if let (count, bytes) = mmap {
+            out.text("<total type=\"mmap\" count=\""); out.decimal(count)
+            out.text("\" size=\""); out.decimal(bytes); out.text("\"/>\n")
+        }
+    }
+
+    private func writeInfoSystem(_ out: inout TextBuffer, current: UInt, max: UInt) {
+        out.text("<system type=\"current\" size=\""); out.decimal(current); out.text("\"/>\n")
+        out.text("<system type=\"max\" size=\""); out.decimal(max); out.text("\"/>\n")
+        out.text("<aspace type=\"total\" size=\""); out.decimal(current); out.text("\"/>\n")
+        out.text("<aspace type=\"mprotect\" size=\""); out.decimal(current); out.text("\"/>\n")
+    }
 }
 
 @_cdecl("swiftmalloc_mallopt")

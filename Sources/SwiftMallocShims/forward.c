@@ -19,6 +19,7 @@
     X(mallinfo2, swiftmalloc_mallinfo2)             \
     X(mallinfo, swiftmalloc_mallinfo)               \
     X(malloc_stats, swiftmalloc_malloc_stats)       \
+    X(malloc_info, swiftmalloc_info)                \
     X(mallopt, swiftmalloc_mallopt)                 \
     X(free_sized, swiftmalloc_free_sized)           \
     X(free_aligned_sized, swiftmalloc_free_aligned_sized)

@@ -3,6 +3,7 @@
 #include "SwiftMallocShims.h"
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 
 char swm_empty_cache[SWM_EMPTY_CACHE_BYTES] __attribute__((aligned(64), visibility("hidden")));
 void *swm_page_root[SWM_PAGE_ROOT_ENTRIES] __attribute__((aligned(4096), visibility("hidden")));
@@ -95,3 +96,7 @@ __attribute__((constructor)) static void swm_constructor(void) {
     pthread_atfork(swm_fork_prepare, swm_fork_parent, swm_fork_child);
 }
 __attribute__((destructor)) static void swm_destructor(void) { swm_on_exit(); }
+
+int swm_stream_write(void *stream, const void *buf, size_t len) {
+    return fwrite(buf, 1, len, (FILE *)stream) == len ? 0 : -1;
+}

@@ -1,8 +1,8 @@
 /*
  * api.c — the C allocation API, call by call, with its edge cases and errno:
  * malloc, free, calloc, realloc, reallocarray, posix_memalign, aligned_alloc,
- * memalign, valloc, pvalloc, malloc_usable_size, mallinfo2, malloc_trim, mallopt
- * and malloc_stats, all with glibc's semantics.
+ * memalign, valloc, pvalloc, malloc_usable_size, mallinfo2, malloc_trim, mallopt,
+ * malloc_stats and malloc_info, all with glibc's semantics.
  */
 #define _GNU_SOURCE
 #define TEST_NAME "api"
@@ -695,6 +695,61 @@ static void test_mallinfo_trim_opt(void)
     malloc_stats(); /* prints to stderr; must not crash */
 }
 
+/* malloc_info: glibc's XML document, with the freed blocks listed by size. */
+static void test_malloc_info(void)
+{
+    enum { N = 200, BIG = 3 << 20 };
+    static void *b[N];
+    for (int i = 0; i < N; i++) {
+        b[i] = malloc(100);
+        CHECK(b[i] != NULL, "malloc(100) returned NULL");
+        memset(b[i], 0x44, 100);
+    }
+    char *big = malloc(BIG);
+    CHECK(big != NULL, "malloc(%d) returned NULL", BIG);
+    memset(big, 0x55, BIG);
+    for (int i = 0; i < N; i++)
+        free(b[i]);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    CHECK(m != NULL, "open_memstream failed");
+    int rc = malloc_info(0, m);
+    fclose(m);
+    CHECK(rc == 0, "malloc_info(0, stream) returned %d", rc);
+    const char *head = "<malloc version=\"1\">\n", *tail = "</malloc>\n";
+    CHECK(len > strlen(head) + strlen(tail) && strncmp(text, head, strlen(head)) == 0 &&
+          strcmp(text + len - strlen(tail), tail) == 0,
+          "malloc_info: not a <malloc version=\"1\"> document (%zu bytes): %.200s", len, text);
+
+    size_t near100 = 0, sizes = 0;
+    unsigned long long current = 0, mmapped = 0;
+    for (char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        size_t from, to, total, count;
+        unsigned long long v, c;
+        if (sscanf(line, " <size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>", &from, &to, &total, &count) == 4) {
+            sizes++;
+            CHECK(from <= to && count > 0 && total >= count * from,
+                  "malloc_info: inconsistent <size from=%zu to=%zu total=%zu count=%zu>", from, to, total, count);
+            if (from <= 100 && 100 <= to)
+                near100 += count;
+        } else if (sscanf(line, "<system type=\"current\" size=\"%llu\"/>", &v) == 1) {
+            current = v; /* the last one: the whole process */
+        } else if (sscanf(line, "<total type=\"mmap\" count=\"%llu\" size=\"%llu\"/>", &c, &v) == 2) {
+            mmapped = v;
+        }
+    }
+    CHECK(sizes > 0, "malloc_info: no <size> element after freeing %d blocks", N);
+    CHECK(near100 >= N * 3 / 4, "malloc_info: %zu free blocks listed around 100 bytes after freeing %d", near100, N);
+    CHECK(current + mmapped >= BIG, "malloc_info: system bytes %llu (+ %llu mapped apart) with %d live", current, mmapped, BIG);
+
+    rc = malloc_info(1, stdout);
+    CHECK(rc != 0, "malloc_info(1, stdout) returned 0 (options must be 0)");
+    free(text);
+    free(big);
+}
+
 int main(void)
 {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
@@ -710,6 +765,7 @@ int main(void)
     test_valloc_pvalloc();
     test_usable_size_and_alignment();
     test_mallinfo_trim_opt();
+    test_malloc_info();
     printf("api: all checks passed\n");
     return 0;
 }

@@ -5,7 +5,8 @@
  * moment the program chooses; it does not allocate, so it is safe to call
  * anywhere malloc is. This program allocates a mix of sizes, prints the table
  * while the blocks are live and again after freeing half of them, and then
- * shows the short forms: mallinfo2() figures and malloc_stats() (glibc's layout).
+ * shows the short forms: mallinfo2() figures, malloc_stats() (glibc's layout) and
+ * the totals of malloc_info() (glibc's XML document, here into a memory stream).
  *
  * Requested sizes — and so the utilization column (requested ÷ held) — are only
  * recorded when the process runs with SWIFTMALLOC_STATS=1, which also prints the
@@ -100,6 +101,26 @@ int main(int argc, char **argv)
            "peak held (usmblks) %zu\n", mi.arena, mi.uordblks, mi.fordblks, mi.keepcost, mi.usmblks);
     fflush(stdout);
     malloc_stats();
+
+    /* malloc_info writes to any FILE *: here a memory stream, whose totals are
+     * printed (free blocks in thread caches, other free memory, bytes mapped). */
+    char *xml = NULL;
+    size_t xml_len = 0;
+    FILE *mem = open_memstream(&xml, &xml_len);
+    if (mem != NULL) {
+        int rc = malloc_info(0, mem);
+        fclose(mem);
+        /* The process-wide totals follow the one <heap> element. */
+        char *line = rc == 0 && xml != NULL ? strstr(xml, "</heap>\n") : NULL;
+        while (line != NULL && *line != '\0') {
+            char *end = strchr(line, '\n');
+            if (end != NULL) *end = '\0';
+            if (strncmp(line, "<total ", 7) == 0 || strncmp(line, "<system type=\"current\"", 22) == 0)
+                printf("malloc_info: %s\n", line);
+            line = end != NULL ? end + 1 : NULL;
+        }
+        free(xml);
+    }
 
     for (int i = 1; i < BLOCKS; i += 2)
         free(blocks[i]);

@@ -170,6 +170,9 @@ static inline int swm_os_residency(void *p, size_t size, unsigned char *vec) {
     errno = saved;
     return r;
 }
+/// fwrite to a stdio stream (a FILE *, kept opaque here); it may allocate, so the
+/// caller holds no allocator lock. Returns 0, or -1 when the stream reports an error.
+int swm_stream_write(void *stream, const void *buf, size_t len);
 static inline void swm_write_fd(int fd, const void *buf, size_t len) {
     const char *b = (const char *)buf;
     while (len > 0) {
