@@ -5,8 +5,12 @@
 #include "SwiftMallocShims.h"
 
 /// Rules: K | RULE_SP (K < 2^32), with RULE_CLOBBERS when the frame does not leave
-/// rbp as its caller had it; RULE_FP; RULE_LAST. 0 is no rule.
+/// rbp as its caller had it, and then, when known, where it saved the caller's: W
+/// words below its CFA, W in bits RULE_SAVE_SHIFT.. (0: not known); RULE_FP;
+/// RULE_LAST. 0 is no rule.
 #define RULE_CLOBBERS ((uintptr_t)1 << 62)
+#define RULE_SAVE_SHIFT 32
+#define RULE_SAVE_MASK ((uintptr_t)0xfffff)
 enum { RULE_SP = 1, RULE_FP = 2, RULE_LAST = 4 };
 enum { RULE_BITS = 14, RULE_SLOTS = 1 << RULE_BITS, RULE_MAX_USED = RULE_SLOTS / 4 * 3 };
 
@@ -51,10 +55,11 @@ int swm_walk_cached(uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintpt
     // address was, so the walk's only chain of dependent loads is the stack itself.
     // m walks the addresses; m[SWM_WALK_MEMO_DEPTH] is the rule of *m.
     uintptr_t *m = memo, *end = memo + max;
-    // rbp is trusted only while every frame walked since the first kept it: no
-    // RULE_CLOBBERS in the OR of their rules, `seen`, kept up to `seen_to` (the
-    // frames before it), which only an FP frame needs.
-    uintptr_t seen = 0, *seen_to = memo;
+    // rbp is the register as the frame at `seen_to` (stack pointer `seen_sp`) had
+    // it: the first frame's, or the caller's of the last FP frame. Only an FP frame
+    // needs it for its own frame, and brings it up to date by replaying the SP
+    // frames since (a frame that changed rbp saved its caller's where its rule says).
+    uintptr_t *seen_to = memo, seen_sp = sp;
     uint64_t h = SWM_HASH_SEED;
     for (;;) {
         // The common frame: an SP rule (8-byte aligned after the add; K >= 8, so
@@ -94,10 +99,24 @@ int swm_walk_cached(uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintpt
         if (__builtin_expect(r & RULE_SP, 1)) {
             cfa = sp + (uint32_t)r - RULE_SP;
         } else if (r == RULE_FP) {
-            while (seen_to < m) seen |= seen_to[SWM_WALK_MEMO_DEPTH], seen_to++;
-            if ((seen & RULE_CLOBBERS) || rbp < sp || rbp > top - 16 || (rbp & 7)) return -1;
+            // The frames from seen_to to this one (m - 1) are SP frames, each read
+            // already (its CFA at most sp), so every load here lies in [seen_sp, sp].
+            uintptr_t s = seen_sp;
+            for (uintptr_t *f = seen_to; f < m - 1; f++) {
+                uintptr_t fr = f[SWM_WALK_MEMO_DEPTH];
+                uintptr_t c = s + (uint32_t)fr - RULE_SP;
+                if (fr & RULE_CLOBBERS) {
+                    uintptr_t w = (fr >> RULE_SAVE_SHIFT) & RULE_SAVE_MASK;
+                    if (w == 0) return -1;
+                    rbp = ((const uintptr_t *)c)[-(intptr_t)w];
+                }
+                s = c;
+            }
+            if (s != sp || rbp < sp || rbp > top - 16 || (rbp & 7)) return -1;
             cfa = rbp + 16;
             rbp = ((const uintptr_t *)rbp)[0];
+            seen_to = m;
+            seen_sp = cfa;
         } else if (r == RULE_LAST) {
             break;
         } else {

@@ -3,7 +3,8 @@
  * Built with -O2 -fomit-frame-pointer, so most frames have no frame pointer and
  * their caller is found by a constant offset from the stack pointer; the
  * functions marked FRAME keep one, and alloca_level changes its stack pointer by
- * a different amount on every call (a frame only a frame pointer can describe).
+ * a different amount on every call (a frame only a frame pointer can describe);
+ * rbp_user keeps another value in rbp below a frame-pointer frame.
  * Recursion reaches past the default depth of 32 frames, two threads run the same
  * paths on their own stacks, and the stacks mix both kinds of frame.
  *
@@ -42,8 +43,19 @@ FRAME static void *alloca_level(size_t n, unsigned variant) {
     return p;
 }
 
+/* Optimized code may use rbp as an ordinary register: this frame saves its
+ * caller's rbp, holds another value in it across the call, and lies below a
+ * frame-pointer frame (with_frame), which the walk can only step through with the
+ * rbp this frame saved. */
+NOINLINE static void *rbp_user(size_t n, unsigned variant) {
+    __asm__ volatile("mov %0, %%rbp" : : "r"((uintptr_t)variant * 16 + 0x1000) : "rbp");
+    void *p = leaf(n + 16);
+    KEEP(p);
+    return p;
+}
+
 NOINLINE static void *no_frame(size_t n, unsigned variant) {
-    void *p = (variant & 1) ? alloca_level(n, variant) : leaf(n + 8);
+    void *p = (variant & 1) ? alloca_level(n, variant) : (variant % 4 == 2) ? rbp_user(n, variant) : leaf(n + 8);
     KEEP(p);
     return p;
 }
