@@ -16,9 +16,9 @@
 // flag in the rule's upper half and where it saved its caller's rbp (libunwind's
 // save location of that register), which only an FP frame further out looks at:
 // it replays the frames since the last FP frame to know rbp. Without the save
-// location such a stack has no cached walk, and every capture of it walked with
-// libunwind (about 30 times slower: a C program's allocations under a glibc whose
-// start-up frame keeps a frame pointer).
+// location such a stack has no cached walk, and every capture of it walks with
+// libunwind (1 M allocations under a frame-pointer function took 5.4 s instead of
+// 0.03 s; any C program under a glibc whose start-up frame keeps a frame pointer).
 //
 // A walk that meets a return address with no rule, or whose next frame would lie
 // outside the part of this thread's stack that libunwind has walked, gives up; the
