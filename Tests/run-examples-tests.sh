@@ -146,6 +146,20 @@ for l in "$lib" "$plib"; do
     if [ "$needed" = "libc.so.6 " ]; then pass "deps: $name needs libc only"; else fail "deps: $name needs libc only"; echo "    NEEDED: $needed"; fi
 done
 
+# The libraries load under glibc 2.34 and later (Ubuntu 22.04, RHEL 9): no symbol
+# version above GLIBC_2.34 (the standard library's hash seeding once brought in
+# arc4random_buf, GLIBC_2.36; scripts/other-glibc.sh runs the tests under such a glibc).
+for l in "$lib" "$plib"; do
+    name=$(basename "$l")
+    newest=$(objdump -T "$l" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -n 1)
+    if [ -n "$newest" ] && [ "$(printf '%s\nGLIBC_2.34\n' "$newest" | sort -V | tail -n 1)" = GLIBC_2.34 ]; then
+        pass "deps: $name needs glibc 2.34 at most ($newest)"
+    else
+        fail "deps: $name needs glibc 2.34 at most"; echo "    newest symbol version: ${newest:-none}"
+        objdump -T "$l" | grep -E 'GLIBC_2\.(3[5-9]|[4-9][0-9])' | sed 's/^/    /'
+    fi
+done
+
 # Global symbols a library defines (local TLS symbols can show in .dynsym; skip them).
 exported() { nm -D --defined-only "$1" | awk '$2 ~ /^[A-Z]$/ {print $3}' | sed 's/@.*//' | sort; }
 imported() { nm -D --undefined-only "$1" | awk '{print $NF}' | sed 's/@.*//' | sort; }

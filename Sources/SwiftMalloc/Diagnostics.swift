@@ -141,7 +141,10 @@ func withLine(fd: Int32 = 2, _ body: (inout TextBuffer) -> Void) {
 }
 
 /// What went wrong with a pointer handed to free/realloc/malloc_usable_size.
-enum PointerError {
+/// A raw-value enum: a plain one gets a synthesized Hashable conformance whose
+/// witnesses pull in the standard library's hash seeding, and with it a libc
+/// symbol (arc4random_buf) that only glibc 2.36 and later have.
+enum PointerError: UInt8 {
     case notOurs          // the page map does not know the address
     case insideBlock      // ours, but not the start of a block
     case doubleFree       // the block is already free

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The library under another distribution's C library, without a container: the
+# release's libc6 package is downloaded and unpacked, and test programs built here
+# run through its dynamic loader (ld-linux-x86-64.so.2 --library-path DIR
+# --preload libswiftmalloc.so PROGRAM). Checks the allocator (Tests/c: api,
+# stress, threads, fork), the cached stack walk against libunwind's
+# (Tests/profile/walk.c), and what full profiling costs on the profiler
+# benchmark's churn program against the same program unprofiled.
+#
+#   scripts/other-glibc.sh [RELEASE...]     RELEASE: ubuntu-noble (default),
+#                                           debian-trixie, ubuntu-jammy
+#
+# Needs network access to the release's package archive, curl, xz and dpkg-deb;
+# builds the library first (swift build -c release). Not part of scripts/test.sh,
+# which runs offline. Exits non-zero if a check fails.
+set -u
+cd "$(dirname "$0")/.."
+root=$PWD
+releases=("$@")
+[ ${#releases[@]} -eq 0 ] && releases=(ubuntu-noble)
+
+swift build -c release 2>&1 | tail -n 1
+lib="$root/.build/release/libswiftmalloc.so"
+[ -f "$lib" ] || { echo "build failed: $lib missing"; exit 1; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/swiftmalloc-glibc.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# Programs, built once against this system's glibc (they need no newer symbols).
+for t in api stress threads fork; do
+    gcc -O1 -g -pthread -I"$root/Tests/c" -o "$work/$t" "$root/Tests/c/$t.c" || exit 1
+done
+gcc -O2 -g -fomit-frame-pointer -pthread -o "$work/walk" "$root/Tests/profile/walk.c" || exit 1
+gcc -O2 -g -o "$work/churn" "$root/benchmarks/profilers/churn.c" || exit 1
+
+failed=0
+check() { # NAME COMMAND...: runs COMMAND, prints PASS or FAIL with its last line
+    local name=$1; shift
+    if "$@" >"$work/out" 2>&1; then
+        echo "PASS: $name: $(tail -n 1 "$work/out")"
+    else
+        echo "FAIL: $name (exit $?)"; tail -n 5 "$work/out" | sed 's/^/    /'
+        failed=$((failed + 1))
+    fi
+}
+seconds() { # COMMAND...: wall seconds of COMMAND (output discarded)
+    local t0 t1
+    t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N)
+    echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}'
+}
+
+for release in "${releases[@]}"; do
+    case $release in
+        ubuntu-noble)  archive=http://archive.ubuntu.com/ubuntu; dist=noble-updates ;;
+        ubuntu-jammy)  archive=http://archive.ubuntu.com/ubuntu; dist=jammy-updates ;;
+        debian-trixie) archive=http://deb.debian.org/debian; dist=trixie ;;
+        *) echo "unknown release: $release"; failed=$((failed + 1)); continue ;;
+    esac
+    dir="$work/$release"
+    mkdir -p "$dir"
+    echo "== $release ($archive, $dist)"
+    if ! curl -fsS -o "$dir/Packages.xz" "$archive/dists/$dist/main/binary-amd64/Packages.xz"; then
+        echo "FAIL: $release: cannot fetch the package index"; failed=$((failed + 1)); continue
+    fi
+    deb=$(xz -dc "$dir/Packages.xz" | awk '/^Package: libc6$/ {p = 1} p && /^Filename:/ {print $2; exit}')
+    if [ -z "$deb" ] || ! curl -fsS -o "$dir/libc6.deb" "$archive/$deb" || ! dpkg-deb -x "$dir/libc6.deb" "$dir/root"; then
+        echo "FAIL: $release: cannot fetch or unpack libc6"; failed=$((failed + 1)); continue
+    fi
+    # /usr/lib/x86_64-linux-gnu since the merged /usr, /lib/x86_64-linux-gnu before.
+    libc=$(find "$dir/root" -path '*x86_64-linux-gnu/libc.so.6' | head -n 1)
+    if [ -z "$libc" ] || [ ! -e "$(dirname "$libc")/ld-linux-x86-64.so.2" ]; then
+        echo "FAIL: $release: no libc.so.6 and loader in the package"; failed=$((failed + 1)); continue
+    fi
+    libdir=$(dirname "$libc")
+    loader=("$libdir/ld-linux-x86-64.so.2" --library-path "$libdir:/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu")
+    echo "libc6 $(basename "$deb" .deb | sed 's/^libc6_//')"
+    for t in api stress threads fork; do
+        check "$release: $t" "${loader[@]}" --preload "$lib" "$work/$t"
+    done
+    walk_check() {
+        env SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_PROFILE_WALK=check \
+            SWIFTMALLOC_REPORT="$dir/walk.report" "${loader[@]}" --preload "$lib" "$work/walk" >"$dir/walk.out" 2>&1 || return 1
+        local line; line=$(grep '^swiftmalloc: stack walk check: ' "$dir/walk.out") || return 1
+        echo "$line"
+        local compared differed
+        compared=$(echo "$line" | sed -n 's/.*check: \([0-9]*\) cached walks.*/\1/p')
+        differed=$(echo "$line" | sed -n 's/.*libunwind, \([0-9]*\) differed.*/\1/p')
+        [ "${compared:-0}" -ge 8000 ] && [ "${differed:-1}" -eq 0 ]
+    }
+    check "$release: cached stack walks equal libunwind's" walk_check
+    off=$(seconds "${loader[@]}" --preload "$lib" "$work/churn" 2)
+    full=$(seconds env SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT="$dir/churn.report" \
+        "${loader[@]}" --preload "$lib" "$work/churn" 2)
+    echo "churn, 2 M pairs: unprofiled $off s, full profiling $full s"
+done
+echo "$failed failed"
+[ "$failed" -eq 0 ]
