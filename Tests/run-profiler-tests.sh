@@ -412,14 +412,12 @@ walk_case() {
     timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
         SWIFTMALLOC_PROFILE_WALK=check SWIFTMALLOC_REPORT="$work/walk.report" "$prog" >"$work/walk.out" 2>&1 ||
         { show walk "$work/walk.out"; return 1; }
-    local line compared differed
-    line=$(grep '^swiftmalloc: stack walk check: ' "$work/walk.out")
-    compared=$(echo "$line" | sed -n 's/.*check: \([0-9]*\) cached walks.*/\1/p')
-    differed=$(echo "$line" | sed -n 's/.*libunwind, \([0-9]*\) differed.*/\1/p')
-    [ -n "$compared" ] && [ -n "$differed" ] || { show walk "$work/walk.out"; return 1; }
-    echo "    $compared of 9,000 stacks came from learned rules; $differed differed from libunwind's"
     # Each thread learns its stack's rules in its first few captures; the rest are cached.
-    [ "$compared" -ge 8000 ] && [ "$differed" -eq 0 ]
+    local ok=0
+    walk_check_ok "$work/walk.out" || ok=1
+    [ -n "$WALK_COMPARED" ] && [ -n "$WALK_DIFFERED" ] || { show walk "$work/walk.out"; return 1; }
+    echo "    $WALK_COMPARED of 9,000 stacks came from learned rules; $WALK_DIFFERED differed from libunwind's"
+    return $ok
 }
 check "profile/cached stack walks equal libunwind's (6)" walk_case
 
