@@ -91,11 +91,11 @@ struct ThreadCache {
 @inline(__always) var trackedBinsOffset: Int { binsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 @inline(__always) var siteCacheOffset: Int { trackedBinsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 /// The walk memo (swm_walk_cached, stackwalk.h): maxProfileDepth return addresses, which are also
-/// the thread's frame scratch, then as many frame rules.
+/// the thread's frame scratch, then as many frame rules, then maxProfileDepth + 1 steps.
 @inline(__always) var framesOffset: Int { siteCacheOffset + siteCacheEntries * MemoryLayout<SiteCacheEntry>.stride }
-@inline(__always) var threadCacheBytes: Int { framesOffset + maxProfileDepth * 2 * MemoryLayout<UInt>.stride }
+@inline(__always) var threadCacheBytes: Int { framesOffset + (maxProfileDepth * 3 + 1) * MemoryLayout<UInt>.stride }
 /// Without a profiler a cache ends before the site memo: the profiler's parts
-/// (site memo, walk memo) are 9 KiB of the 11.1, and every thread's
+/// (site memo, walk memo) are 9.5 KiB of the 11.6, and every thread's
 /// cache would otherwise keep them resident, interleaved with the next cache's bins.
 @inline(__always) func threadCacheBytes(profiling: Bool) -> Int { profiling ? threadCacheBytes : siteCacheOffset }
 

@@ -45,8 +45,10 @@ __thread uintptr_t swm_tls_stack_top __attribute__((tls_model("initial-exec")));
 void swm_stackwalk_fork_child(void) { swm_lock_reset(&swm_rules_lock); }
 
 void swm_walk_memo_forget(uintptr_t *memo, int n) {
-    uintptr_t *rules = memo + SWM_WALK_MEMO_DEPTH;
-    for (int i = 0; i < n && i < SWM_WALK_MEMO_DEPTH; i++) rules[i] = 0;
+    for (int i = 0; i < n && i < SWM_WALK_MEMO_DEPTH; i++) {
+        memo[SWM_WALK_MEMO_RULES + i] = 0;
+        memo[SWM_WALK_MEMO_STEPS + i] = SWM_STEP_NONE;
+    }
 }
 
 #if defined(__x86_64__) && __has_include(<libunwind.h>)
