@@ -36,8 +36,17 @@ func swm_malloc_sampled(_ size: Int) -> UnsafeMutableRawPointer? {
         let p = tc.pop(forRequest: n)
         if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
     }
-    return mallocSampledSlow(n, tc)
+    return sampledMallocOut(size, UnsafeMutableRawPointer(tc))
 }
+
+/// swm_malloc_sampled_out (unwind.c), declared as a Swift function so that the
+/// fast path leaves with a jump, as to any Swift function, rather than a call: the
+/// C function then sees the program as its caller and can capture its stack
+/// before the allocator's frames are on it. An integer and a pointer in, a pointer
+/// out: the same registers in both conventions, and the C function keeps the
+/// registers Swift's convention reserves (r12, r13), which C preserves.
+@_silgen_name("swm_malloc_sampled_out")
+func sampledMallocOut(_ size: Int, _ cache: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer?
 
 /// malloc under full profiling, once the profiled entry (unwind.c) has captured
 /// its caller's stack: `depth` frames in `tc`'s frame scratch, with hash `hash`
@@ -63,12 +72,14 @@ func swm_malloc_captured(_ size: Int, _ cache: UnsafeMutableRawPointer, _ depth:
     return heap.allocate(n, site: site) ?? fail(ENOMEM)
 }
 
-/// The slow path charges the countdown itself (Profiler.capture): take back what
-/// the fast path charged, so no byte counts twice.
-@inline(never)
-func mallocSampledSlow(_ n: UInt, _ tc: UnsafeMutablePointer<ThreadCache>) -> UnsafeMutableRawPointer? {
-    tc.pointee.sampleCountdown &+= Int(bitPattern: n)
-    return mallocSlow(n)
+/// The sampled malloc's slow path, after swm_malloc_sampled_out. The slow path
+/// charges the countdown itself (Profiler.capture): take back what the fast path
+/// charged, so no byte counts twice.
+@_silgen_name("swm_malloc_sampled_slow")
+func swm_malloc_sampled_slow(_ size: Int, _ cache: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
+    let tc = cache.assumingMemoryBound(to: ThreadCache.self)
+    tc.pointee.sampleCountdown &+= size
+    return mallocSlow(UInt(bitPattern: size))
 }
 
 @inline(never)

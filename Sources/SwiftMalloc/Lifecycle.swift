@@ -74,14 +74,21 @@ extension UnsafeMutablePointer where Pointee == Heap {
         // Tracking with thread caches: free goes straight to the tracked path, which
         // the fast path would only reach through the slow path's second lookup.
         if pointee.config.tracking && !pointee.config.direct { swm_use_tracked_free() }
-        // Sampling with the fast paths on: malloc switches to the byte-counting variant.
-        if pointee.profiler != nil && !pointee.config.tracking { swm_use_sampled_malloc() }
-        // Full profiling: malloc captures its caller's stack on entry.
-        if let profiler = pointee.profiler, fullProfile {
+        if let profiler = pointee.profiler {
             let walk = environment("SWIFTMALLOC_PROFILE_WALK")
             let mode: Int32 = equals(walk, "libunwind") ? 0 : equals(walk, "check") ? 2 : 1
-            swm_use_profiled_malloc(framesOffset, Int32(profiler.pointee.depth), mode)
+            swm_set_capture(framesOffset, Int32(profiler.pointee.depth), mode)
         }
+        // Sampling with the fast paths on: malloc switches to the byte-counting variant.
+        if pointee.profiler != nil && !pointee.config.tracking {
+            if let empty = swm_empty_cache_get()?.assumingMemoryBound(to: ThreadCache.self) {
+                let field = withUnsafeMutablePointer(to: &empty.pointee.sampleCountdown) { UnsafeMutableRawPointer($0) }
+                swm_set_sample_countdown_offset(field - UnsafeMutableRawPointer(empty))
+            }
+            swm_use_sampled_malloc()
+        }
+        // Full profiling: malloc captures its caller's stack on entry.
+        if pointee.profiler != nil && fullProfile { swm_use_profiled_malloc() }
         if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
         pointee.config.hugePages = flag("SWIFTMALLOC_THP")
         if let n = number("SWIFTMALLOC_GATHER_MAPPINGS") {

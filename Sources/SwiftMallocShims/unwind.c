@@ -244,11 +244,33 @@ static void *swm_realloc_profiled(void *old, size_t n) {
     return p;
 }
 
-void swm_use_profiled_malloc(long frames_offset, int depth, int cached_walk) {
+void swm_set_capture(long frames_offset, int depth, int cached_walk) {
     swm_profile_frames_offset = frames_offset;
     swm_profile_depth = depth;
     swm_profile_cached_walk = cached_walk;
+}
+
+void swm_use_profiled_malloc(void) {
     swm_select_entries((void *)swm_malloc_profiled, (void *)swm_calloc_profiled, (void *)swm_realloc_profiled);
+}
+
+extern void *swm_malloc_sampled_slow(size_t, void *);
+static long swm_sample_countdown_offset = -1;
+
+void swm_set_sample_countdown_offset(long offset) { swm_sample_countdown_offset = offset; }
+
+void *swm_malloc_sampled_out(size_t n, void *tc);
+__attribute__((noinline)) void *swm_malloc_sampled_out(size_t n, void *tc) {
+    uintptr_t ret = (uintptr_t)__builtin_return_address(0);
+    // Reached by a call rather than the fast path's jump, the return address is
+    // the fast path's own; Profiler.capture then walks with libunwind.
+    if (swm_profile_cached_walk == 0 || swm_sample_countdown_offset < 0 || !swm_can_capture((char *)tc) ||
+        *(const intptr_t *)((const char *)tc + swm_sample_countdown_offset) >= 0 || swm_is_self_frame(ret))
+        return swm_malloc_sampled_slow(n, tc);
+    swm_capture_entry((uintptr_t *)__builtin_frame_address(0), ret);
+    void *p = swm_malloc_sampled_slow(n, tc);
+    swm_tls_pending_frames = 0;
+    return p;
 }
 
 long swm_read_file(const char *path, char *buf, long cap) {

@@ -255,12 +255,23 @@ int swm_unwinder_open(void);
 /// Captures up to `max` return addresses of the calling thread, innermost first,
 /// without this library's own frames. Returns the count.
 int swm_backtrace(uintptr_t *frames, int max);
-/// Full profiling: points `malloc` at an entry that captures the caller's stack
-/// into the calling thread's cache (at `frames_offset`, up to `depth` frames)
-/// before entering the allocator; with `cached_walk`, by replaying frame rules
-/// learned from libunwind (stackwalk.c), else with unw_backtrace every time; 2:
-/// cached, and each cached walk checked against libunwind's.
-void swm_use_profiled_malloc(long frames_offset, int depth, int cached_walk);
+/// How the allocation entries capture their caller's stack: into the calling
+/// thread's cache (at `frames_offset`, up to `depth` frames); with `cached_walk`,
+/// by replaying frame rules learned from libunwind (stackwalk.c), else with
+/// unw_backtrace every time; 2: cached, and each cached walk checked against
+/// libunwind's.
+void swm_set_capture(long frames_offset, int depth, int cached_walk);
+/// Full profiling: points `malloc`, `calloc` and `realloc` at entries that capture
+/// the caller's stack (as swm_set_capture says) before entering the allocator.
+void swm_use_profiled_malloc(void);
+/// Sampling: where the thread cache keeps its byte countdown (ThreadCache's
+/// sampleCountdown, a signed word), for swm_malloc_sampled_out in unwind.c: the
+/// sampled malloc's way out of its fast path, which it jumps to (so the return
+/// address there is the program's). When the allocation crossed the countdown (it
+/// is below zero) and walks are cached, that function captures the caller's stack
+/// into the cache and leaves it pending for Profiler.capture, as calloc's profiled
+/// entry does; then swm_malloc_sampled_slow (API.swift). Swift declares it itself.
+void swm_set_sample_countdown_offset(long offset);
 /// With cached_walk 2 (SWIFTMALLOC_PROFILE_WALK=check): writes how many cached walks
 /// were compared with libunwind and how many differed.
 void swm_walk_check_report(int fd);
