@@ -376,6 +376,26 @@ sampled_case() {
 }
 check "profile/sampled estimate within 15% (2)" sampled_case
 
+# Full profiling counts each thread's events in a tally of its own, merged into
+# the shared counters every few hundred events: a report must still count the
+# blocks of a thread that waits with its counts unmerged, on request and at exit.
+waiting_case() {
+    local prog="$work/waiting" dir="$work/waiting.d"
+    mkdir -p "$dir"
+    "$CC" -O2 -g -pthread "$root/Tests/profile/waiting.c" -o "$prog" >"$work/waiting-cc.log" 2>&1 ||
+        { show compiler "$work/waiting-cc.log"; return 1; }
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" "$dir/request.report" >"$dir/out" 2>&1 ||
+        { show waiting "$dir/out"; return 1; }
+    local which
+    for which in request exit; do
+        "$cli" report "$dir/$which.report" --format json >"$dir/$which.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        echo -n "    $which:"
+        python3 "$checks" live "$dir/$which.json" held_by_waiting_thread 10000 10 || return 1
+    done
+}
+check "profile/a waiting thread's blocks are in the report, on request and at exit" waiting_case
+
 collapsed_real_case() {
     [ -s "$work/exact.report" ] || { echo "    no profile from profile/exact to render"; return 1; }
     "$cli" report "$work/exact.report" --format collapsed >"$work/exact.folded" 2>"$work/err" || { show stderr "$work/err"; return 1; }

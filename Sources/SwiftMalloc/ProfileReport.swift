@@ -103,6 +103,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     @discardableResult
     func writeProfile(to path: UnsafePointer<CChar>, reason: StaticString) -> Bool {
         guard let profiler = pointee.profiler else { return false }
+        settleProfileTallies()
         let fd = swm_open_write(path)
         if fd < 0 { return false }
         defer { _ = swm_close(fd) }

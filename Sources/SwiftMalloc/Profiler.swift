@@ -257,7 +257,7 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     }
 
     /// Saves the site's values as they were at the last peak before changing them.
-    @inline(__always) private func touch(_ s: UnsafeMutablePointer<Site>) {
+    @inline(__always) func touch(_ s: UnsafeMutablePointer<Site>) {
         if s.pointee.seenEpoch != pointee.peakEpoch {
             s.pointee.peakLiveBytes = s.pointee.liveBytes
             s.pointee.peakLiveCount = s.pointee.liveCount
@@ -282,6 +282,11 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         // Full mode: every block is recorded once when allocated and once when
         // freed, so no counter can go below zero. `sites` holds `site` (ids come
         // from siteID, and 0 is the entry for stacks that could not be captured).
+        // A thread with a cache counts into its tally (ProfileTally.swift).
+        let raw = swm_tls_cache_get()
+        if raw != swm_empty_cache_get(), let tc = raw?.assumingMemoryBound(to: ThreadCache.self) {
+            return tally(site: site, cls: cls, size: size, held: held, allocated: allocated, tc: tc, heap: heap)
+        }
         swm_lock(&pointee.lock)
         let s = pointee.sites.unsafelyUnwrapped + Int(site)
         touch(s)
@@ -367,6 +372,14 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         // Read the clock only every 32 events: a point is due at most every millisecond.
         pointee.events &+= 1
         if pointee.events & 31 == 0 { sampleTimelineNow(heap: heap) }
+    }
+
+    /// `n` events merged from a thread's tally: the timeline as if they had been
+    /// recorded one by one. Caller holds `lock`.
+    func noteEvents(_ n: UInt, heap: UnsafeMutablePointer<Heap>) {
+        let before = pointee.events
+        pointee.events &+= n
+        if before >> 5 != pointee.events >> 5 { sampleTimelineNow(heap: heap) }
     }
 
     @inline(never) private func sampleTimelineNow(heap: UnsafeMutablePointer<Heap>) {

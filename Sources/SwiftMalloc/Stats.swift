@@ -108,6 +108,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 
     func totals() -> Totals {
+        settleProfileTallies()
         var t = Totals()
         t.mixed = mixedSnapshot()
         var cls = 1
@@ -155,6 +156,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
 
     /// The statistics table; `fd` is usually stderr.
     func printStats(fd: Int32) {
+        settleProfileTallies()
         var storage = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
                        UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         withUnsafeMutableBytes(of: &storage) { raw in
@@ -350,6 +352,7 @@ public func swiftmalloc_info(_ options: Int32, _ stream: UnsafeMutableRawPointer
 
 extension UnsafeMutablePointer where Pointee == Heap {
     fileprivate func writeInfo(_ out: inout TextBuffer) {
+        settleProfileTallies()
         var fastCount: UInt = 0, fastBytes: UInt = 0, restCount: UInt = 0, restBytes: UInt = 0
         out.text("<heap nr=\"0\">\n<sizes>\n")
         var from: UInt = 1

@@ -93,11 +93,16 @@ struct ThreadCache {
 /// The walk memo (swm_walk_cached, stackwalk.h): maxProfileDepth return addresses, which are also
 /// the thread's frame scratch, then as many frame rules, then maxProfileDepth + 1 steps.
 @inline(__always) var framesOffset: Int { siteCacheOffset + siteCacheEntries * MemoryLayout<SiteCacheEntry>.stride }
-@inline(__always) var threadCacheBytes: Int { framesOffset + (maxProfileDepth * 3 + 1) * MemoryLayout<UInt>.stride }
+/// Full profiling's per-thread counts (ProfileTally.swift), on a cache line of their own.
+@inline(__always) var tallyOffset: Int { (framesOffset + (maxProfileDepth * 3 + 1) * MemoryLayout<UInt>.stride + 63) & ~63 }
+@inline(__always) var threadCacheBytes: Int { tallyOffset + profileTallyBytes }
 /// Without a profiler a cache ends before the site memo: the profiler's parts
-/// (site memo, walk memo) are 9.5 KiB of the 11.6, and every thread's
+/// (site memo, walk memo, tally) are 22.6 KiB of the 24.7, and every thread's
 /// cache would otherwise keep them resident, interleaved with the next cache's bins.
-@inline(__always) func threadCacheBytes(profiling: Bool) -> Int { profiling ? threadCacheBytes : siteCacheOffset }
+/// The tally is full profiling's alone: a sampling profiler's caches end before it.
+@inline(__always) func threadCacheBytes(profiling: Bool, full: Bool = true) -> Int {
+    profiling ? (full ? threadCacheBytes : tallyOffset) : siteCacheOffset
+}
 
 /// The profiler's per-thread memo of recent stacks: hash and depth → site id, so a
 /// repeated stack finds its site without the profile lock.
@@ -141,6 +146,11 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     /// Scratch for one captured stack (maxProfileDepth frames): the walk memo's
     /// addresses, so whoever writes frames here other than the cached walk makes
     /// the memo forget their rules (swm_walk_memo_forget).
+    /// Full profiling's counts of this thread not yet merged (ProfileTally.swift).
+    @inline(__always) var tally: UnsafeMutablePointer<ProfileTally> {
+        (UnsafeMutableRawPointer(self) + tallyOffset).assumingMemoryBound(to: ProfileTally.self)
+    }
+
     @inline(__always) var frames: UnsafeMutablePointer<UInt> {
         (UnsafeMutableRawPointer(self) + framesOffset).assumingMemoryBound(to: UInt.self)
     }
@@ -373,7 +383,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func createThreadCache() -> UnsafeMutablePointer<ThreadCache>? {
         // The profiler is configured with the heap, before any cache, so every cache
         // (spare ones included) has the same size.
-        let bytes = threadCacheBytes(profiling: pointee.profiler != nil)
+        let bytes = threadCacheBytes(profiling: pointee.profiler != nil, full: pointee.profiler?.pointee.sampleMean == 0)
         // The first sampling gap is drawn before the threads lock: the profile lock
         // is outermost (the fork handlers take it first), so it is never taken
         // under an allocator lock.
@@ -432,6 +442,12 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// may have stopped in the middle of a push or pop, so its bins are salvaged
     /// block by block rather than trusted (see salvage).
     func retireThreadCache(_ tc: UnsafeMutablePointer<ThreadCache>, interrupted: Bool = false) {
+        // Its counts first, under the profile lock, which is taken before any other.
+        if let profiler = pointee.profiler, profiler.pointee.sampleMean == 0, profiler.pointee.sites != nil {
+            swm_lock(&profiler.pointee.lock)
+            profiler.merge(tc.tally, owned: true, heap: self)
+            swm_unlock(&profiler.pointee.lock)
+        }
         if interrupted {
             tc.salvage(tc.bin(0), 0, tracked: false, heap: self)
             var cls = 1

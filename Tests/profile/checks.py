@@ -4,6 +4,7 @@ Tests/run-profiler-tests.sh. Each check prints what is wrong and exits 1, or
 prints a one-line summary and exits 0.
 
     checks.py leaks JSON SCALE            leaky's live-at-exit sites, exact
+    checks.py live JSON FUNCTION BYTES COUNT   one function's live sites, exact
     checks.py sampled JSON FUNCTION BYTES TOLERANCE
     checks.py collapsed FILE              folded stacks of a leaky run
     checks.py diff JSON                   leaky LEAKY_SCALE=1 -> 2
@@ -104,6 +105,14 @@ def check_leaks(path, scale):
                 problem(f"{top_function(site)}: top frame not resolved to leaky.c:LINE: {f}")
     live_sites = [s for s in doc["sites"] if s["live_bytes"] > 0]
     finish(f"six leak functions exact at scale {scale} ({len(live_sites)} live sites in all)")
+
+
+def check_live(path, function, bytes_, count):
+    doc = load(path)
+    got = tuple(live_by_function(doc).get(function, (0, 0)))
+    if got != (bytes_, count):
+        problem(f"{function}: live {got[0]} B in {got[1]} blocks, expected {bytes_} B in {count} blocks")
+    finish(f"{function}: {bytes_} B in {count} blocks live")
 
 
 def check_sampled(path, function, expected, tolerance):
@@ -353,6 +362,8 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "leaks":
         check_leaks(args[0], int(args[1]))
+    elif cmd == "live":
+        check_live(args[0], args[1], int(args[2]), int(args[3]))
     elif cmd == "sampled":
         check_sampled(args[0], args[1], int(args[2]), float(args[3]))
     elif cmd == "collapsed":
