@@ -622,7 +622,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// (tracking only; see noteRequested).
     var requestedNow: (live: UInt, peak: UInt) {
         if pointee.config.requestedByProfiler, let profiler = pointee.profiler {
-            return (swm_load_relaxed(&profiler.pointee.liveRequested), swm_load_relaxed(&profiler.pointee.peakRequested))
+            return (atLeastZero(swm_load_relaxed(&profiler.pointee.liveRequested)), swm_load_relaxed(&profiler.pointee.peakRequested))
         }
         return (swm_load_relaxed(&pointee.requestedTotal), swm_load_relaxed(&pointee.peakRequestedBytes))
     }
@@ -631,7 +631,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// its Central's (tracking only; see noteClassRequested).
     func classRequestedNow(_ cls: Int) -> UInt {
         if pointee.config.requestedByProfiler, let profiler = pointee.profiler, let counts = profiler.pointee.classRequested {
-            return swm_load_relaxed(counts + cls)
+            return atLeastZero(swm_load_relaxed(counts + cls))
         }
         var sum: UInt = 0
         var shard = 0

@@ -256,11 +256,13 @@ extension UnsafeMutablePointer where Pointee == Heap {
             out.byte(32); out.decimal(s.pointee.allocCount)
             out.byte(32); out.decimal(s.pointee.allocBytes)
             out.byte(32); out.decimal(s.pointee.freeCount)
-            out.byte(32); out.decimal(s.pointee.liveCount)
-            out.byte(32); out.decimal(s.pointee.liveBytes)
-            out.byte(32); out.decimal(s.pointee.liveHeld)
-            out.byte(32); out.decimal(atPeak ? s.pointee.peakLiveBytes : s.pointee.liveBytes)
-            out.byte(32); out.decimal(atPeak ? s.pointee.peakLiveCount : s.pointee.liveCount)
+            // Live values below zero are possible only while other threads have
+            // counts not yet merged (ProfileTally.swift).
+            out.byte(32); out.decimal(atLeastZero(s.pointee.liveCount))
+            out.byte(32); out.decimal(atLeastZero(s.pointee.liveBytes))
+            out.byte(32); out.decimal(atLeastZero(s.pointee.liveHeld))
+            out.byte(32); out.decimal(atLeastZero(atPeak ? s.pointee.peakLiveBytes : s.pointee.liveBytes))
+            out.byte(32); out.decimal(atLeastZero(atPeak ? s.pointee.peakLiveCount : s.pointee.liveCount))
             out.byte(10)
             id &+= 1
         }

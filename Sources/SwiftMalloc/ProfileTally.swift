@@ -13,6 +13,11 @@
 // really had (aligned words are read whole), so at worst a report taken while a
 // thread records misses that thread's last event, which its next merge adds.
 //
+// With several threads the shared counters can be below zero for a while: a block
+// allocated in one thread and freed in another is counted in two tallies, and the
+// free's may be merged first. Comparisons with the peak are signed, a site's value
+// at the peak is kept at zero or above, and the report writes no value below zero.
+//
 // Invariants: a slot's key is 0 (free) or its site id + 1, and a site is counted
 // only in slot id % tallySlots (an event of a site whose slot counts another goes
 // to the shared counters under the lock instead); a slot is freed, and its
@@ -21,6 +26,9 @@
 // the lock, before counting into it, so a merge that sees the key sees counts
 // that belong to it.
 import SwiftMallocShims
+
+/// `v` read as a signed count, or 0 when below zero (see above).
+@inline(__always) func atLeastZero(_ v: UInt) -> UInt { Int(bitPattern: v) < 0 ? 0 : v }
 
 /// Sites a thread counts between merges: a direct-mapped table by site id (ids are
 /// given out in order, so a program's first 128 sites never share a slot), whose
@@ -217,7 +225,10 @@ extension UnsafeMutablePointer where Pointee == Profiler {
                 t.classMerged(cls).pointee = counted
             }
         }
-        if pointee.liveRequested > pointee.peakRequested {
+        // Signed: with several threads the shared total can be below zero for a
+        // while (a block freed and merged by one thread, its allocation not yet by
+        // another), and such a total is no peak.
+        if Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) {
             pointee.peakRequested = pointee.liveRequested
             pointee.peakEpoch &+= 1      // every site's current value is now its peak value
         }

@@ -259,8 +259,8 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     /// Saves the site's values as they were at the last peak before changing them.
     @inline(__always) func touch(_ s: UnsafeMutablePointer<Site>) {
         if s.pointee.seenEpoch != pointee.peakEpoch {
-            s.pointee.peakLiveBytes = s.pointee.liveBytes
-            s.pointee.peakLiveCount = s.pointee.liveCount
+            s.pointee.peakLiveBytes = atLeastZero(s.pointee.liveBytes)
+            s.pointee.peakLiveCount = atLeastZero(s.pointee.liveCount)
             s.pointee.seenEpoch = pointee.peakEpoch
         }
     }
@@ -297,7 +297,7 @@ extension UnsafeMutablePointer where Pointee == Profiler {
             s.pointee.liveBytes &+= size
             s.pointee.liveHeld &+= held
             pointee.liveRequested &+= size
-            if pointee.liveRequested > pointee.peakRequested {
+            if Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) {
                 pointee.peakRequested = pointee.liveRequested
                 pointee.peakEpoch &+= 1      // every site's current value is now its peak value
             }

@@ -4,7 +4,7 @@ Tests/run-profiler-tests.sh. Each check prints what is wrong and exits 1, or
 prints a one-line summary and exits 0.
 
     checks.py leaks JSON SCALE            leaky's live-at-exit sites, exact
-    checks.py live JSON FUNCTION BYTES COUNT   one function's live sites, exact
+    checks.py live JSON FUNCTION BYTES COUNT [ALLOCS]   one function's sites, exact
     checks.py sampled JSON FUNCTION BYTES TOLERANCE
     checks.py collapsed FILE              folded stacks of a leaky run
     checks.py diff JSON                   leaky LEAKY_SCALE=1 -> 2
@@ -107,12 +107,16 @@ def check_leaks(path, scale):
     finish(f"six leak functions exact at scale {scale} ({len(live_sites)} live sites in all)")
 
 
-def check_live(path, function, bytes_, count):
+def check_live(path, function, bytes_, count, allocs=None):
     doc = load(path)
     got = tuple(live_by_function(doc).get(function, (0, 0)))
     if got != (bytes_, count):
         problem(f"{function}: live {got[0]} B in {got[1]} blocks, expected {bytes_} B in {count} blocks")
-    finish(f"{function}: {bytes_} B in {count} blocks live")
+    made = sum(s["alloc_count"] for s in doc["sites"] if top_function(s) == function)
+    freed = sum(s["free_count"] for s in doc["sites"] if top_function(s) == function)
+    if allocs is not None and (made, freed) != (allocs, allocs - count):
+        problem(f"{function}: {made} allocations and {freed} frees, expected {allocs} and {allocs - count}")
+    finish(f"{function}: {bytes_} B in {count} blocks live" + (f" of {made} allocated" if allocs is not None else ""))
 
 
 def check_sampled(path, function, expected, tolerance):
@@ -363,7 +367,7 @@ def main():
     if cmd == "leaks":
         check_leaks(args[0], int(args[1]))
     elif cmd == "live":
-        check_live(args[0], args[1], int(args[2]), int(args[3]))
+        check_live(args[0], args[1], int(args[2]), int(args[3]), int(args[4]) if len(args) > 4 else None)
     elif cmd == "sampled":
         check_sampled(args[0], args[1], int(args[2]), float(args[3]))
     elif cmd == "collapsed":
