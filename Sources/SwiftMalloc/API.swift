@@ -109,14 +109,14 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
         let index = BlockDivisor.quotient(p &- span.pointee.start, inverse: span.pointee.divInverse, shift: span.pointee.divShift)
         if index < span.pointee.fastLimit {
             let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
-            let key = tc.pointee.freeKey
-            if freeMark(p) != key {
+            let mark = tc.pointee.freeKey ^ p
+            if freeMarkWord(p) != mark {
                 let offset = UInt(span.pointee.binOffset)
                 let b = tc.bin(atOffset: offset)
                 b.pointee.room &-= 1
                 if b.pointee.room >= 0 {
                     setNextFree(p, b.pointee.head)
-                    setFreeMark(p, key)
+                    setFreeMarkWord(p, mark)
                     b.pointee.head = p
                     return
                 }

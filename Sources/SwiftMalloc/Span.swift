@@ -229,10 +229,23 @@ struct BlockInfo {
 }
 /// The second word of a free small block holds the process's free key; live blocks
 /// never carry it (it is cleared on hand-out), so finding it on free means the block
-/// is already free.
+/// is already free. The word is stored mixed with the block's address (mark XOR
+/// address): a program that copies a block's uninitialized bytes — a realloc from a
+/// large block whose pages once held free small blocks, a memcpy of such bytes —
+/// carries a stale mark to another address, where it no longer reads as the key
+/// (stored plainly, such a copy made the next free of the copy report a double
+/// free that was none).
 @inline(__always) func freeMark(_ block: UInt) -> UInt {
-    UnsafeMutablePointer<UInt>(bitPattern: block &+ 8).unsafelyUnwrapped.pointee
+    UnsafeMutablePointer<UInt>(bitPattern: block &+ 8).unsafelyUnwrapped.pointee ^ block
 }
 @inline(__always) func setFreeMark(_ block: UInt, _ key: UInt) {
-    UnsafeMutablePointer<UInt>(bitPattern: block &+ 8).unsafelyUnwrapped.pointee = key
+    UnsafeMutablePointer<UInt>(bitPattern: block &+ 8).unsafelyUnwrapped.pointee = key ^ block
+}
+/// The stored word itself, for the free fast path, which compares it with `key ^ block`
+/// computed once and stores that same value.
+@inline(__always) func freeMarkWord(_ block: UInt) -> UInt {
+    UnsafeMutablePointer<UInt>(bitPattern: block &+ 8).unsafelyUnwrapped.pointee
+}
+@inline(__always) func setFreeMarkWord(_ block: UInt, _ word: UInt) {
+    UnsafeMutablePointer<UInt>(bitPattern: block &+ 8).unsafelyUnwrapped.pointee = word
 }
