@@ -447,38 +447,28 @@ check "profile/diff of LEAKY_SCALE=1 and 2 (5)" diff_real_case
 # SWIFTMALLOC_PROFILE_WALK=check every stack the cached walker returns is walked
 # again with libunwind and compared. The program has frames without frame pointers,
 # alloca frames, recursion past the depth limit, and three threads.
-walk_case() {
-    local prog="$work/walk"
-    "$CC" -O2 -g -fomit-frame-pointer -pthread "$root/Tests/profile/walk.c" -o "$prog" >"$work/walk-cc.log" 2>&1 ||
+# walk_run MODE NAME WHAT: runs it with the profiler setting MODE (VAR=VALUE).
+walk_run() {
+    local mode=$1 name=$2 what=$3 prog="$work/walk"
+    [ -x "$prog" ] || "$CC" -O2 -g -fomit-frame-pointer -pthread "$root/Tests/profile/walk.c" -o "$prog" >"$work/walk-cc.log" 2>&1 ||
         { show compiler "$work/walk-cc.log"; return 1; }
-    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
-        SWIFTMALLOC_PROFILE_WALK=check SWIFTMALLOC_REPORT="$work/walk.report" "$prog" >"$work/walk.out" 2>&1 ||
-        { show walk "$work/walk.out"; return 1; }
+    timeout "$timeout_s" env LD_PRELOAD="$lib" "$mode" SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_PROFILE_WALK=check SWIFTMALLOC_REPORT="$work/$name.report" "$prog" >"$work/$name.out" 2>&1 ||
+        { show walk "$work/$name.out"; return 1; }
     # Each thread learns its stack's rules in its first few captures; the rest are cached.
     local ok=0
-    walk_check_ok "$work/walk.out" || ok=1
-    [ -n "$WALK_COMPARED" ] && [ -n "$WALK_DIFFERED" ] || { show walk "$work/walk.out"; return 1; }
-    echo "    $WALK_COMPARED of 9,000 stacks came from learned rules; $WALK_DIFFERED differed from libunwind's"
+    walk_check_ok "$work/$name.out" || ok=1
+    [ -n "$WALK_COMPARED" ] && [ -n "$WALK_DIFFERED" ] || { show walk "$work/$name.out"; return 1; }
+    echo "    $WALK_COMPARED of 9,000 $what came from learned rules; $WALK_DIFFERED differed from libunwind's"
     return $ok
 }
+walk_case() { walk_run SWIFTMALLOC_PROFILE=1 walk stacks; }
 check "profile/cached stack walks equal libunwind's (6)" walk_case
 
 # Sampled mode: the sampled malloc leaves its fast path by a jump to a C function
 # that captures the program's stack with the cached walker when the allocation is
 # a sample. Sampling every byte makes every malloc a sample, so each is checked.
-walk_sampled_case() {
-    local prog="$work/walk"
-    [ -x "$prog" ] || "$CC" -O2 -g -fomit-frame-pointer -pthread "$root/Tests/profile/walk.c" -o "$prog" >"$work/walk-cc.log" 2>&1 ||
-        { show compiler "$work/walk-cc.log"; return 1; }
-    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE_SAMPLE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
-        SWIFTMALLOC_PROFILE_WALK=check SWIFTMALLOC_REPORT="$work/walk-sampled.report" "$prog" >"$work/walk-sampled.out" 2>&1 ||
-        { show walk "$work/walk-sampled.out"; return 1; }
-    local ok=0
-    walk_check_ok "$work/walk-sampled.out" || ok=1
-    [ -n "$WALK_COMPARED" ] && [ -n "$WALK_DIFFERED" ] || { show walk "$work/walk-sampled.out"; return 1; }
-    echo "    $WALK_COMPARED of 9,000 sampled stacks came from learned rules; $WALK_DIFFERED differed from libunwind's"
-    return $ok
-}
+walk_sampled_case() { walk_run SWIFTMALLOC_PROFILE_SAMPLE=1 walk-sampled "sampled stacks"; }
 check "profile/sampled captures take the cached walk, equal to libunwind's" walk_sampled_case
 
 # A fork while another thread is inside libunwind (which holds its own lock and the

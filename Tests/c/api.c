@@ -743,7 +743,13 @@ static void test_malloc_info(void)
         }
     }
     CHECK(sizes > 0, "malloc_info: no <size> element after freeing %d blocks", N / 2);
-    CHECK(near100 >= N / 2, "malloc_info: %zu free blocks listed around 100 bytes after freeing %d", near100, N / 2);
+    /* Under the sampling profiler a sampled block lives in a span kept for sampled
+     * blocks, which the freed one may leave empty and give back: at the tests'
+     * rate (one sample per 4096 bytes) about ten of these 400 blocks are sampled,
+     * and the check allows forty. */
+    size_t want = N / 2;
+    if (getenv("SWIFTMALLOC_PROFILE_SAMPLE") != NULL) want -= N / 10;
+    CHECK(near100 >= want, "malloc_info: %zu free blocks listed around 100 bytes after freeing %d", near100, N / 2);
     CHECK(current + mmapped >= BIG, "malloc_info: system bytes %llu (+ %llu mapped apart) with %d live", current, mmapped, BIG);
 
     rc = malloc_info(1, stdout);
