@@ -379,14 +379,22 @@ check "profile/sampled estimate within 15% (2)" sampled_case
 # Full profiling counts each thread's events in a tally of its own, merged into
 # the shared counters every few hundred events: a report must still count the
 # blocks of a thread that waits with its counts unmerged, on request and at exit.
-waiting_case() {
-    local prog="$work/waiting" dir="$work/waiting.d"
+# tally_run NAME [ARG...]: compiles Tests/profile/NAME.c and runs it with every
+# allocation recorded; its profile at exit goes to $work/NAME.d/exit.report.
+tally_run() {
+    local name=$1
+    shift
+    local prog="$work/$name" dir="$work/$name.d"
     mkdir -p "$dir"
-    "$CC" -O2 -g -pthread "$root/Tests/profile/waiting.c" -o "$prog" >"$work/waiting-cc.log" 2>&1 ||
-        { show compiler "$work/waiting-cc.log"; return 1; }
+    "$CC" -O2 -g -pthread "$root/Tests/profile/$name.c" -o "$prog" >"$work/$name-cc.log" 2>&1 ||
+        { show compiler "$work/$name-cc.log"; return 1; }
     timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
-        SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" "$dir/request.report" >"$dir/out" 2>&1 ||
-        { show waiting "$dir/out"; return 1; }
+        SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" "$@" >"$dir/out" 2>&1 ||
+        { show "$name" "$dir/out"; return 1; }
+}
+waiting_case() {
+    local dir="$work/waiting.d"
+    tally_run waiting "$dir/request.report" || return 1
     local which
     for which in request exit; do
         "$cli" report "$dir/$which.report" --format json >"$dir/$which.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
@@ -400,13 +408,8 @@ check "profile/a waiting thread's blocks are in the report, on request and at ex
 # allocation and free are counted in different tallies), two still waiting at
 # exit: the leaks are exact and nothing churned is left live.
 tallies_case() {
-    local prog="$work/tallies" dir="$work/tallies.d"
-    mkdir -p "$dir"
-    "$CC" -O2 -g -pthread "$root/Tests/profile/tallies.c" -o "$prog" >"$work/tallies-cc.log" 2>&1 ||
-        { show compiler "$work/tallies-cc.log"; return 1; }
-    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
-        SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" >"$dir/out" 2>&1 ||
-        { show tallies "$dir/out"; return 1; }
+    local dir="$work/tallies.d"
+    tally_run tallies || return 1
     "$cli" report "$dir/exit.report" --format json >"$dir/exit.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
     # A count gone below zero would have been written as a huge number, which the reader skips.
     if [ -s "$work/err" ]; then show "report reader's warnings" "$work/err"; return 1; fi
