@@ -280,9 +280,10 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     private func record(site: UInt32, cls: Int, size: UInt, held: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
         if pointee.sampleMean != 0 { return recordSampled(site: site, size: size, held: held, allocated: allocated, heap: heap) }
         // Full mode: every block is recorded once when allocated and once when
-        // freed, so no counter can go below zero. `sites` holds `site` (ids come
-        // from siteID, and 0 is the entry for stacks that could not be captured).
-        // A thread with a cache counts into its tally (ProfileTally.swift).
+        // freed, so once every thread's tally is merged no counter is below zero.
+        // `sites` holds `site` (ids come from siteID, and 0 is the entry for stacks
+        // that could not be captured). A thread with a cache counts into its tally
+        // (ProfileTally.swift); one without, here under the lock.
         let raw = swm_tls_cache_get()
         if raw != swm_empty_cache_get(), let tc = raw?.assumingMemoryBound(to: ThreadCache.self) {
             return tally(site: site, cls: cls, size: size, held: held, allocated: allocated, tc: tc, heap: heap)
