@@ -112,20 +112,7 @@ extension UnsafeMutablePointer where Pointee == Profiler {
             // exact). The heap's total, its classes and the peak test stay with the
             // tally, below.
             swm_lock(&pointee.lock)
-            let s = pointee.sites.unsafelyUnwrapped + Int(site)
-            touch(s)
-            if allocated {
-                s.pointee.allocCount &+= 1
-                s.pointee.allocBytes &+= size
-                s.pointee.liveCount &+= 1
-                s.pointee.liveBytes &+= size
-                s.pointee.liveHeld &+= held
-            } else {
-                s.pointee.freeCount &+= 1
-                s.pointee.liveCount &-= 1
-                s.pointee.liveBytes &-= size
-                s.pointee.liveHeld &-= held
-            }
+            count(site: site, size: size, held: held, allocated: allocated)
             swm_unlock(&pointee.lock)
         } else {
             if slot.pointee.key == 0 {
@@ -245,7 +232,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// (full mode): before a report or statistics read them. Takes the profile lock,
     /// then the threads lock; call with no allocator lock held.
     func settleProfileTallies() {
-        guard let profiler = pointee.profiler, profiler.pointee.sampleMean == 0, profiler.pointee.sites != nil else { return }
+        guard let profiler = pointee.profiler, profiler.countsInTallies else { return }
         let mine = swm_tls_cache_get()?.assumingMemoryBound(to: ThreadCache.self)
         swm_lock(&profiler.pointee.lock)
         swm_lock(&pointee.threadsLock)

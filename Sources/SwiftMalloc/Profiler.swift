@@ -265,6 +265,29 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         }
     }
 
+    /// One block of `site` allocated or freed, in the site's shared counters (full
+    /// mode). Caller holds `lock`.
+    @inline(__always) func count(site: UInt32, size: UInt, held: UInt, allocated: Bool) {
+        let s = pointee.sites.unsafelyUnwrapped + Int(site)
+        touch(s)
+        if allocated {
+            s.pointee.allocCount &+= 1
+            s.pointee.allocBytes &+= size
+            s.pointee.liveCount &+= 1
+            s.pointee.liveBytes &+= size
+            s.pointee.liveHeld &+= held
+        } else {
+            s.pointee.freeCount &+= 1
+            s.pointee.liveCount &-= 1
+            s.pointee.liveBytes &-= size
+            s.pointee.liveHeld &-= held
+        }
+    }
+
+    /// Full mode with its site table: allocations and frees are counted in
+    /// per-thread tallies (ProfileTally.swift).
+    @inline(__always) var countsInTallies: Bool { pointee.sampleMean == 0 && pointee.sites != nil }
+
     @inline(__always) func recordAllocation(site: UInt32, cls: Int, size: UInt, held: UInt, heap: UnsafeMutablePointer<Heap>) {
         record(site: site, cls: cls, size: size, held: held, allocated: true, heap: heap)
     }
@@ -289,24 +312,14 @@ extension UnsafeMutablePointer where Pointee == Profiler {
             return tally(site: site, cls: cls, size: size, held: held, allocated: allocated, tc: tc, heap: heap)
         }
         swm_lock(&pointee.lock)
-        let s = pointee.sites.unsafelyUnwrapped + Int(site)
-        touch(s)
+        count(site: site, size: size, held: held, allocated: allocated)
         if allocated {
-            s.pointee.allocCount &+= 1
-            s.pointee.allocBytes &+= size
-            s.pointee.liveCount &+= 1
-            s.pointee.liveBytes &+= size
-            s.pointee.liveHeld &+= held
             pointee.liveRequested &+= size
             if Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) {
                 pointee.peakRequested = pointee.liveRequested
                 pointee.peakEpoch &+= 1      // every site's current value is now its peak value
             }
         } else {
-            s.pointee.freeCount &+= 1
-            s.pointee.liveCount &-= 1
-            s.pointee.liveBytes &-= size
-            s.pointee.liveHeld &-= held
             pointee.liveRequested &-= size
         }
         if cls > 0 { noteClassRequested(cls: cls, size: size, allocated: allocated, heap: heap) }

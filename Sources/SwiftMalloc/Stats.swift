@@ -352,7 +352,6 @@ public func swiftmalloc_info(_ options: Int32, _ stream: UnsafeMutableRawPointer
 
 extension UnsafeMutablePointer where Pointee == Heap {
     fileprivate func writeInfo(_ out: inout TextBuffer) {
-        settleProfileTallies()
         var fastCount: UInt = 0, fastBytes: UInt = 0, restCount: UInt = 0, restBytes: UInt = 0
         out.text("<heap nr=\"0\">\n<sizes>\n")
         var from: UInt = 1

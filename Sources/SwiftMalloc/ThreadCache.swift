@@ -143,14 +143,14 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
             + Int(truncatingIfNeeded: hash >> 7) & (siteCacheEntries &- 1)
     }
 
-    /// Scratch for one captured stack (maxProfileDepth frames): the walk memo's
-    /// addresses, so whoever writes frames here other than the cached walk makes
-    /// the memo forget their rules (swm_walk_memo_forget).
     /// Full profiling's counts of this thread not yet merged (ProfileTally.swift).
     @inline(__always) var tally: UnsafeMutablePointer<ProfileTally> {
         (UnsafeMutableRawPointer(self) + tallyOffset).assumingMemoryBound(to: ProfileTally.self)
     }
 
+    /// Scratch for one captured stack (maxProfileDepth frames): the walk memo's
+    /// addresses, so whoever writes frames here other than the cached walk makes
+    /// the memo forget their rules (swm_walk_memo_forget).
     @inline(__always) var frames: UnsafeMutablePointer<UInt> {
         (UnsafeMutableRawPointer(self) + framesOffset).assumingMemoryBound(to: UInt.self)
     }
@@ -443,7 +443,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// block by block rather than trusted (see salvage).
     func retireThreadCache(_ tc: UnsafeMutablePointer<ThreadCache>, interrupted: Bool = false) {
         // Its counts first, under the profile lock, which is taken before any other.
-        if let profiler = pointee.profiler, profiler.pointee.sampleMean == 0, profiler.pointee.sites != nil {
+        if let profiler = pointee.profiler, profiler.countsInTallies {
             swm_lock(&profiler.pointee.lock)
             profiler.merge(tc.tally, owned: true, heap: self)
             swm_unlock(&profiler.pointee.lock)

@@ -9,9 +9,10 @@
 //             (a frame-pointer frame; right even when it uses alloca)
 //   last:     the outermost frame (libunwind's walk ended there)
 //
-// A rule is one word: K (a positive multiple of 8) plus its kind in the low bits,
-// so an SP rule yields the CFA with one add, and one test tells it from the others:
-// sp + rule - 1 is 8-byte aligned exactly for an SP rule. A frame that does not
+// A rule is one word: K (a positive multiple of 8) plus its kind in the low bits;
+// each thread's walk memo also keeps the step of each depth's rule (K for an SP
+// rule, 2^62 for any other), so the common frame's CFA is one add and one
+// comparison with the stack top (stackwalk.h). A frame that does not
 // leave rbp as its caller had it (optimized code using rbp as a register) carries a
 // flag in the rule's upper half and where it saved its caller's rbp (libunwind's
 // save location of that register), which only an FP frame further out looks at:
