@@ -177,6 +177,9 @@ int swm_walk_learn(uintptr_t *frames, int max) {
     return n;
 }
 #else
+#if defined(__x86_64__)
+#warning "libunwind.h not found (Debian: libunwind-dev): built without the cached stack walk; full profiling walks every stack with libunwind, several times slower"
+#endif
 void swm_stackwalk_open(void *libunwind) { (void)libunwind; }
 int swm_walk_learn(uintptr_t *frames, int max) { (void)frames; (void)max; return -1; }
 #endif
