@@ -98,13 +98,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// Full profiling's common case: the newest block of the thread's tracked bin for
     /// `cls`, recorded with `site`, or 0 when the bin is empty (allocateTracked then
     /// refills it). The profiler keeps the requested totals (`config.requestedByProfiler`).
-    @inline(__always)
+    @_transparent
     func allocateTrackedFromBin(_ cls: Int, requested: UInt, site: UInt32, tc: UnsafeMutablePointer<ThreadCache>,
                                 profiler: UnsafeMutablePointer<Profiler>) -> UInt {
         let b = tc.trackedBin(cls)
         if b.pointee.head == 0 { return 0 }
         let p = popTracked(b, requested: requested, site: site)
-        profiler.recordAllocation(site: site, cls: cls, size: requested, held: UInt(pointee.classTable[cls].size), heap: self)
+        profiler.recordTracked(site: site, cls: cls, size: requested, held: UInt(pointee.classTable[cls].size), allocated: true,
+                               tc: tc, heap: self)
         return p
     }
 
@@ -222,7 +223,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         tc.pushTracked(p, tc.trackedBin(cls), cls, slot: info + index, heap: self)
         if let profiler = pointee.profiler {
-            profiler.recordFree(site: freed.site, cls: cls, size: UInt(freed.requested), held: UInt(span.pointee.blockSize), heap: self)
+            profiler.recordTracked(site: freed.site, cls: cls, size: UInt(freed.requested), held: UInt(span.pointee.blockSize),
+                                   allocated: false, tc: tc, heap: self)
         }
     }
 

@@ -111,9 +111,7 @@ extension UnsafeMutablePointer where Pointee == Profiler {
             // counters directly (the site has no counts in this tally, so they stay
             // exact). The heap's total, its classes and the peak test stay with the
             // tally, below.
-            swm_lock(&pointee.lock)
-            count(site: site, size: size, held: held, allocated: allocated)
-            swm_unlock(&pointee.lock)
+            countLocked(site: site, size: size, held: held, allocated: allocated)
         } else {
             if slot.pointee.key == 0 {
                 slot.pointee.key = key
@@ -144,6 +142,15 @@ extension UnsafeMutablePointer where Pointee == Profiler {
             let total = Int(bitPattern: swm_load_relaxed(&pointee.liveRequested)) &+ unmerged
             if total > Int(bitPattern: swm_load_relaxed(&pointee.peakRequested)) { mergeOwn(t, heap: heap) }
         }
+    }
+
+    /// One block of `site` counted into the shared counters under the lock: out of
+    /// line, so the tally's common path keeps its registers.
+    @inline(never)
+    func countLocked(site: UInt32, size: UInt, held: UInt, allocated: Bool) {
+        swm_lock(&pointee.lock)
+        count(site: site, size: size, held: held, allocated: allocated)
+        swm_unlock(&pointee.lock)
     }
 
     /// Merges the calling thread's own tally and frees its slots.

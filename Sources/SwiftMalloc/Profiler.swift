@@ -296,6 +296,16 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         record(site: site, cls: cls, size: size, held: held, allocated: false, heap: heap)
     }
 
+    /// A small block allocated or freed through the tracked bins of `tc`, the calling
+    /// thread's cache: in full mode straight into its tally, without looking the
+    /// cache up again.
+    @_transparent
+    func recordTracked(site: UInt32, cls: Int, size: UInt, held: UInt, allocated: Bool,
+                       tc: UnsafeMutablePointer<ThreadCache>, heap: UnsafeMutablePointer<Heap>) {
+        if pointee.sampleMean == 0 { return tally(site: site, cls: cls, size: size, held: held, allocated: allocated, tc: tc, heap: heap) }
+        record(site: site, cls: cls, size: size, held: held, allocated: allocated, heap: heap)
+    }
+
     /// One block of `site` allocated or freed (of small class `cls`, 0 for a large
     /// or huge block): the site's counters, the live total and its peak epoch, the
     /// timeline and, in full mode, the heap's per-class requested bytes.
