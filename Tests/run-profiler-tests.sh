@@ -421,6 +421,27 @@ tallies_case() {
 }
 check "profile/exact counts with cross-thread frees and threads waiting at exit" tallies_case
 
+# A program that closes every descriptor above 2 and opens its own files until one
+# takes number 100, the allocator's duplicate of stderr: the exit summary and
+# statistics must not land in that file; stderr (unchanged) gets them instead.
+stderr_reuse_case() {
+    local prog="$work/stderr_reuse" dir="$work/stderr_reuse.d"
+    mkdir -p "$dir"
+    "$CC" -O2 -g "$root/Tests/profile/stderr_reuse.c" -o "$prog" >"$work/stderr_reuse-cc.log" 2>&1 ||
+        { show compiler "$work/stderr_reuse-cc.log"; return 1; }
+    rm -f "$dir/data"
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_STATS=1 \
+        SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" "$dir/data" >"$dir/out" 2>"$dir/err" ||
+        { show stderr_reuse "$dir/err"; return 1; }
+    [ "$(cat "$dir/data")" = "DATA" ] || { show "the program's file (should hold DATA alone)" "$dir/data"; return 1; }
+    grep -q "^swiftmalloc: profile of pid" "$dir/err" && grep -q "statistics for pid" "$dir/err" ||
+        { show "stderr (no summary or statistics)" "$dir/err"; return 1; }
+    "$cli" report "$dir/exit.report" --format json >"$dir/exit.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    echo -n "    kept:"
+    python3 "$checks" live "$dir/exit.json" keep_block 100 1
+}
+check "profile/exit reports never write into a file that took their descriptor" stderr_reuse_case
+
 collapsed_real_case() {
     [ -s "$work/exact.report" ] || { echo "    no profile from profile/exact to render"; return 1; }
     "$cli" report "$work/exact.report" --format collapsed >"$work/exact.folded" 2>"$work/err" || { show stderr "$work/err"; return 1; }

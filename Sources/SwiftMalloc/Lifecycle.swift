@@ -150,6 +150,11 @@ func swm_on_load() {
 @_cdecl("swm_on_exit")
 func swm_on_exit() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
+    // The program may have closed the reports' descriptor and opened a file of its
+    // own under that number: then the exit reports go to fd 2 if that is still the
+    // same stderr, else nowhere (the profile file is still written).
+    let fd = heap.pointee.reportFD
+    if fd >= 0 && swm_report_fd_intact(fd) == 0 { heap.pointee.reportFD = swm_report_fd_intact(2) != 0 ? 2 : -1 }
     if heap.pointee.config.statsAtExit { heap.printStats(fd: heap.pointee.reportFD) }
     if heap.pointee.profiler != nil {
         swm_walk_check_report(heap.pointee.reportFD)

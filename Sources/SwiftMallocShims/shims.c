@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 char swm_empty_cache[SWM_EMPTY_CACHE_BYTES] __attribute__((aligned(64), visibility("hidden")));
 void *swm_page_root[SWM_PAGE_ROOT_ENTRIES] __attribute__((aligned(4096), visibility("hidden")));
@@ -99,4 +101,26 @@ __attribute__((destructor)) static void swm_destructor(void) { swm_on_exit(); }
 
 int swm_stream_write(void *stream, const void *buf, size_t len) {
     return fwrite(buf, 1, len, (FILE *)stream) == len ? 0 : -1;
+}
+
+// The exit reports' file: stderr's device and inode when it was duplicated.
+static dev_t swm_report_dev;
+static ino_t swm_report_ino;
+static int swm_report_known;
+
+int swm_dup_stderr(void) {
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+    if (fd < 0) fd = 2;
+    struct stat st;
+    swm_report_known = fstat(fd, &st) == 0;
+    if (swm_report_known) {
+        swm_report_dev = st.st_dev;
+        swm_report_ino = st.st_ino;
+    }
+    return fd;
+}
+
+int swm_report_fd_intact(int fd) {
+    struct stat st;
+    return swm_report_known && fstat(fd, &st) == 0 && st.st_dev == swm_report_dev && st.st_ino == swm_report_ino;
 }

@@ -187,11 +187,12 @@ static inline int swm_open_write(const char *path) {
 static inline int swm_close(int fd) { return close(fd); }
 /// A private duplicate of stderr (numbered from 100, close-on-exec) for the exit
 /// reports, so a program that closes fd 2 before exiting still gets them; 2 if
-/// duplication fails.
-static inline int swm_dup_stderr(void) {
-    int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
-    return fd < 0 ? 2 : fd;
-}
+/// duplication fails. The file it refers to is remembered (shims.c).
+int swm_dup_stderr(void);
+/// Whether `fd` (from swm_dup_stderr) still refers to the file stderr was when it
+/// was duplicated: a program may have closed it (closefrom, close_range) and the
+/// number may now be one of its own files, which an exit report must not write into.
+int swm_report_fd_intact(int fd);
 static inline uint64_t swm_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
