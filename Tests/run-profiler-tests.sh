@@ -495,6 +495,38 @@ check "profile/cached stack walks equal libunwind's (6)" walk_case
 walk_sampled_case() { walk_run SWIFTMALLOC_PROFILE_SAMPLE=1 walk-sampled "sampled stacks"; }
 check "profile/sampled captures take the cached walk, equal to libunwind's" walk_sampled_case
 
+# A program that unloads a plugin and loads another where it was, whose code has
+# the same return address over a frame of another size: after the dlclose (which
+# the library passes on and notes) neither the learned frame rules nor
+# libunwind's caches may describe the new code. Every allocation through either
+# plugin must have its whole stack: 6,000 under main -> call_plugin, none cut short.
+dlclose_run() { # MODE (cached, libunwind, check)
+    local mode=$1 dir="$work/dlclose.d"
+    mkdir -p "$dir"
+    if [ ! -x "$dir/dlclose" ]; then
+        { "$CC" -O2 -g -fomit-frame-pointer -shared -fPIC -DFRAME=8 "$root/Tests/profile/dlclose_plugin.c" -o "$dir/plugin-a.so" &&
+          "$CC" -O2 -g -fomit-frame-pointer -shared -fPIC -DFRAME=88 "$root/Tests/profile/dlclose_plugin.c" -o "$dir/plugin-b.so" &&
+          "$CC" -O2 -g "$root/Tests/profile/dlclose.c" -o "$dir/dlclose" -ldl; } >"$work/dlclose-cc.log" 2>&1 ||
+            { show compiler "$work/dlclose-cc.log"; return 1; }
+    fi
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_PROFILE_WALK="$mode" \
+        SWIFTMALLOC_REPORT="$dir/$mode.report" "$dir/dlclose" "$dir/plugin-a.so" "$dir/plugin-b.so" >"$dir/$mode.out" 2>&1 ||
+        { show dlclose "$dir/$mode.out"; return 1; }
+    "$cli" report "$dir/$mode.report" --format collapsed --metric alloc-count >"$dir/$mode.folded" 2>"$work/err" ||
+        { show stderr "$work/err"; return 1; }
+    local through cut
+    through=$(grep ';main;call_plugin;' "$dir/$mode.folded" | grep -v 'dlopen\|dlclose\|_dl_' | awk '{s += $NF} END {print s + 0}')
+    cut=$(grep -v '^\[no stack\] ' "$dir/$mode.folded" | grep -c -v '^_start;')
+    echo "    $mode: $through allocations through the plugins with whole stacks, $cut stacks cut short ($(cat "$dir/$mode.out" | grep -o 'B loaded.*'))"
+    [ "$through" -eq 6000 ] && [ "$cut" -eq 0 ] || { show "folded stacks" "$dir/$mode.folded"; return 1; }
+    if [ "$mode" = check ]; then
+        walk_check_ok "$dir/$mode.out" >/dev/null
+        [ "${WALK_DIFFERED:-1}" -eq 0 ] || { show walk "$dir/$mode.out"; return 1; }
+    fi
+}
+dlclose_case() { dlclose_run cached && dlclose_run libunwind && dlclose_run check; }
+check "profile/stacks stay whole when a plugin is unloaded and another loaded in its place" dlclose_case
+
 # A fork while another thread is inside libunwind (which holds its own lock and the
 # loader's dl_iterate_phdr lock, neither reset in a child): the child's first
 # capture must not hang. The program stalls the other thread inside

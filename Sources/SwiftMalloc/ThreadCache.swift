@@ -91,10 +91,11 @@ struct ThreadCache {
 @inline(__always) var trackedBinsOffset: Int { binsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 @inline(__always) var siteCacheOffset: Int { trackedBinsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 /// The walk memo (swm_walk_cached, stackwalk.h): maxProfileDepth return addresses, which are also
-/// the thread's frame scratch, then as many frame rules, then maxProfileDepth + 1 steps.
+/// the thread's frame scratch, then as many frame rules, then maxProfileDepth + 1 steps and
+/// the rule generation it was made in.
 @inline(__always) var framesOffset: Int { siteCacheOffset + siteCacheEntries * MemoryLayout<SiteCacheEntry>.stride }
 /// Full profiling's per-thread counts (ProfileTally.swift), on a cache line of their own.
-@inline(__always) var tallyOffset: Int { (framesOffset + (maxProfileDepth * 3 + 1) * MemoryLayout<UInt>.stride + 63) & ~63 }
+@inline(__always) var tallyOffset: Int { (framesOffset + (maxProfileDepth * 3 + 2) * MemoryLayout<UInt>.stride + 63) & ~63 }
 @inline(__always) var threadCacheBytes: Int { tallyOffset + profileTallyBytes }
 /// Without a profiler a cache ends before the site memo: the profiler's parts
 /// (site memo, walk memo, tally) are 22.6 KiB of the 24.7, and every thread's

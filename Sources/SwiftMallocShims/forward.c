@@ -1,3 +1,5 @@
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stddef.h>
 // The reserved C names, each a single jump to the Swift entry point of the same
 // function under the `swiftmalloc_` prefix. The prefixed symbols are protected:
@@ -55,6 +57,25 @@ SWM_FORWARD_INDIRECT(calloc, calloc)
 SWM_FORWARD_INDIRECT(realloc, realloc)
 SWM_FORWARD_INDIRECT(free, free)
 SWM_FORWARD_INDIRECT(cfree, free)
+
+// dlclose: code the program unloads may be replaced by other code at the same
+// addresses, which the profiler's learned frame rules (and libunwind's caches)
+// would describe wrongly, so they are forgotten after every unload. Passed on to
+// the next definition (libc's); costs one load when profiling is off.
+extern void swm_code_unloaded(void);
+typedef int (*swm_dlclose_fn)(void *);
+int dlclose(void *handle) {
+    static swm_dlclose_fn next;
+    swm_dlclose_fn f = __atomic_load_n(&next, __ATOMIC_ACQUIRE);
+    if (f == NULL) {
+        f = (swm_dlclose_fn)dlsym(RTLD_NEXT, "dlclose");
+        if (f == NULL) return -1;
+        __atomic_store_n(&next, f, __ATOMIC_RELEASE);
+    }
+    int r = f(handle);
+    if (r == 0) swm_code_unloaded();
+    return r;
+}
 #endif
 
 void swm_select_entries(void *malloc_entry, void *calloc_entry, void *realloc_entry) {

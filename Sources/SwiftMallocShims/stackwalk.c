@@ -39,11 +39,28 @@
 swm_frame_rule *swm_rules;
 static int32_t swm_rules_lock;
 static unsigned swm_rules_used;
+uintptr_t swm_rules_generation;
 __thread uintptr_t swm_tls_stack_top __attribute__((tls_model("initial-exec")));
 
 /// In a forked child: another thread may have held the rule lock at fork(). Rules
 /// are published whole (address last), so the table itself is consistent.
 void swm_stackwalk_fork_child(void) { swm_lock_reset(&swm_rules_lock); }
+
+/// Empties the rule table (its entries' addresses first, so a reader that matched one
+/// finds at worst no rule, and walks with libunwind) and bumps the generation, which
+/// makes every thread's walk memo forget itself before its next walk. Walks in
+/// flight meanwhile are of stacks without the unloaded code.
+void swm_stackwalk_forget_code(void) {
+    swm_frame_rule *t = __atomic_load_n(&swm_rules, __ATOMIC_ACQUIRE);
+    if (t == NULL) return;
+    swm_lock(&swm_rules_lock);
+    for (unsigned i = 0; i < RULE_SLOTS; i++) __atomic_store_n(&t[i].ip, 0, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    for (unsigned i = 0; i < RULE_SLOTS; i++) t[i].rule = 0;
+    swm_rules_used = 0;
+    __atomic_fetch_add(&swm_rules_generation, 1, __ATOMIC_RELEASE);
+    swm_unlock(&swm_rules_lock);
+}
 
 void swm_walk_memo_forget(uintptr_t *memo, int n) {
     for (int i = 0; i < n && i < SWM_WALK_MEMO_DEPTH; i++) {

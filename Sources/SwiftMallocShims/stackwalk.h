@@ -20,6 +20,10 @@ typedef struct { uintptr_t ip, rule; } swm_frame_rule;
 
 /// The rule table (mapped on first use; NULL until then).
 extern swm_frame_rule *swm_rules __attribute__((visibility("hidden")));
+/// Bumped each time the table is emptied because code was unloaded
+/// (swm_stackwalk_forget_code); a walk memo of an older generation is forgotten.
+extern uintptr_t swm_rules_generation __attribute__((visibility("hidden")));
+void swm_stackwalk_forget_code(void) __attribute__((visibility("hidden")));
 /// Highest stack address this thread's walks may read below: the stack pointer of
 /// the outermost frame libunwind reached on this thread (0: not learned yet).
 extern __thread uintptr_t swm_tls_stack_top __attribute__((tls_model("initial-exec"), visibility("hidden")));
@@ -59,6 +63,11 @@ int swm_walk_cached(uintptr_t *memo, int max, uintptr_t ip, uintptr_t sp, uintpt
     const swm_frame_rule *t = __atomic_load_n(&swm_rules, __ATOMIC_ACQUIRE);
     uintptr_t top = swm_tls_stack_top;
     if (t == NULL || top == 0) return -1;
+    uintptr_t generation = __atomic_load_n(&swm_rules_generation, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(memo[SWM_WALK_MEMO_GENERATION] != generation, 0)) {
+        swm_walk_memo_forget(memo, SWM_WALK_MEMO_DEPTH);
+        memo[SWM_WALK_MEMO_GENERATION] = generation;
+    }
     // The memo is the thread's previous stack, depth by depth: its return addresses
     // (which this walk overwrites with its own: they are its result), each one's
     // rule (0: not known) and step. Where the address is the same, its step was

@@ -17,6 +17,12 @@ __thread uint64_t swm_tls_pending_hash __attribute__((tls_model("initial-exec"))
 
 typedef int (*swm_unw_backtrace_fn)(void **, int);
 static swm_unw_backtrace_fn swm_unw_backtrace;
+/// libunwind's unw_flush_cache and its local address space (unw_local_addr_space).
+typedef void (*swm_unw_flush_cache_fn)(void *, uintptr_t, uintptr_t);
+static swm_unw_flush_cache_fn swm_unw_flush_cache;
+static void **swm_unw_local_addr_space;
+/// Set by the first dlclose once profiling is on (swm_code_unloaded).
+static int swm_code_was_unloaded;
 static uintptr_t swm_self_start, swm_self_end;
 /// Captures return nothing until swm_unwinder_open has run (allocations made while
 /// it loads libunwind included).
@@ -51,10 +57,24 @@ int swm_unwinder_open(void) {
     dl_iterate_phdr(swm_find_self, (void *)(uintptr_t)&swm_unwinder_open);
     void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
-    if (h != NULL) swm_unw_backtrace = (swm_unw_backtrace_fn)dlsym(h, "unw_backtrace");
+    if (h != NULL) {
+        swm_unw_backtrace = (swm_unw_backtrace_fn)dlsym(h, "unw_backtrace");
+        swm_unw_flush_cache = (swm_unw_flush_cache_fn)dlsym(h, "_Ux86_64_flush_cache");
+        swm_unw_local_addr_space = (void **)dlsym(h, "_ULx86_64_local_addr_space");
+    }
     swm_stackwalk_open(h);
     __atomic_store_n(&swm_unwinder_ready, 1, __ATOMIC_RELEASE);
     return swm_unw_backtrace != NULL;
+}
+
+void swm_code_unloaded(void) {
+    if (!__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) return;
+    __atomic_store_n(&swm_code_was_unloaded, 1, __ATOMIC_RELAXED);
+    swm_stackwalk_forget_code();
+    // libunwind's own caches of unwind information by address (the cursor API's;
+    // unw_backtrace's per-thread cache is bypassed from now on, swm_backtrace).
+    if (swm_unw_flush_cache != NULL && swm_unw_local_addr_space != NULL)
+        swm_unw_flush_cache(*swm_unw_local_addr_space, 0, 0);
 }
 
 int swm_is_self_frame(uintptr_t a) { return a >= swm_self_start && a < swm_self_end; }
@@ -117,6 +137,12 @@ static int swm_fp_walk(uintptr_t *frames, int max) {
 
 int swm_backtrace(uintptr_t *frames, int max) {
     if (!__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) return 0;
+    // unw_backtrace keeps a per-thread cache of frame shapes by address that no
+    // flush reaches: once code was unloaded, walk with the cursor API instead.
+    if (__atomic_load_n(&swm_code_was_unloaded, __ATOMIC_RELAXED)) {
+        int k = swm_walk_learn(frames, max);
+        if (k >= 0) return k;
+    }
     enum { scratch_max = 160 };
     uintptr_t scratch[scratch_max];
     // Room for this library's own frames (about six) above the caller's.

@@ -284,12 +284,18 @@ void swm_walk_check_report(int fd);
 void swm_stackwalk_open(void *libunwind);
 /// A thread's walk memo (see swm_walk_cached in stackwalk.h): SWM_WALK_MEMO_DEPTH
 /// return addresses, which are also its frame scratch, then as many rules (0: not
-/// known), then SWM_WALK_MEMO_DEPTH + 1 steps. Whoever writes frames there other
-/// than the cached walk calls `swm_walk_memo_forget` for them.
+/// known), then SWM_WALK_MEMO_DEPTH + 1 steps, then the rule generation the memo
+/// was made in (a memo of an older one is forgotten whole before a walk). Whoever
+/// writes frames there other than the cached walk calls `swm_walk_memo_forget` for them.
 #define SWM_WALK_MEMO_DEPTH 64
 #define SWM_WALK_MEMO_RULES SWM_WALK_MEMO_DEPTH
 #define SWM_WALK_MEMO_STEPS (2 * SWM_WALK_MEMO_DEPTH)
+#define SWM_WALK_MEMO_GENERATION (3 * SWM_WALK_MEMO_DEPTH + 1)
 void swm_walk_memo_forget(uintptr_t *memo, int n);
+/// After the program unloaded a library (dlclose, forward.c): other code may be
+/// mapped at its addresses later, so the learned frame rules, every thread's walk
+/// memo and libunwind's caches are forgotten. No effect before profiling starts.
+void swm_code_unloaded(void);
 int swm_walk_learn(uintptr_t *frames, int max);
 void swm_stackwalk_fork_child(void);
 int swm_is_self_frame(uintptr_t ip);
