@@ -225,6 +225,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
             }
             line = end &+ 1
         }
+        // Libraries unloaded before now (swm_dlclose): their mappings, to name
+        // frames that lay in them. `proc` is free again.
+        let unloaded = swm_unloaded_records(proc, ReportScratch.procBytes)
+        var k = 0
+        while k < unloaded { out.byte(UInt8(bitPattern: proc[k])); k &+= 1 }
     }
 
     private func parseHex(_ s: UnsafeMutablePointer<CChar>, _ i: inout Int, _ end: Int) -> UInt {

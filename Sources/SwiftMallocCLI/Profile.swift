@@ -113,6 +113,9 @@ struct Profile {
     var elapsedNs: Int64?
     var reason: String?
     var modules: [ModuleRecord] = []
+    /// Executable mappings of libraries unloaded before the report (`unloaded`
+    /// records), oldest first: they name frames no current module holds.
+    var unloadedModules: [ModuleRecord] = []
     /// Site id → return addresses, innermost first. Site 0 has no entry.
     var siteFrames: [UInt64: [UInt64]] = [:]
     var stats: [UInt64: SiteStats] = [:]
@@ -237,7 +240,7 @@ extension Profile {
         case "reason":
             guard fields.count >= 2 else { return false }
             reason = String(fields[1])
-        case "module":
+        case "module", "unloaded":
             guard fields.count >= 5, let start = Profile.address(fields[1]), let end = Profile.address(fields[2]),
                   let offset = Profile.address(fields[3]) else { return false }
             // The path is the rest of the line: it may contain spaces.
@@ -248,7 +251,8 @@ extension Profile {
             }
             var path = String(rest)
             if path.hasSuffix(" (deleted)") { path = String(path.dropLast(10)) }
-            modules.append(ModuleRecord(start: start, end: end, fileOffset: offset, path: path))
+            let record = ModuleRecord(start: start, end: end, fileOffset: offset, path: path)
+            if fields[0] == "module" { modules.append(record) } else { unloadedModules.append(record) }
         case "site":
             guard fields.count >= 3, let id = Profile.address(fields[1]), let count = Profile.number(fields[2]),
                   count >= 0 else { return false }
@@ -321,7 +325,8 @@ extension Profile {
             if modules[mid].end <= address { lo = mid + 1 } else { hi = mid }
         }
         if lo < modules.count, modules[lo].contains(address) { return modules[lo] }
-        // Overlapping records (should not happen): fall back to a scan.
-        return modules.first { $0.contains(address) }
+        // Overlapping records (should not happen): fall back to a scan; then the
+        // libraries unloaded before the report, the most recently unloaded first.
+        return modules.first { $0.contains(address) } ?? unloadedModules.last { $0.contains(address) }
     }
 }

@@ -60,9 +60,10 @@ SWM_FORWARD_INDIRECT(cfree, free)
 
 // dlclose: code the program unloads may be replaced by other code at the same
 // addresses, which the profiler's learned frame rules (and libunwind's caches)
-// would describe wrongly, so they are forgotten after every unload. Passed on to
-// the next definition (libc's); costs one load when profiling is off.
-extern void swm_code_unloaded(void);
+// would describe wrongly, so they are forgotten after every unload, and the
+// unloaded libraries' mappings are kept for the report (swm_dlclose, unwind.c).
+// Passed on to the next definition (libc's); costs one load when profiling is off.
+extern int swm_dlclose(int (*next)(void *), void *handle);
 typedef int (*swm_dlclose_fn)(void *);
 int dlclose(void *handle) {
     static swm_dlclose_fn next;
@@ -72,9 +73,7 @@ int dlclose(void *handle) {
         if (f == NULL) return -1;
         __atomic_store_n(&next, f, __ATOMIC_RELEASE);
     }
-    int r = f(handle);
-    if (r == 0) swm_code_unloaded();
-    return r;
+    return swm_dlclose(f, handle);
 }
 #endif
 

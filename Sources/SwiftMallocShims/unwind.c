@@ -6,7 +6,10 @@
 #include "SwiftMallocShims.h"
 #include "stackwalk.h"
 #include <dlfcn.h>
+#include <limits.h>
 #include <link.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
 #include <time.h>
@@ -23,6 +26,7 @@ static swm_unw_flush_cache_fn swm_unw_flush_cache;
 static void **swm_unw_local_addr_space;
 /// Set by the first dlclose once profiling is on (swm_code_unloaded).
 static int swm_code_was_unloaded;
+static int32_t swm_unloaded_lock;
 static uintptr_t swm_self_start, swm_self_end;
 /// Captures return nothing until swm_unwinder_open has run (allocations made while
 /// it loads libunwind included).
@@ -65,6 +69,145 @@ int swm_unwinder_open(void) {
     swm_stackwalk_open(h);
     __atomic_store_n(&swm_unwinder_ready, 1, __ATOMIC_RELEASE);
     return swm_unw_backtrace != NULL;
+}
+
+// Libraries unloaded while profiling: the executable mappings they had, kept as
+// the report's `unloaded` records (docs/PROFILE-FORMAT.md) so that frames in them
+// can still be named. Appended under swm_unloaded_lock, never freed; when the log
+// is full later unloads are not recorded.
+enum { SWM_UNLOADED_LOG_BYTES = 256 << 10 };
+static char *swm_unloaded_log;
+static size_t swm_unloaded_length;
+
+/// The loaded libraries as dl_iterate_phdr lists them: address, name (copied) and
+/// executable segments, page-rounded as /proc/self/maps shows them.
+enum { SWM_SNAPSHOT_MODULES = 1024, SWM_SNAPSHOT_NAMES = 128 << 10, SWM_MODULE_SEGMENTS = 4 };
+typedef struct {
+    uintptr_t address;
+    uint32_t name_at, name_length;
+    int segments, present;
+    uintptr_t start[SWM_MODULE_SEGMENTS], end[SWM_MODULE_SEGMENTS], offset[SWM_MODULE_SEGMENTS];
+} swm_module_entry;
+typedef struct {
+    unsigned long long unloads;   // dlpi_subs: libraries unloaded since start
+    int count, names_used, marking;
+    swm_module_entry modules[SWM_SNAPSHOT_MODULES];
+    char names[SWM_SNAPSHOT_NAMES];
+} swm_module_snapshot;
+
+static int swm_snapshot_module(struct dl_phdr_info *info, size_t size, void *arg) {
+    swm_module_snapshot *s = arg;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) s->unloads = info->dlpi_subs;
+    const char *name = info->dlpi_name;
+    if (name == NULL || name[0] == 0) return 0;   // the executable and the vDSO stay
+    size_t length = strlen(name);
+    if (s->marking) {
+        // After the unload: the entries still loaded are present.
+        for (int i = 0; i < s->count; i++) {
+            swm_module_entry *e = &s->modules[i];
+            if (e->address == info->dlpi_addr && e->name_length == length &&
+                memcmp(s->names + e->name_at, name, length) == 0)
+                e->present = 1;
+        }
+        return 0;
+    }
+    if (s->count >= SWM_SNAPSHOT_MODULES || (size_t)s->names_used + length > SWM_SNAPSHOT_NAMES) return 0;
+    swm_module_entry *e = &s->modules[s->count];
+    e->address = info->dlpi_addr;
+    e->name_at = (uint32_t)s->names_used;
+    e->name_length = (uint32_t)length;
+    e->segments = 0;
+    e->present = 0;
+    memcpy(s->names + s->names_used, name, length);
+    s->names_used += (int)length;
+    uintptr_t page = (uintptr_t)getpagesize();
+    for (int i = 0; i < info->dlpi_phnum && e->segments < SWM_MODULE_SEGMENTS; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+        uintptr_t low = info->dlpi_addr + ph->p_vaddr;
+        e->start[e->segments] = low & ~(page - 1);
+        e->end[e->segments] = (low + ph->p_memsz + page - 1) & ~(page - 1);
+        e->offset[e->segments] = ph->p_offset & ~(page - 1);
+        e->segments++;
+    }
+    s->count++;
+    return 0;
+}
+
+/// Whether the log holds `line` (n bytes, ending in a newline) already.
+static int swm_unloaded_has(const char *line, size_t n) {
+    size_t at = 0;
+    while (at < swm_unloaded_length) {
+        const char *eol = memchr(swm_unloaded_log + at, '\n', swm_unloaded_length - at);
+        size_t length = eol != NULL ? (size_t)(eol - (swm_unloaded_log + at)) + 1 : swm_unloaded_length - at;
+        if (length == n && memcmp(swm_unloaded_log + at, line, n) == 0) return 1;
+        at += length;
+    }
+    return 0;
+}
+
+/// Appends the libraries of snapshot `s` that are no longer loaded to the log
+/// (a library loaded and unloaded again at the same place once).
+static void swm_log_unloaded(swm_module_snapshot *s) {
+    for (int i = 0; i < s->count; i++) {
+        swm_module_entry *e = &s->modules[i];
+        if (e->present || e->segments == 0) continue;
+        char name[PATH_MAX], resolved[PATH_MAX];
+        size_t length = e->name_length < sizeof name - 1 ? e->name_length : sizeof name - 1;
+        memcpy(name, s->names + e->name_at, length);
+        name[length] = 0;
+        // dlopen's own path may be relative; /proc/self/maps, and the report's
+        // module records, hold absolute ones.
+        const char *path = name[0] == '/' || realpath(name, resolved) == NULL ? name : resolved;
+        swm_lock(&swm_unloaded_lock);
+        if (swm_unloaded_log == NULL) {
+            void *m = mmap(NULL, SWM_UNLOADED_LOG_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m != MAP_FAILED) swm_unloaded_log = m;
+        }
+        for (int k = 0; k < e->segments && swm_unloaded_log != NULL; k++) {
+            char line[PATH_MAX + 80];
+            int n = snprintf(line, sizeof line, "unloaded 0x%lx 0x%lx 0x%lx %s\n", (unsigned long)e->start[k],
+                             (unsigned long)e->end[k], (unsigned long)e->offset[k], path);
+            if (n <= 0 || (size_t)n >= sizeof line || swm_unloaded_length + (size_t)n > SWM_UNLOADED_LOG_BYTES) break;
+            if (swm_unloaded_has(line, (size_t)n)) continue;
+            memcpy(swm_unloaded_log + swm_unloaded_length, line, (size_t)n);
+            swm_unloaded_length += (size_t)n;
+        }
+        swm_unlock(&swm_unloaded_lock);
+    }
+}
+
+size_t swm_unloaded_records(char *buffer, size_t capacity) {
+    swm_lock(&swm_unloaded_lock);
+    size_t n = swm_unloaded_length < capacity ? swm_unloaded_length : capacity;
+    if (n > 0) memcpy(buffer, swm_unloaded_log, n);
+    swm_unlock(&swm_unloaded_lock);
+    return n;
+}
+
+int swm_dlclose(int (*next)(void *), void *handle) {
+    if (!__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) return next(handle);
+    swm_module_snapshot *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (s == MAP_FAILED) s = NULL;
+    if (s != NULL) dl_iterate_phdr(swm_snapshot_module, s);
+    unsigned long long before = s != NULL ? s->unloads : 0;
+    int r = next(handle);
+    if (r == 0) {
+        if (s != NULL) {
+            s->marking = 1;
+            dl_iterate_phdr(swm_snapshot_module, s);
+            // Only a dlclose that unloaded something (not one that dropped a
+            // reference) makes the learned rules stale.
+            if (s->unloads != before) {
+                swm_log_unloaded(s);
+                swm_code_unloaded();
+            }
+        } else {
+            swm_code_unloaded();
+        }
+    }
+    if (s != NULL) munmap(s, sizeof *s);
+    return r;
 }
 
 void swm_code_unloaded(void) {
@@ -115,6 +258,7 @@ void swm_unwind_fork_prepare(void) {
 void swm_unwind_fork_parent(void) { __atomic_store_n(&swm_unwind_fork_pending, 0, __ATOMIC_SEQ_CST); }
 
 void swm_unwind_fork_child(void) {
+    swm_lock_reset(&swm_unloaded_lock);
     if (__atomic_load_n(&swm_unwinders_inside, __ATOMIC_RELAXED) != 0) swm_unwind_forbidden = 1;
     swm_unwinders_inside = 0;
     swm_unwind_fork_pending = 0;

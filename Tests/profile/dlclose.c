@@ -2,13 +2,18 @@
  * loader usually maps where A was; three rounds. The two plugins have the same
  * return address with frames of different sizes (dlclose_plugin.c), so every
  * stack through B is walked wrongly by a profiler that still applies what it
- * learned about A. Prints whether B took A's addresses.
+ * learned about A. Each load also leaks one 64-byte block allocated through the
+ * plugin, which the leak report must name although the plugin is gone by then.
+ * Prints whether B took A's addresses.
  *
  *     dlclose PLUGIN_A PLUGIN_B */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+void *leaked[6];   /* global: reachable at exit, and the compiler keeps the calls */
+static int leaks;
 
 __attribute__((noinline)) static void *call_plugin(const char *path, int count) {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -23,6 +28,7 @@ __attribute__((noinline)) static void *call_plugin(const char *path, int count) 
         exit(1);
     }
     for (int i = 0; i < count; i++) free(alloc(64));
+    leaked[leaks++] = alloc(64);
     if (dlclose(h) != 0) {
         fprintf(stderr, "dlclose: %s\n", dlerror());
         exit(1);

@@ -296,6 +296,12 @@ void swm_walk_memo_forget(uintptr_t *memo, int n);
 /// mapped at its addresses later, so the learned frame rules, every thread's walk
 /// memo and libunwind's caches are forgotten. No effect before profiling starts.
 void swm_code_unloaded(void);
+/// dlclose through `next` (libc's); once profiling is on, notes the libraries it
+/// unloaded (swm_unloaded_records) and then calls swm_code_unloaded.
+int swm_dlclose(int (*next)(void *), void *handle);
+/// Copies the `unloaded` report records of the libraries unloaded so far (text
+/// lines) into `buffer`, at most `capacity` bytes; returns the bytes copied.
+size_t swm_unloaded_records(char *buffer, size_t capacity);
 int swm_walk_learn(uintptr_t *frames, int max);
 void swm_stackwalk_fork_child(void);
 int swm_is_self_frame(uintptr_t ip);
