@@ -442,6 +442,52 @@ stderr_reuse_case() {
 }
 check "profile/exit reports never write into a file that took their descriptor" stderr_reuse_case
 
+# A program that a signal with its default action ends (Ctrl-C, kill, a closed
+# pipe) runs no exit handlers: the library writes the profile and statistics from
+# a handler of its own and ends the process by the same signal. The 100 blocks
+# the program holds must be in that profile (reason "signal") while another
+# thread allocates; a program's own handler must stay the one that runs; and a
+# signal the program inherited as ignored must stay ignored.
+signal_run() { # NAME SIGNAL [own] -> $dir/NAME.{report,out,err,status}
+    local name=$1
+    shift
+    local prog="$work/signal_end" dir="$work/signal.d"
+    mkdir -p "$dir"
+    [ -x "$prog" ] || "$CC" -O2 -g -pthread "$root/Tests/profile/signal_end.c" -o "$prog" >"$work/signal-cc.log" 2>&1 ||
+        { show compiler "$work/signal-cc.log"; return 1; }
+    # In a subshell whose own stderr is dropped: the shell's "Terminated" notice.
+    ( status=0
+      timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_STATS=1 \
+          SWIFTMALLOC_REPORT="$dir/$name.report" "$prog" "$@" >"$dir/$name.out" 2>"$dir/$name.err" || status=$?
+      echo "$status" >"$dir/$name.status" ) 2>/dev/null
+}
+signal_case() {
+    local dir="$work/signal.d" s n
+    for s in INT TERM HUP PIPE; do
+        signal_run "$s" "$s" || return 1
+        n=$(kill -l "$s")
+        [ "$(cat "$dir/$s.status")" -eq $((128 + n)) ] ||
+            { echo "    SIG$s: exit status $(cat "$dir/$s.status"), expected $((128 + n))"; show stderr "$dir/$s.err"; return 1; }
+        grep -q "^reason signal" "$dir/$s.report" 2>/dev/null || { echo "    SIG$s: no profile written by the signal"; show stderr "$dir/$s.err"; return 1; }
+        grep -q "statistics for pid" "$dir/$s.err" || { echo "    SIG$s: no statistics"; show stderr "$dir/$s.err"; return 1; }
+        "$cli" report "$dir/$s.report" --format json >"$dir/$s.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        python3 "$checks" live "$dir/$s.json" hold_blocks 4800 100 >"$dir/$s.check" || { cat "$dir/$s.check"; return 1; }
+    done
+    echo "    SIGINT, SIGTERM, SIGHUP, SIGPIPE: each ended the program by itself after the profile (100 held blocks, exact) and statistics were written"
+    signal_run own TERM own || return 1
+    [ "$(cat "$dir/own.status")" -eq 3 ] && grep -q "^reason exit" "$dir/own.report" ||
+        { echo "    the program's own SIGTERM handler did not run, or its exit wrote no profile"; show stderr "$dir/own.err"; return 1; }
+    echo -n "    a handler of the program's own ran, and the profile was written at its exit;"
+    local status=0
+    # The shell sets the ignored action right before exec, below timeout (which handles TERM itself).
+    timeout "$timeout_s" sh -c 'trap "" TERM; exec env LD_PRELOAD="$1" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_REPORT="$2" "$3" TERM' \
+        sh "$lib" "$dir/ignored.report" "$work/signal_end" >"$dir/ignored.out" 2>&1 || status=$?
+    [ "$status" -eq 1 ] && grep -q "still running after the signal" "$dir/ignored.out" ||
+        { echo "    an inherited ignored SIGTERM ended the program (status $status)"; show output "$dir/ignored.out"; return 1; }
+    echo " an ignored SIGTERM stayed ignored"
+}
+check "profile/a process ended by a signal still writes its profile and statistics" signal_case
+
 collapsed_real_case() {
     [ -s "$work/exact.report" ] || { echo "    no profile from profile/exact to render"; return 1; }
     "$cli" report "$work/exact.report" --format collapsed >"$work/exact.folded" 2>"$work/err" || { show stderr "$work/err"; return 1; }

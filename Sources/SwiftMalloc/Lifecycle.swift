@@ -89,6 +89,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         // Full profiling: malloc captures its caller's stack on entry.
         if pointee.profiler != nil && fullProfile { swm_use_profiled_malloc() }
+        // Reports for a process that a signal ends (SWIFTMALLOC_PROFILE_SIGNALS=0: none).
+        if pointee.profiler != nil || pointee.config.statsAtExit,
+           !(environment("SWIFTMALLOC_PROFILE_SIGNALS").map { $0[0] == 48 } ?? false) {
+            swm_install_signal_reports()
+        }
         if let v = environment("SWIFTMALLOC_BACKGROUND"), v[0] == 48 { pointee.purgerState = .disabled }
         pointee.config.hugePages = flag("SWIFTMALLOC_THP")
         if let n = number("SWIFTMALLOC_GATHER_MAPPINGS") {
@@ -148,7 +153,15 @@ func swm_on_load() {
 }
 
 @_cdecl("swm_on_exit")
-func swm_on_exit() {
+func swm_on_exit() { writeFinalReports(reason: "exit") }
+
+/// A signal whose action was the default is ending the process (shims.c): the
+/// exit reports, written now, with the profile's reason "signal".
+@_cdecl("swm_on_signal")
+func swm_on_signal(_ signal: Int32) { writeFinalReports(reason: "signal") }
+
+/// The statistics and the profile a process leaves when it ends.
+func writeFinalReports(reason: StaticString) {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     // The program may have closed the reports' descriptor and opened a file of its
     // own under that number: then the exit reports go to fd 2 if that is still the
@@ -158,7 +171,7 @@ func swm_on_exit() {
     if heap.pointee.config.statsAtExit { heap.printStats(fd: heap.pointee.reportFD) }
     if heap.pointee.profiler != nil {
         swm_walk_check_report(heap.pointee.reportFD)
-        heap.writeProfileAtExit()
+        heap.writeProfileAtExit(reason: reason)
     }
 }
 
@@ -197,6 +210,7 @@ func swm_fork_parent() {
 func swm_fork_child() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     heap.resetAllLocks()
+    swm_locks_reset()
     if let profiler = heap.pointee.profiler {
         swm_lock_reset(&profiler.pointee.lock)
         swm_stackwalk_fork_child()

@@ -12,12 +12,12 @@ private struct ReportScratch {
 
 extension UnsafeMutablePointer where Pointee == Heap {
     @inline(never)
-    func writeProfileAtExit() {
+    func writeProfileAtExit(reason: StaticString) {
         guard let profiler = pointee.profiler else { return }
         withStackBytes256 { raw in
             let path = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
             reportPath(into: path, capacity: raw.count, profiler: profiler)
-            let ok = writeProfile(to: path, reason: "exit")
+            let ok = writeProfile(to: path, reason: reason)
             if !profiler.pointee.quiet || !ok { printProfileSummary(path: path, written: ok) }
         }
     }

@@ -33,7 +33,8 @@ struct TextReport {
         if let command = profile.command { out.append("  command   \(command)") }
         var process: [String] = []
         if let pid = profile.pid { process.append("pid \(pid)") }
-        let when = profile.writtenAtExit ? "written at exit" : "written on request (\(profile.reason ?? "?"))"
+        let when = profile.writtenAtExit ? "written at exit"
+            : profile.reason == "signal" ? "written as a signal ended it" : "written on request (\(profile.reason ?? "?"))"
         if let ns = profile.elapsedNs { process.append("\(when) after \(Format.duration(ns: ns))") } else { process.append(when) }
         out.append("  process   " + process.joined(separator: ", "))
         switch profile.mode {

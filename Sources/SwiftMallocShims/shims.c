@@ -124,3 +124,52 @@ int swm_report_fd_intact(int fd) {
     struct stat st;
     return swm_report_known && fstat(fd, &st) == 0 && st.st_dev == swm_report_dev && st.st_ino == swm_report_ino;
 }
+
+// ---- Reports when a signal ends the process ---------------------------------------
+// A program killed by a signal whose action is the default (Ctrl-C, kill, a closed
+// pipe) never runs its exit handlers, so its profile and statistics would be lost.
+// For those signals the library installs a handler at start-up (a program that
+// installs its own replaces it) that writes the exit reports, with the profile's
+// reason "signal", then restores the default action and raises the signal again,
+// so the process ends as it would have. The reports take the allocator's locks: a
+// thread that holds one of them (swm_tls_locks) writes nothing and just ends.
+__thread int swm_tls_locks __attribute__((tls_model("initial-exec")));
+extern void swm_on_signal(int sig);
+static const int swm_ending_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+enum { SWM_ENDING_SIGNALS = sizeof swm_ending_signals / sizeof swm_ending_signals[0] };
+static int swm_signal_reporting;
+
+static void swm_signal_report(int sig) {
+    int saved = errno;
+    // Another thread is reporting, and ends the process when it is done.
+    if (__atomic_exchange_n(&swm_signal_reporting, 1, __ATOMIC_SEQ_CST) != 0) {
+        errno = saved;
+        return;
+    }
+    if (swm_tls_locks == 0) swm_on_signal(sig);
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    sigemptyset(&action.sa_mask);
+    sigaction(sig, &action, NULL);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, sig);
+    pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
+    raise(sig);
+    errno = saved;
+}
+
+void swm_install_signal_reports(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = swm_signal_report;
+    sigemptyset(&action.sa_mask);
+    for (int i = 0; i < SWM_ENDING_SIGNALS; i++) sigaddset(&action.sa_mask, swm_ending_signals[i]);
+    for (int i = 0; i < SWM_ENDING_SIGNALS; i++) {
+        struct sigaction old;
+        if (sigaction(swm_ending_signals[i], NULL, &old) != 0) continue;
+        if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) continue;
+        sigaction(swm_ending_signals[i], &action, NULL);
+    }
+}

@@ -64,6 +64,19 @@ static inline void swm_set_errno(int e) { errno = e; }
 static inline int swm_get_errno(void) { return errno; }
 
 // ---- Locks: a three-state futex mutex (0 free, 1 held, 2 held with waiters) ----
+// swm_tls_locks counts the locks of ours the thread holds or is taking (raised
+// before a lock is taken, lowered after it is released; the signal fences keep
+// the compiler from moving either across), so a signal handler can tell that its
+// thread is inside the allocator (shims.c, reports when a signal ends the process).
+extern __thread int swm_tls_locks __attribute__((tls_model("initial-exec")));
+static inline __attribute__((always_inline)) void swm_locks_enter(void) {
+    swm_tls_locks++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+static inline __attribute__((always_inline)) void swm_locks_leave(void) {
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    swm_tls_locks--;
+}
 static inline void swm_lock_slow(int32_t *l) {
     int32_t c = __atomic_exchange_n(l, 2, __ATOMIC_ACQUIRE);
     while (c != 0) {
@@ -72,6 +85,7 @@ static inline void swm_lock_slow(int32_t *l) {
     }
 }
 static inline __attribute__((always_inline)) void swm_lock(int32_t *l) {
+    swm_locks_enter();
     int32_t expected = 0;
     if (__builtin_expect(__atomic_compare_exchange_n(l, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED), 1)) return;
     for (int i = 0; i < 64; i++) {
@@ -84,15 +98,24 @@ static inline __attribute__((always_inline)) void swm_lock(int32_t *l) {
 }
 /// Takes the lock only if it is free; returns whether it did.
 static inline __attribute__((always_inline)) int swm_trylock(int32_t *l) {
+    swm_locks_enter();
     int32_t expected = 0;
-    return __atomic_compare_exchange_n(l, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+    if (__atomic_compare_exchange_n(l, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 1;
+    swm_locks_leave();
+    return 0;
 }
 static inline __attribute__((always_inline)) void swm_unlock(int32_t *l) {
     if (__atomic_exchange_n(l, 0, __ATOMIC_RELEASE) == 2)
         syscall(SYS_futex, l, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    swm_locks_leave();
 }
 /// Only for the child after fork(): no other thread exists, so the lock is simply free.
 static inline void swm_lock_reset(int32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELAXED); }
+/// In the child after fork(): the forking thread's locks were reset, not released.
+static inline void swm_locks_reset(void) { swm_tls_locks = 0; }
+/// Installs the handler that writes the exit reports when SIGINT, SIGTERM, SIGHUP
+/// or SIGPIPE ends the process, for those of them whose action is the default.
+void swm_install_signal_reports(void);
 
 // ---- Atomics on plain words ---------------------------------------------------
 static inline uintptr_t swm_load_acquire(uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
