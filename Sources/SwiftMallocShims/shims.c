@@ -97,7 +97,11 @@ __attribute__((constructor)) static void swm_constructor(void) {
     swm_on_load();
     pthread_atfork(swm_fork_prepare, swm_fork_parent, swm_fork_child);
 }
-__attribute__((destructor)) static void swm_destructor(void) { swm_on_exit(); }
+static int swm_final_reports_claim(void);
+/// At exit, unless a signal handler is writing the reports (and ending the process).
+__attribute__((destructor)) static void swm_destructor(void) {
+    if (swm_final_reports_claim()) swm_on_exit();
+}
 
 int swm_stream_write(void *stream, const void *buf, size_t len) {
     return fwrite(buf, 1, len, (FILE *)stream) == len ? 0 : -1;
@@ -137,12 +141,19 @@ __thread int swm_tls_locks __attribute__((tls_model("initial-exec")));
 extern void swm_on_signal(int sig);
 static const int swm_ending_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 enum { SWM_ENDING_SIGNALS = sizeof swm_ending_signals / sizeof swm_ending_signals[0] };
-static int swm_signal_reporting;
+static int swm_final_reports_claimed;
+
+/// The final reports are written once: at exit or by the first ending signal,
+/// whichever claims them first.
+static int swm_final_reports_claim(void) {
+    return __atomic_exchange_n(&swm_final_reports_claimed, 1, __ATOMIC_SEQ_CST) == 0;
+}
 
 static void swm_signal_report(int sig) {
     int saved = errno;
-    // Another thread is reporting, and ends the process when it is done.
-    if (__atomic_exchange_n(&swm_signal_reporting, 1, __ATOMIC_SEQ_CST) != 0) {
+    // Another thread is writing them: at exit (the process ends when it returns)
+    // or for a signal (it ends the process when it is done).
+    if (!swm_final_reports_claim()) {
         errno = saved;
         return;
     }
