@@ -266,7 +266,14 @@ struct RunCommand: ParsableCommand {
         if !rest.isEmpty {
             notes.append("\(rest.count) other process\(rest.count == 1 ? "" : "es") wrote profiles "
                 + "(swiftmalloc report FILE):")
-            for r in rest { notes.append("  \(r.path)") }
+            // A command that runs many others (a shell script, make) leaves one
+            // profile per process: name a few, then say where the rest are.
+            let shown = 5
+            for r in rest.prefix(rest.count > shown + 1 ? shown : rest.count) { notes.append("  \(r.path)") }
+            if rest.count > shown + 1 {
+                let directory = (rest[shown].path as NSString).deletingLastPathComponent
+                notes.append("  … and \(rest.count - shown) more in \(directory)")
+            }
         }
         for n in notes { printError(n) }
         guard let chosen else { return }
