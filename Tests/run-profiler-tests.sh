@@ -488,6 +488,42 @@ signal_case() {
 }
 check "profile/a process ended by a signal still writes its profile and statistics" signal_case
 
+# SWIFTMALLOC_REPORT_INTERVAL=1: while the program runs, its profile appears at the
+# report path (reason "interval", written whole: the program copies the first one
+# it finds complete) with the 100 blocks it holds; at exit the final report
+# replaces it, with the 50 still held. Also in a forked child, which starts its
+# own reporter thread.
+interval_case() {
+    local prog="$work/interval" dir="$work/interval.d"
+    mkdir -p "$dir"
+    "$CC" -O2 -g "$root/Tests/profile/interval.c" -o "$prog" >"$work/interval-cc.log" 2>&1 ||
+        { show compiler "$work/interval-cc.log"; return 1; }
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT_INTERVAL=1 \
+        SWIFTMALLOC_REPORT="$dir/run.%p.report" "$prog" "$dir/run.%p.report" "$dir/copy.report" >"$dir/out" 2>&1 ||
+        { show interval "$dir/out"; return 1; }
+    local final
+    final=$(ls "$dir"/run.*.report 2>/dev/null | head -n 1)
+    [ -n "$final" ] && [ "$(ls "$dir"/run.* | wc -l)" -eq 1 ] || { echo "    expected one report and no temporary file:"; ls "$dir"; return 1; }
+    grep -q "^reason interval" "$dir/copy.report" && grep -q "^reason exit" "$final" ||
+        { echo "    reasons: $(grep -h '^reason' "$dir/copy.report" "$final" | tr '\n' ' ')"; return 1; }
+    "$cli" report "$dir/copy.report" --format json >"$dir/copy.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    "$cli" report "$final" --format json >"$dir/final.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    echo -n "    while running:"
+    python3 "$checks" live "$dir/copy.json" hold_blocks 4800 100 || return 1
+    echo -n "    at exit:"
+    python3 "$checks" live "$dir/final.json" hold_blocks 2400 50 || return 1
+    # A forked child: its own interval report, under its own pid.
+    rm -f "$dir"/run.* "$dir/copy.report"
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT_INTERVAL=1 \
+        SWIFTMALLOC_REPORT="$dir/run.%p.report" "$prog" "$dir/run.%p.report" "$dir/copy.report" fork >"$dir/out" 2>&1 ||
+        { show "interval (fork)" "$dir/out"; return 1; }
+    grep -q "^reason interval" "$dir/copy.report" || { echo "    no interval report from the forked child"; return 1; }
+    "$cli" report "$dir/copy.report" --format json >"$dir/child.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    echo -n "    forked child, while running:"
+    python3 "$checks" live "$dir/child.json" hold_blocks 4800 100 || return 1
+}
+check "profile/interval reports while the program runs, replaced by the final one" interval_case
+
 collapsed_real_case() {
     [ -s "$work/exact.report" ] || { echo "    no profile from profile/exact to render"; return 1; }
     "$cli" report "$work/exact.report" --format collapsed >"$work/exact.folded" 2>"$work/err" || { show stderr "$work/err"; return 1; }

@@ -89,6 +89,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         // Full profiling: malloc captures its caller's stack on entry.
         if pointee.profiler != nil && fullProfile { swm_use_profiled_malloc() }
+        // The profile rewritten every SWIFTMALLOC_REPORT_INTERVAL seconds while the program runs.
+        if let profiler = pointee.profiler, let seconds = number("SWIFTMALLOC_REPORT_INTERVAL"), seconds > 0 {
+            profiler.pointee.reportInterval = UInt64(min(seconds, 1 << 30)) &* 1_000_000_000
+            pointee.reporterState = .wanted
+        }
         // Reports for a process that a signal ends (SWIFTMALLOC_PROFILE_SIGNALS=0: none).
         if pointee.profiler != nil || pointee.config.statsAtExit,
            !(environment("SWIFTMALLOC_PROFILE_SIGNALS").map { $0[0] == 48 } ?? false) {
@@ -170,6 +175,7 @@ func writeFinalReports(reason: StaticString) {
     if fd >= 0 && swm_report_fd_intact(fd) == 0 { heap.pointee.reportFD = swm_report_fd_intact(2) != 0 ? 2 : -1 }
     if heap.pointee.config.statsAtExit { heap.printStats(fd: heap.pointee.reportFD) }
     if heap.pointee.profiler != nil {
+        heap.stopIntervalReports()
         swm_walk_check_report(heap.pointee.reportFD)
         heap.writeProfileAtExit(reason: reason)
     }
@@ -213,6 +219,9 @@ func swm_fork_child() {
     swm_locks_reset()
     if let profiler = heap.pointee.profiler {
         swm_lock_reset(&profiler.pointee.lock)
+        // The reporter thread does not exist in the child: the child starts its own.
+        swm_lock_reset(&profiler.pointee.reportLock)
+        if heap.pointee.reporterState == .running { heap.pointee.reporterState = .wanted }
         swm_stackwalk_fork_child()
         swm_unwind_fork_child()
     }

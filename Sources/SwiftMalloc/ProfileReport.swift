@@ -22,6 +22,30 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
     }
 
+    /// The interval report (IntervalReport.swift): the profile written to
+    /// `<path>.tmp` and renamed over the report path, so that a reader never finds
+    /// a partial file. Caller holds the profiler's reportLock.
+    func writeIntervalReport(profiler: UnsafeMutablePointer<Profiler>) {
+        withStackBytes256 { raw in
+            let path = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
+            reportPath(into: path, capacity: raw.count, profiler: profiler)
+            withStackBytes256 { raw2 in
+                let temporary = raw2.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
+                var i = 0
+                while path[i] != 0 && i < raw2.count &- 8 { temporary[i] = path[i]; i &+= 1 }
+                let suffix: StaticString = ".tmp"
+                var k = 0
+                while k < suffix.utf8CodeUnitCount { temporary[i] = CChar(bitPattern: suffix.utf8Start[k]); i &+= 1; k &+= 1 }
+                temporary[i] = 0
+                if writeProfile(to: temporary, reason: "interval") {
+                    _ = swm_rename(temporary, path)
+                } else {
+                    _ = swm_unlink(temporary)
+                }
+            }
+        }
+    }
+
     /// SWIFTMALLOC_REPORT (or swiftmalloc.%p.report) with %p replaced by the pid.
     private func reportPath(into out: UnsafeMutablePointer<CChar>, capacity: Int, profiler: UnsafeMutablePointer<Profiler>) {
         withUnsafeMutableBytes(of: &profiler.pointee.reportTemplate) { t in

@@ -88,6 +88,13 @@ struct Profiler {
     var timelineInterval: UInt64 = timelineFirstIntervalNanoseconds
     var events: UInt = 0
     var startedAt: UInt64 = 0
+    /// SWIFTMALLOC_REPORT_INTERVAL in nanoseconds (0: no interval reports), and
+    /// the lock that orders the reporter thread's reports with the final one: once
+    /// `finalStarted` is set (under it) no interval report is written or renamed
+    /// over the report path (IntervalReport.swift).
+    var reportInterval: UInt64 = 0
+    var reportLock: Int32 = 0
+    var finalStarted = false
     /// SWIFTMALLOC_REPORT, copied (NUL-terminated); empty: swiftmalloc.%p.report.
     var reportTemplate: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
                          UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,

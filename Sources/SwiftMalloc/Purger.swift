@@ -36,6 +36,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// Called at the end of allocation slow paths, with no lock held.
     @inline(__always) func startPurgerIfWanted() {
         if pointee.purgerState == .wanted { startPurger() }
+        if pointee.reporterState == .wanted { startReporter() }
     }
 
     @inline(never)

@@ -34,7 +34,9 @@ struct TextReport {
         var process: [String] = []
         if let pid = profile.pid { process.append("pid \(pid)") }
         let when = profile.writtenAtExit ? "written at exit"
-            : profile.reason == "signal" ? "written as a signal ended it" : "written on request (\(profile.reason ?? "?"))"
+            : profile.reason == "signal" ? "written as a signal ended it"
+            : profile.reason == "interval" ? "written while it ran (interval report)"
+            : "written on request (\(profile.reason ?? "?"))"
         if let ns = profile.elapsedNs { process.append("\(when) after \(Format.duration(ns: ns))") } else { process.append(when) }
         out.append("  process   " + process.joined(separator: ", "))
         switch profile.mode {

@@ -68,7 +68,18 @@ static void *swm_purger_start(void *arg) {
     swm_purger_main();
     return NULL;
 }
-int swm_start_purger(void) {
+extern void swm_reporter_main(void);
+static void *swm_reporter_start(void *arg) {
+    (void)arg;
+    swm_reporter_main();
+    return NULL;
+}
+static int swm_start_background(void *(*start)(void *), const char *name);
+int swm_start_purger(void) { return swm_start_background(swm_purger_start, "swiftmalloc"); }
+int swm_start_reporter(void) { return swm_start_background(swm_reporter_start, "swiftmalloc-rep"); }
+
+/// A detached thread of the library's own, with every signal blocked.
+static int swm_start_background(void *(*start)(void *), const char *name) {
     pthread_attr_t attr;
     sigset_t all;
     pthread_t thread;
@@ -76,19 +87,19 @@ int swm_start_purger(void) {
     sigfillset(&all);
     pthread_attr_setsigmask_np(&attr, &all);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    // A small stack: the purger's frames are tiny, and a default 8 MiB stack is
+    // A small stack: the threads' frames are small, and a default 8 MiB stack is
     // placed by the kernel right below the lowest mapping, usually the page heap,
     // where it would stop the heap from growing downwards (PageHeap.growDownwards).
     // glibc puts the program's static TLS on the stack too, so a program with a
     // large one gets the default size instead.
     pthread_attr_setstacksize(&attr, 256 << 10);
-    int rc = pthread_create(&thread, &attr, swm_purger_start, NULL);
+    int rc = pthread_create(&thread, &attr, start, NULL);
     if (rc == EINVAL) {
         pthread_attr_setstacksize(&attr, 8 << 20);
-        rc = pthread_create(&thread, &attr, swm_purger_start, NULL);
+        rc = pthread_create(&thread, &attr, start, NULL);
     }
     pthread_attr_destroy(&attr);
-    if (rc == 0) pthread_setname_np(thread, "swiftmalloc");
+    if (rc == 0) pthread_setname_np(thread, name);
     return rc;
 }
 

@@ -9,6 +9,7 @@
 #endif
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <errno.h>
 #include <time.h>
@@ -255,6 +256,10 @@ void swm_thread_key_set(void *cache);
 /// Starts the background purge thread (detached, all signals blocked, named
 /// "swiftmalloc"); returns 0 on success. Call with no allocator lock held.
 int swm_start_purger(void);
+/// Starts the interval reporter thread (IntervalReport.swift); 0 on success.
+int swm_start_reporter(void);
+static inline int swm_rename(const char *from, const char *to) { return rename(from, to); }
+static inline int swm_unlink(const char *path) { return unlink(path); }
 /// Sleeps until *word != expected or `nanoseconds` pass (0: no time limit).
 static inline void swm_futex_wait(int32_t *word, int32_t expected, uint64_t nanoseconds) {
     struct timespec ts = { (time_t)(nanoseconds / 1000000000u), (long)(nanoseconds % 1000000000u) };

@@ -1,0 +1,59 @@
+// Interval reports (SWIFTMALLOC_REPORT_INTERVAL=SECONDS): a long-running program's
+// profile, rewritten every SECONDS at the report path while it runs, so that it
+// can be read without stopping the program. One detached thread of the library's
+// own (all signals blocked) sleeps, then writes the profile to `<path>.tmp` and
+// renames it over `<path>`, so a reader always finds a whole file. The final
+// report (at exit, or when a signal ends the process) takes `reportLock` and sets
+// `finalStarted` first: a report the thread is writing finishes before it, and
+// none is renamed over it afterwards.
+//
+// When the thread starts: like the purger (Purger.swift), from an allocation slow
+// path after the constructor ran, with no lock held; the profiler marks it wanted
+// when it starts, and a forked child (where it does not exist) marks it wanted again.
+import SwiftMallocShims
+
+enum ReporterState: UInt8 {
+    case off = 0         // no interval reports
+    case wanted = 1      // the next allocation slow path starts the thread
+    case running = 2
+}
+
+extension UnsafeMutablePointer where Pointee == Heap {
+    @inline(never)
+    func startReporter() {
+        if !pointee.loaded || swm_tls_state_get() == 2 { return }
+        guard let profiler = pointee.profiler else { return }
+        swm_lock(&profiler.pointee.reportLock)
+        let go = pointee.reporterState == .wanted
+        if go { pointee.reporterState = .running }
+        swm_unlock(&profiler.pointee.reportLock)
+        if go && swm_start_reporter() != 0 {
+            swm_lock(&profiler.pointee.reportLock)
+            pointee.reporterState = .off
+            swm_unlock(&profiler.pointee.reportLock)
+        }
+    }
+
+    /// Before the final report: no interval report is written after this returns.
+    func stopIntervalReports() {
+        guard let profiler = pointee.profiler else { return }
+        swm_lock(&profiler.pointee.reportLock)
+        profiler.pointee.finalStarted = true
+        swm_unlock(&profiler.pointee.reportLock)
+    }
+}
+
+@_cdecl("swm_reporter_main")
+func swm_reporter_main() {
+    guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self), let profiler = heap.pointee.profiler else { return }
+    let interval = profiler.pointee.reportInterval
+    while true {
+        var nap: Int32 = 0
+        swm_futex_wait(&nap, 0, interval)
+        swm_lock(&profiler.pointee.reportLock)
+        let done = profiler.pointee.finalStarted
+        if !done { heap.writeIntervalReport(profiler: profiler) }
+        swm_unlock(&profiler.pointee.reportLock)
+        if done { return }
+    }
+}
