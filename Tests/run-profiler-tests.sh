@@ -521,6 +521,12 @@ interval_case() {
     "$cli" report "$dir/copy.report" --format json >"$dir/child.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
     echo -n "    forked child, while running:"
     python3 "$checks" live "$dir/child.json" hold_blocks 4800 100 || return 1
+    # The same through `swiftmalloc run --interval 1` (the program fails without an interval report).
+    rm -f "$dir"/run.* "$dir/copy.report"
+    SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run --interval 1 --quiet --report "$dir/run.%p.report" -- \
+        "$prog" "$dir/run.%p.report" "$dir/copy.report" >"$dir/out" 2>&1 || { show "swiftmalloc run --interval" "$dir/out"; return 1; }
+    grep -q "^reason interval" "$dir/copy.report" || { echo "    no interval report through swiftmalloc run --interval"; return 1; }
+    echo "    swiftmalloc run --interval 1: an interval report while the command ran"
 }
 check "profile/interval reports while the program runs, replaced by the final one" interval_case
 

@@ -41,6 +41,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Maximum frames recorded per stack.")
     var depth: Int?
 
+    @Option(help: ArgumentHelp("Also rewrite each profile every N seconds while the command runs.",
+                               discussion: "The file is replaced whole, so `swiftmalloc report FILE` can read it at any time."))
+    var interval: Int?
+
     @Option(help: "Sites shown per ranking in the report.")
     var top: Int = 10
 
@@ -62,6 +66,7 @@ struct RunCommand: ParsableCommand {
         }
         if let sample, sample < 1 { throw ValidationError("--sample must be at least 1 (bytes)") }
         if let depth, depth < 1 { throw ValidationError("--depth must be at least 1") }
+        if let interval, interval < 1 { throw ValidationError("--interval must be at least 1 (second)") }
         if top < 1 { throw ValidationError("--top must be at least 1") }
     }
 
@@ -91,6 +96,7 @@ struct RunCommand: ParsableCommand {
             environment.removeValue(forKey: "SWIFTMALLOC_PROFILE_SAMPLE")
         }
         if let depth { environment["SWIFTMALLOC_PROFILE_DEPTH"] = String(depth) }
+        if let interval { environment["SWIFTMALLOC_REPORT_INTERVAL"] = String(interval) }
         environment["SWIFTMALLOC_REPORT"] = template
         // This command prints the report itself; the library's one-line summary would repeat it.
         environment["SWIFTMALLOC_PROFILE_QUIET"] = "1"
