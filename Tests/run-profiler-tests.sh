@@ -381,13 +381,20 @@ check "profile/sampled estimate within 15% (2)" sampled_case
 # blocks of a thread that waits with its counts unmerged, on request and at exit.
 # tally_run NAME [ARG...]: compiles Tests/profile/NAME.c and runs it with every
 # allocation recorded; its profile at exit goes to $work/NAME.d/exit.report.
+# build_profile_prog NAME [FLAGS...]: compiles Tests/profile/NAME.c to $work/NAME
+# (once) and makes its directory $work/NAME.d.
+build_profile_prog() {
+    local name=$1
+    shift
+    mkdir -p "$work/$name.d"
+    [ -x "$work/$name" ] || "$CC" -O2 -g "$@" "$root/Tests/profile/$name.c" -o "$work/$name" >"$work/$name-cc.log" 2>&1 ||
+        { show compiler "$work/$name-cc.log"; return 1; }
+}
 tally_run() {
     local name=$1
     shift
     local prog="$work/$name" dir="$work/$name.d"
-    mkdir -p "$dir"
-    "$CC" -O2 -g -pthread "$root/Tests/profile/$name.c" -o "$prog" >"$work/$name-cc.log" 2>&1 ||
-        { show compiler "$work/$name-cc.log"; return 1; }
+    build_profile_prog "$name" -pthread || return 1
     timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
         SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" "$@" >"$dir/out" 2>&1 ||
         { show "$name" "$dir/out"; return 1; }
@@ -426,9 +433,7 @@ check "profile/exact counts with cross-thread frees and threads waiting at exit"
 # statistics must not land in that file; stderr (unchanged) gets them instead.
 stderr_reuse_case() {
     local prog="$work/stderr_reuse" dir="$work/stderr_reuse.d"
-    mkdir -p "$dir"
-    "$CC" -O2 -g "$root/Tests/profile/stderr_reuse.c" -o "$prog" >"$work/stderr_reuse-cc.log" 2>&1 ||
-        { show compiler "$work/stderr_reuse-cc.log"; return 1; }
+    build_profile_prog stderr_reuse || return 1
     rm -f "$dir/data"
     timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_STATS=1 \
         SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" "$dir/data" >"$dir/out" 2>"$dir/err" ||
@@ -451,10 +456,8 @@ check "profile/exit reports never write into a file that took their descriptor" 
 signal_run() { # NAME SIGNAL [own] -> $dir/NAME.{report,out,err,status}
     local name=$1
     shift
-    local prog="$work/signal_end" dir="$work/signal.d"
-    mkdir -p "$dir"
-    [ -x "$prog" ] || "$CC" -O2 -g -pthread "$root/Tests/profile/signal_end.c" -o "$prog" >"$work/signal-cc.log" 2>&1 ||
-        { show compiler "$work/signal-cc.log"; return 1; }
+    local prog="$work/signal_end" dir="$work/signal_end.d"
+    build_profile_prog signal_end -pthread || return 1
     # In a subshell whose own stderr is dropped: the shell's "Terminated" notice.
     ( status=0
       timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_STATS=1 \
@@ -462,7 +465,7 @@ signal_run() { # NAME SIGNAL [own] -> $dir/NAME.{report,out,err,status}
       echo "$status" >"$dir/$name.status" ) 2>/dev/null
 }
 signal_case() {
-    local dir="$work/signal.d" s n
+    local dir="$work/signal_end.d" s n
     for s in INT TERM HUP PIPE; do
         signal_run "$s" "$s" || return 1
         n=$(kill -l "$s")
@@ -495,9 +498,7 @@ check "profile/a process ended by a signal still writes its profile and statisti
 # own reporter thread.
 interval_case() {
     local prog="$work/interval" dir="$work/interval.d"
-    mkdir -p "$dir"
-    "$CC" -O2 -g "$root/Tests/profile/interval.c" -o "$prog" >"$work/interval-cc.log" 2>&1 ||
-        { show compiler "$work/interval-cc.log"; return 1; }
+    build_profile_prog interval || return 1
     timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT_INTERVAL=1 \
         SWIFTMALLOC_REPORT="$dir/run.%p.report" "$prog" "$dir/run.%p.report" "$dir/copy.report" >"$dir/out" 2>&1 ||
         { show interval "$dir/out"; return 1; }
