@@ -4,8 +4,11 @@
 # run through its dynamic loader (ld-linux-x86-64.so.2 --library-path DIR
 # --preload libswiftmalloc.so PROGRAM). Checks the allocator (Tests/c: api,
 # stress, threads, fork), the cached stack walk against libunwind's
-# (Tests/profile/walk.c), and what full profiling costs on the profiler
-# benchmark's churn program against the same program unprofiled.
+# (Tests/profile/walk.c), stacks through a plugin unloaded and replaced
+# (Tests/profile/dlclose.c: the library's dlclose is passed on to this libc's),
+# the profile of a process that SIGTERM ends (Tests/profile/signal_end.c), and
+# what full profiling costs on the profiler benchmark's churn program against the
+# same program unprofiled.
 #
 #   scripts/other-glibc.sh [RELEASE...]     RELEASE: ubuntu-noble (default),
 #                                           debian-trixie, ubuntu-jammy
@@ -23,7 +26,8 @@ releases=("$@")
 
 swift build -c release 2>&1 | tail -n 1
 lib="$root/.build/release/libswiftmalloc.so"
-[ -f "$lib" ] || { echo "build failed: $lib missing"; exit 1; }
+cli="$root/.build/release/swiftmalloc-cli"
+[ -f "$lib" ] && [ -x "$cli" ] || { echo "build failed: $lib or $cli missing"; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/swiftmalloc-glibc.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -33,6 +37,10 @@ for t in api stress threads fork; do
 done
 gcc -O2 -g -fomit-frame-pointer -pthread -o "$work/walk" "$root/Tests/profile/walk.c" || exit 1
 gcc -O2 -g -o "$work/churn" "$root/benchmarks/profilers/churn.c" || exit 1
+gcc -O2 -g -fomit-frame-pointer -shared -fPIC -DFRAME=8 -o "$work/plugin-a.so" "$root/Tests/profile/dlclose_plugin.c" || exit 1
+gcc -O2 -g -fomit-frame-pointer -shared -fPIC -DFRAME=88 -o "$work/plugin-b.so" "$root/Tests/profile/dlclose_plugin.c" || exit 1
+gcc -O2 -g -o "$work/dlclose" "$root/Tests/profile/dlclose.c" -ldl || exit 1
+gcc -O2 -g -pthread -o "$work/signal_end" "$root/Tests/profile/signal_end.c" || exit 1
 
 failed=0
 check() { # NAME COMMAND...: runs COMMAND, prints PASS or FAIL with its last line
@@ -85,6 +93,26 @@ for release in "${releases[@]}"; do
         echo "$WALK_COMPARED of 9,000 stacks came from learned rules, $WALK_DIFFERED differed from libunwind's"
     }
     check "$release: cached stack walks equal libunwind's" walk_check
+    dlclose_check() {
+        env SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT="$dir/dlclose.report" \
+            "${loader[@]}" --preload "$lib" "$work/dlclose" "$work/plugin-a.so" "$work/plugin-b.so" >"$dir/dlclose.out" 2>&1 || return 1
+        "$cli" report "$dir/dlclose.report" --format collapsed --metric alloc-count >"$dir/dlclose.folded" || return 1
+        local through cut
+        through=$(grep ';main;call_plugin;plugin_alloc;inner_alloc ' "$dir/dlclose.folded" | awk '{s += $NF} END {print s + 0}')
+        cut=$(grep -v '^\[no stack\] ' "$dir/dlclose.folded" | grep -c -v '^_start;')
+        echo "$through allocations through the plugins named in whole stacks, $cut cut short ($(grep -o 'B loaded.*' "$dir/dlclose.out"))"
+        [ "$through" -eq 6006 ] && [ "$cut" -eq 0 ]
+    }
+    check "$release: stacks through an unloaded and replaced plugin" dlclose_check
+    signal_check() {
+        local status=0
+        ( env SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT="$dir/signal.report" \
+            "${loader[@]}" --preload "$lib" "$work/signal_end" TERM >"$dir/signal.out" 2>&1 ) 2>/dev/null || status=$?
+        grep -q "^reason signal" "$dir/signal.report" || return 1
+        echo "ended by SIGTERM (status $status), profile written"
+        [ "$status" -eq 143 ]
+    }
+    check "$release: a process that SIGTERM ends writes its profile" signal_check
     off=$(seconds "${loader[@]}" --preload "$lib" "$work/churn" 2)
     full=$(seconds env SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT="$dir/churn.report" \
         "${loader[@]}" --preload "$lib" "$work/churn" 2)
