@@ -64,6 +64,7 @@ struct Heap {
     var loaded = false
     /// Background purger (Purger.swift), under the page heap lock.
     var purgerState: PurgerState = .idle
+    /// Interval reports' thread (IntervalReport.swift), under the profiler's reportLock.
     var reporterState: ReporterState = .off
     /// The purger's passes so far (written by it alone, read relaxed): the clock of
     /// the mixed arenas' free ranges (MixedArena.purgeRanges).
