@@ -185,6 +185,17 @@ size_t swm_unloaded_records(char *buffer, size_t capacity) {
     return n;
 }
 
+/// After an unload: the learned frame rules, every thread's walk memo and
+/// libunwind's caches are forgotten.
+static void swm_code_unloaded(void) {
+    __atomic_store_n(&swm_code_was_unloaded, 1, __ATOMIC_RELAXED);
+    swm_stackwalk_forget_code();
+    // libunwind's own caches of unwind information by address (the cursor API's;
+    // unw_backtrace's per-thread cache is bypassed from now on, swm_backtrace).
+    if (swm_unw_flush_cache != NULL && swm_unw_local_addr_space != NULL)
+        swm_unw_flush_cache(*swm_unw_local_addr_space, 0, 0);
+}
+
 int swm_dlclose(int (*next)(void *), void *handle) {
     if (!__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) return next(handle);
     swm_module_snapshot *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -208,16 +219,6 @@ int swm_dlclose(int (*next)(void *), void *handle) {
     }
     if (s != NULL) munmap(s, sizeof *s);
     return r;
-}
-
-void swm_code_unloaded(void) {
-    if (!__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) return;
-    __atomic_store_n(&swm_code_was_unloaded, 1, __ATOMIC_RELAXED);
-    swm_stackwalk_forget_code();
-    // libunwind's own caches of unwind information by address (the cursor API's;
-    // unw_backtrace's per-thread cache is bypassed from now on, swm_backtrace).
-    if (swm_unw_flush_cache != NULL && swm_unw_local_addr_space != NULL)
-        swm_unw_flush_cache(*swm_unw_local_addr_space, 0, 0);
 }
 
 int swm_is_self_frame(uintptr_t a) { return a >= swm_self_start && a < swm_self_end; }

@@ -320,12 +320,9 @@ void swm_stackwalk_open(void *libunwind);
 #define SWM_WALK_MEMO_STEPS (2 * SWM_WALK_MEMO_DEPTH)
 #define SWM_WALK_MEMO_GENERATION (3 * SWM_WALK_MEMO_DEPTH + 1)
 void swm_walk_memo_forget(uintptr_t *memo, int n);
-/// After the program unloaded a library (dlclose, forward.c): other code may be
-/// mapped at its addresses later, so the learned frame rules, every thread's walk
-/// memo and libunwind's caches are forgotten. No effect before profiling starts.
-void swm_code_unloaded(void);
-/// dlclose through `next` (libc's); once profiling is on, notes the libraries it
-/// unloaded (swm_unloaded_records) and then calls swm_code_unloaded.
+/// dlclose through `next` (libc's); once profiling is on and it unloaded something,
+/// notes the libraries it unloaded (swm_unloaded_records) and forgets what was
+/// learned about their code: other code may be mapped at those addresses later.
 int swm_dlclose(int (*next)(void *), void *handle);
 /// Copies the `unloaded` report records of the libraries unloaded so far (text
 /// lines) into `buffer`, at most `capacity` bytes; returns the bytes copied.
