@@ -9,6 +9,8 @@
 #   preload  a plain binary run with LD_PRELOAD=LIBPATH
 #   linked   a binary linked to the library (-lswiftmalloc, with an rpath)
 #   mixed    the plain binary preloaded with SWIFTMALLOC_MIXED=1 (MIXED_TESTS only)
+#   twolevel the plain binary preloaded under an address-space limit that denies
+#            the flat page map (TWOLEVEL_TESTS only)
 # Each run has a time limit (C_TEST_TIMEOUT seconds, 120 by default). A test
 # passes when it exits 0; its output is shown only when it fails.
 #
@@ -36,6 +38,9 @@ shift
 timeout_s=${C_TEST_TIMEOUT:-120}
 # These tests run a third time, preloaded with SWIFTMALLOC_MIXED=1 (mixed spans).
 MIXED_TESTS="api badfree fork mixed refill rss shards stress threads"
+# These run again preloaded under an address-space limit that leaves the library
+# without its flat page map (the two-level lookup only).
+TWOLEVEL_TESTS="api badfree fork stress threads"
 CC=${CC:-gcc}
 CFLAGS=(-O2 -g -pthread -Wall -I "$root/include")
 
@@ -74,6 +79,11 @@ run_one() {
     elif [ "$mode" = mixed ]; then
         # Mixed spans on (SWIFTMALLOC_MIXED=1): blocks of 256 B to 2 KiB share spans.
         (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_MIXED=1 "$bin" "$@" \
+            >"$work/out" 2>"$work/err") 2>/dev/null
+    elif [ "$mode" = twolevel ]; then
+        # Under an 8 GiB address-space limit the flat page map (a 32 GiB reservation)
+        # cannot be had: free walks the two-level map instead.
+        (cd "$work" && ulimit -v 8388608 && timeout "$timeout_s" env LD_PRELOAD="$lib" "$bin" "$@" \
             >"$work/out" 2>"$work/err") 2>/dev/null
     elif [ "$mode" = profiling ]; then
         (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
@@ -161,6 +171,7 @@ for t in "${tests[@]}"; do
     modes=(preload linked)
     # These run a third time with mixed spans on (preloaded).
     case " $MIXED_TESTS " in *" $t "*) modes+=(mixed) ;; esac
+    case " $TWOLEVEL_TESTS " in *" $t "*) modes+=(twolevel) ;; esac
     for mode in "${modes[@]}"; do
         if [ "$mode" = linked ]; then bin=$linked; else bin=$plain; fi
         [ -n "$bin" ] || continue

@@ -97,6 +97,11 @@ func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
 /// sorted into their classes' bins later (ThreadCache.sortUnsorted). NULL fails
 /// a lookup test (page 0 is never ours) and returns at the exit to the slow path;
 /// anything else takes the slow path, which reports bad pointers.
+///
+/// The exported `free` enters swm_free_flat, which reads the page's entry from the
+/// flat map, once start-up has reserved it (PageMap.swift); swiftmalloc_free, the
+/// prefixed API's, and `free` before that or without the reservation, walk root
+/// and leaf.
 @_silgen_name("swiftmalloc_free")
 public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
     let p = UInt(bitPattern: ptr)
@@ -104,8 +109,27 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
     // 47-bit space aliases some leaf, but then p - span.start is at least 2^47 minus
     // the span's end, never a carved block's offset, so it fails the test below.
     let root = pageMapRoot[Int(truncatingIfNeeded: (p >> (pageShift &+ leafBits)) & ((1 << (addressBits &- pageShift &- leafBits)) &- 1))]
-    if let leaf = root,
-       let span = UnsafeMutablePointer<Span>(bitPattern: leaf[Int(truncatingIfNeeded: (p >> pageShift) & ((1 << leafBits) &- 1))]) {
+    if let leaf = root {
+        let entry = leaf[Int(truncatingIfNeeded: (p >> pageShift) & ((1 << leafBits) &- 1))]
+        freeFast(p, UnsafeMutablePointer<Span>(bitPattern: swm_page_entry_base_get() &+ entry).unsafelyUnwrapped)
+    } else {
+        freeSlowOrNull(p)
+    }
+}
+
+@_silgen_name("swm_free_flat")
+func swm_free_flat(_ ptr: UnsafeMutableRawPointer?) {
+    let p = UInt(bitPattern: ptr)
+    // An address outside the window aliases an entry inside it; as above, the
+    // block-start test then fails and the slow path looks it up through the root.
+    freeFast(p, swm_page_flat_span(p).unsafelyUnwrapped.assumingMemoryBound(to: Span.self))
+}
+
+/// `span` is the page's descriptor, or the zero descriptor (fastLimit 0) where the
+/// page is not ours.
+@inline(__always)
+private func freeFast(_ p: UInt, _ span: UnsafeMutablePointer<Span>) {
+    do {
         let index = BlockDivisor.quotient(p &- span.pointee.start, inverse: span.pointee.divInverse, shift: span.pointee.divShift)
         if index < span.pointee.fastLimit {
             let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
@@ -124,6 +148,11 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
             }
         }
     }
+    freeSlowOrNull(p)
+}
+
+@inline(__always)
+private func freeSlowOrNull(_ p: UInt) {
     // free(NULL), which programs call often, ends here.
     if p == 0 { return }
     freeSlow(p, call: "free()")

@@ -162,6 +162,7 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     let binBytes = UInt(MemoryLayout<UnsafeMutablePointer<Span>?>.stride &* binCount)
     let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ stashBytes &+ arenaBytes &+ returnStackBytes &+ shardThreadsBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries &* 2)
     guard let raw = OSPages.map(total) else { return nil }
+    reserveFlatPageMap(around: UInt(bitPattern: raw))
     let heap = raw.bindMemory(to: Heap.self, capacity: 1)
     heap.initialize(to: Heap())
     var cursor = raw + Int(heapBytes)

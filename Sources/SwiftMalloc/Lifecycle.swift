@@ -73,7 +73,12 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if pointee.config.tracking || pointee.profiler != nil { pointee.reportFD = swm_dup_stderr() }
         // Tracking with thread caches: free goes straight to the tracked path, which
         // the fast path would only reach through the slow path's second lookup.
-        if pointee.config.tracking && !pointee.config.direct { swm_use_tracked_free() }
+        // Otherwise it reads the flat page map, where there is one.
+        if pointee.config.tracking && !pointee.config.direct {
+            swm_use_tracked_free()
+        } else if swm_page_flat_get() != nil {
+            swm_use_flat_free()
+        }
         if let profiler = pointee.profiler {
             let walk = environment("SWIFTMALLOC_PROFILE_WALK")
             let mode: Int32 = equals(walk, "libunwind") ? 0 : equals(walk, "check") ? 2 : 1

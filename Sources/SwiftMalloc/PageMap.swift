@@ -1,8 +1,19 @@
 // Layer 1: the page map. Answers in O(1), for any address, which span owns its
 // page, or "not ours". Two levels over the 47-bit user address space: a root of
 // 2^17 pointers (a static 1 MiB array in .bss, touched only where used) and leaves
-// of 2^18 entries (2 MiB each, one per GiB of address space, mapped on first use).
-// Nothing is reserved up front beyond the root, so `ulimit -v` is respected.
+// of 2^18 entries (2 MiB each, one per GiB of address space, made on first use).
+//
+// The flat map: the leaves of the 16 TiB window holding the heap's first mapping
+// (where the system places every mapping of a process that has not used most of
+// that window) are not mapped one by one but lie end to end in one 32 GiB
+// reservation that reads as zeros and commits nothing; a leaf is made writable
+// when it is first needed, and the root points at it as at any leaf. So for an
+// address p in the window, flat[(p >> 12) mod 2^32] is its entry, one load from a
+// base that does not depend on p: the free fast path reads it so (API.swift). An
+// address outside the window aliases some entry of it, whose span then fails the
+// fast path's block-start test (a block of that span is inside the window), and
+// the slow path looks it up through the root. Without the reservation (RLIMIT_AS)
+// every leaf is mapped on its own and free takes the two-level lookup.
 //
 // Invariant: entry[page] is non-zero iff the page is (a) any page of a small span,
 // (b) the first or last page of a large span or free run, (c) the first page of a
@@ -13,6 +24,30 @@ import SwiftMallocShims
 
 let addressBits: UInt = 47
 let leafBits: UInt = 18
+/// The flat map covers 2^flatIndexBits pages: a 16 TiB window, 32 GiB of entries.
+let flatIndexBits: UInt = 32
+let flatWindowShift: UInt = pageShift &+ flatIndexBits
+
+/// Reserves the flat map for the window holding `address` (once, at start-up, before
+/// any leaf exists). Without it the page map is two-level only.
+func reserveFlatPageMap(around address: UInt) {
+    let guardBytes = Int(SWM_PAGE_FLAT_GUARD)
+    guard let reserved = swm_os_reserve_zeros(Int(truncatingIfNeeded: UInt(8) << flatIndexBits) &+ guardBytes) else { return }
+    swm_page_flat_set(reserved + guardBytes, address & ~((UInt(1) << flatWindowShift) &- 1))
+}
+
+/// A new leaf for root index `r`: its piece of the flat map, made writable, when the
+/// GiB lies in the window; otherwise fresh pages. Caller holds the page heap lock.
+private func makeLeaf(_ r: Int) -> UnsafeMutablePointer<UInt>? {
+    let gib = UInt(bitPattern: r)
+    if let flat = swm_page_flat_get(), gib >> (flatWindowShift &- pageShift &- leafBits) == swm_page_window_get() >> flatWindowShift {
+        let leaf = flat + Int(truncatingIfNeeded: (gib << leafBits) & ((UInt(1) << flatIndexBits) &- 1))
+        if swm_os_make_writable(UnsafeMutableRawPointer(leaf), Int(truncatingIfNeeded: UInt(1) << leafBits &* 8)) != 0 { return nil }
+        return leaf
+    }
+    guard let fresh = OSPages.map(UInt(1) << leafBits &* 8) else { return nil }
+    return fresh.bindMemory(to: UInt.self, capacity: 1 << Int(leafBits))
+}
 
 /// The static root: leaf pointers, nil where no page of that GiB was ever ours.
 @inline(__always) var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>?> {
@@ -24,7 +59,19 @@ let leafBits: UInt = 18
 @inline(__always) func spanOwning(_ address: UInt) -> UnsafeMutablePointer<Span>? {
     if address >> addressBits != 0 { return nil }
     guard let leaf = pageMapRoot[Int(truncatingIfNeeded: address >> (pageShift &+ leafBits))] else { return nil }
-    return UnsafeMutablePointer<Span>(bitPattern: leaf[Int(truncatingIfNeeded: (address >> pageShift) & ((1 << leafBits) &- 1))])
+    return decodeEntry(leaf[Int(truncatingIfNeeded: (address >> pageShift) & ((1 << leafBits) &- 1))])
+}
+
+/// An entry is its descriptor's address minus swm_page_entry_base (fixed before the
+/// first leaf is made), 0 for none: see SwiftMallocShims.h.
+@inline(__always) func decodeEntry(_ entry: UInt) -> UnsafeMutablePointer<Span>? {
+    if entry == 0 { return nil }
+    return UnsafeMutablePointer<Span>(bitPattern: swm_page_entry_base_get() &+ entry)
+}
+
+@inline(__always) func encodeEntry(_ span: UnsafeMutablePointer<Span>?) -> UInt {
+    guard let span else { return 0 }
+    return UInt(bitPattern: span) &- swm_page_entry_base_get()
 }
 
 /// The page map's operations. It holds no state of its own (the root is static and
@@ -41,12 +88,11 @@ struct PageMap {
         var leaf = root[r]
         if leaf == nil {
             if span == nil { return true }
-            guard let fresh = OSPages.map(UInt(1) << leafBits &* 8) else { return false }
-            leaf = fresh.bindMemory(to: UInt.self, capacity: 1 << Int(leafBits))
+            guard let fresh = makeLeaf(r) else { return false }
+            leaf = fresh
             root[r] = leaf
         }
-        leaf.unsafelyUnwrapped[Int(truncatingIfNeeded: (address >> pageShift) & ((1 << leafBits) &- 1))] =
-            UInt(bitPattern: span)
+        leaf.unsafelyUnwrapped[Int(truncatingIfNeeded: (address >> pageShift) & ((1 << leafBits) &- 1))] = encodeEntry(span)
         return true
     }
 
@@ -69,8 +115,8 @@ struct PageMap {
         while a < end {
             let r = Int(truncatingIfNeeded: a >> (pageShift &+ leafBits))
             if root[r] == nil {
-                guard let fresh = OSPages.map(UInt(1) << leafBits &* 8) else { return false }
-                root[r] = fresh.bindMemory(to: UInt.self, capacity: 1 << Int(leafBits))
+                guard let fresh = makeLeaf(r) else { return false }
+                root[r] = fresh
             }
             a &+= UInt(1) << (pageShift &+ leafBits)
         }

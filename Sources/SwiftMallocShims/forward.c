@@ -94,6 +94,13 @@ void swm_use_tracked_free(void) {
 #endif
 }
 
+extern void swm_free_flat(void *);
+void swm_use_flat_free(void) {
+#ifndef SWIFTMALLOC_PREFIXED_ONLY
+    __atomic_store_n(&swm_free_entry, (void *)swm_free_flat, __ATOMIC_RELEASE);
+#endif
+}
+
 extern void *swm_malloc_sampled(size_t);
 void swm_use_sampled_malloc(void) {
     swm_select_entries((void *)swm_malloc_sampled, (void *)swiftmalloc_calloc, (void *)swiftmalloc_realloc);

@@ -9,6 +9,10 @@
 
 char swm_empty_cache[SWM_EMPTY_CACHE_BYTES] __attribute__((aligned(64), visibility("hidden")));
 void *swm_page_root[SWM_PAGE_ROOT_ENTRIES] __attribute__((aligned(4096), visibility("hidden")));
+void *swm_page_flat __attribute__((visibility("hidden"))) = NULL;
+uintptr_t swm_page_window __attribute__((visibility("hidden"))) = 0;
+static const char swm_page_zero_span[256] __attribute__((aligned(64)));
+uintptr_t swm_page_entry_base __attribute__((visibility("hidden"))) = (uintptr_t)swm_page_zero_span;
 __thread void *swm_tls_cache __attribute__((tls_model("initial-exec"))) = swm_empty_cache;
 __thread int swm_tls_state __attribute__((tls_model("initial-exec"))) = 0;
 void *swm_heap = NULL;

@@ -219,6 +219,21 @@ static void c_mmap(void)
     returned("free() of a region mapped by the program");
 }
 
+/* An address that aliases a live block's page-map entry: 16 TiB away (the flat
+ * map covers a 16 TiB window, so the fast path reads the block's own entry for
+ * it), and above the 47-bit address space. */
+static void alias(uintptr_t distance)
+{
+    unsigned char *p = alloc_filled(64);
+    uintptr_t q = (uintptr_t)p >= distance && distance < ((uintptr_t)1 << 47) ? (uintptr_t)p - distance
+                                                                            : (uintptr_t)p + distance;
+    announce((void *)q, "free()");
+    free(opaque_ptr((void *)q));
+    returned("free() of an address that aliases a block's page");
+}
+static void c_alias_window(void) { alias((uintptr_t)1 << 44); }
+static void c_alias_high(void) { alias((uintptr_t)1 << 47); }
+
 static void c_realloc_stack(void)
 {
     unsigned char local[64];
@@ -251,6 +266,8 @@ static const struct { const char *name; case_fn fn; } cases[] = {
     { "global", c_global },
     { "foreign-mmap", c_mmap },
     { "realloc-stack", c_realloc_stack },
+    { "alias-window", c_alias_window },
+    { "alias-high", c_alias_high },
 };
 
 int main(int argc, char **argv)

@@ -52,6 +52,38 @@ static inline __attribute__((always_inline)) void swm_tls_state_set(int s) { swm
 #define SWM_PAGE_ROOT_ENTRIES (1u << 17)
 extern void *swm_page_root[SWM_PAGE_ROOT_ENTRIES];
 static inline __attribute__((always_inline)) void **swm_page_root_get(void) { return swm_page_root; }
+// The flat page map: the leaves of one 16 TiB window of address space laid end to
+// end in a single read-only reservation (pieces are made writable as leaves), so
+// free finds a page's entry with one load from here (PageMap.swift). NULL when the
+// reservation failed (RLIMIT_AS); the window's base is swm_page_window.
+//
+// An entry holds its span descriptor's address minus swm_page_entry_base, so the
+// entry 0 of a page that is not ours stands for a descriptor of zeros there (its
+// fastLimit 0 fails the free fast path's test, with no test of its own for "none"):
+// the page below the flat map, or without one a static descriptor of zeros.
+extern void *swm_page_flat __attribute__((visibility("hidden")));
+extern uintptr_t swm_page_window __attribute__((visibility("hidden")));
+extern uintptr_t swm_page_entry_base __attribute__((visibility("hidden")));
+#define SWM_PAGE_FLAT_GUARD 4096
+static inline __attribute__((always_inline)) uintptr_t *swm_page_flat_get(void) { return (uintptr_t *)swm_page_flat; }
+static inline __attribute__((always_inline)) uintptr_t swm_page_window_get(void) { return swm_page_window; }
+static inline __attribute__((always_inline)) uintptr_t swm_page_entry_base_get(void) { return swm_page_entry_base; }
+/// The descriptor the flat map gives for `p`'s page (entry (p >> 12) mod 2^32),
+/// the zero descriptor where none. The empty asm keeps the index a 32-bit value,
+/// taken with one zero-extending move instead of a 64-bit mask that needs an
+/// instruction of its own to load; the base is folded into the field loads.
+static inline __attribute__((always_inline)) void *swm_page_flat_span(uintptr_t p) {
+    uint32_t i = (uint32_t)(p >> 12);
+    __asm__("" : "+r"(i));
+    const char *flat = (const char *)swm_page_flat;
+    return (void *)(flat - SWM_PAGE_FLAT_GUARD + ((const uintptr_t *)flat)[i]);
+}
+/// Installs the flat map whose zero descriptor is the guard page below `flat`.
+static inline void swm_page_flat_set(void *flat, uintptr_t window) {
+    swm_page_window = window;
+    swm_page_entry_base = (uintptr_t)flat - SWM_PAGE_FLAT_GUARD;
+    swm_page_flat = flat;
+}
 
 // ---- Process-wide root --------------------------------------------------------
 // swm_heap: the allocator's global state (a Heap in the Swift core), mapped at
@@ -153,6 +185,23 @@ static inline void *swm_os_map_at(void *at, size_t size) {
     return p == MAP_FAILED ? NULL : p;
 }
 static inline int swm_os_unmap(void *p, size_t size) { return munmap(p, size); }
+/// Address space that reads as zeros and cannot be written, committing nothing
+/// (a read-only private mapping is never charged to the commit limit), with huge
+/// pages forbidden; NULL when it cannot be had. errno is left as it was.
+static inline void *swm_os_reserve_zeros(size_t size) {
+    int saved = errno;
+    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED) (void)madvise(p, size, MADV_NOHUGEPAGE);
+    errno = saved;
+    return p == MAP_FAILED ? NULL : p;
+}
+/// Makes [p, p+size) of such a reservation writable; 0 on success. errno is left as it was.
+static inline int swm_os_make_writable(void *p, size_t size) {
+    int saved = errno;
+    int r = mprotect(p, size, PROT_READ | PROT_WRITE);
+    errno = saved;
+    return r;
+}
 /// Lets the kernel back [p, p+size) with transparent huge pages, or forbids it.
 static inline int swm_os_hugepage(void *p, size_t size, int on) {
     int saved = errno;
@@ -274,6 +323,8 @@ void swm_use_sampled_malloc(void);
 /// Points the exported `free` (and `cfree`) at tracking mode's entry
 /// (swm_free_tracked in API.swift); no effect in the prefixed-only build.
 void swm_use_tracked_free(void);
+/// Points the exported free at the variant that reads the flat page map.
+void swm_use_flat_free(void);
 
 // ---- Stack capture for the profiler ---------------------------------------------------
 /// Loads libunwind's unw_backtrace with dlopen (so the library needs no libunwind
