@@ -168,8 +168,11 @@ private func freeSlowOrNull(_ p: UInt) {
 @_silgen_name("swm_free_tracked")
 func swm_free_tracked(_ ptr: UnsafeMutableRawPointer?) {
     let p = UInt(bitPattern: ptr)
+    // The flat map where there is one (an alias for an address outside its window
+    // fails blockIndex, which is exact).
+    let found = swm_page_flat_get() != nil ? decodeEntry(swm_page_flat_entry(p)) : spanOwning(p)
     if let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self),
-       let span = heap.pageMapPointer.pointee.span(at: p), span.pointee.state == .small,
+       let span = found, span.pointee.state == .small,
        !span.pointee.forSampling, let index = span.pointee.blockIndex(of: p), let tc = heap.currentCache() {
         return heap.freeTracked(p, span: span, index: index, tc: tc, call: "free()")
     }

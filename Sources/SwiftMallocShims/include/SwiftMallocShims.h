@@ -78,6 +78,12 @@ static inline __attribute__((always_inline)) void *swm_page_flat_span(uintptr_t 
     const char *flat = (const char *)swm_page_flat;
     return (void *)(flat - SWM_PAGE_FLAT_GUARD + ((const uintptr_t *)flat)[i]);
 }
+/// The flat map's entry for `p`'s page, as stored (0 where none).
+static inline __attribute__((always_inline)) uintptr_t swm_page_flat_entry(uintptr_t p) {
+    uint32_t i = (uint32_t)(p >> 12);
+    __asm__("" : "+r"(i));
+    return ((const uintptr_t *)swm_page_flat)[i];
+}
 /// Installs the flat map whose zero descriptor is the guard page below `flat`.
 static inline void swm_page_flat_set(void *flat, uintptr_t window) {
     swm_page_window = window;
