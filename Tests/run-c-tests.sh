@@ -81,8 +81,8 @@ run_one() {
         (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_MIXED=1 "$bin" "$@" \
             >"$work/out" 2>"$work/err") 2>/dev/null
     elif [ "$mode" = twolevel ]; then
-        # Under an 8 GiB address-space limit the flat page map (a 32 GiB reservation)
-        # cannot be had: free walks the two-level map instead.
+        # Under an address-space limit the flat page map (a 32 GiB reservation) is
+        # not made: free walks the two-level map instead.
         (cd "$work" && ulimit -v 8388608 && timeout "$timeout_s" env LD_PRELOAD="$lib" "$bin" "$@" \
             >"$work/out" 2>"$work/err") 2>/dev/null
     elif [ "$mode" = profiling ]; then

@@ -12,8 +12,9 @@
 // base that does not depend on p: the free fast path reads it so (API.swift). An
 // address outside the window aliases some entry of it, whose span then fails the
 // fast path's block-start test (a block of that span is inside the window), and
-// the slow path looks it up through the root. Without the reservation (RLIMIT_AS)
-// every leaf is mapped on its own and free takes the two-level lookup.
+// the slow path looks it up through the root. Under an address-space limit
+// (RLIMIT_AS) there is no reservation: every leaf is mapped on its own and free
+// takes the two-level lookup.
 //
 // Invariant: entry[page] is non-zero iff the page is (a) any page of a small span,
 // (b) the first or last page of a large span or free run, (c) the first page of a
@@ -29,8 +30,11 @@ let flatIndexBits: UInt = 32
 let flatWindowShift: UInt = pageShift &+ flatIndexBits
 
 /// Reserves the flat map for the window holding `address` (once, at start-up, before
-/// any leaf exists). Without it the page map is two-level only.
+/// any leaf exists). Without it the page map is two-level only. Not under an
+/// address-space limit: 32 GiB of it would go to a reservation the program
+/// never sees.
 func reserveFlatPageMap(around address: UInt) {
+    if swm_address_space_limited() != 0 { return }
     let guardBytes = Int(SWM_PAGE_FLAT_GUARD)
     guard let reserved = swm_os_reserve_zeros(Int(truncatingIfNeeded: UInt(8) << flatIndexBits) &+ guardBytes) else { return }
     swm_page_flat_set(reserved + guardBytes, address & ~((UInt(1) << flatWindowShift) &- 1))

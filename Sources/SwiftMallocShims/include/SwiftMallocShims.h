@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/auxv.h>
 #include <linux/futex.h>
@@ -200,6 +201,11 @@ static inline void *swm_os_reserve_zeros(size_t size) {
     if (p != MAP_FAILED) (void)madvise(p, size, MADV_NOHUGEPAGE);
     errno = saved;
     return p == MAP_FAILED ? NULL : p;
+}
+/// Whether the process runs under an address-space limit (RLIMIT_AS, `ulimit -v`).
+static inline int swm_address_space_limited(void) {
+    struct rlimit r;
+    return getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY;
 }
 /// Makes [p, p+size) of such a reservation writable; 0 on success. errno is left as it was.
 static inline int swm_os_make_writable(void *p, size_t size) {
