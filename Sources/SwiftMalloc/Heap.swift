@@ -13,7 +13,7 @@ struct Heap {
     var pageHeapStorage: UnsafeMutablePointer<PageHeap>? = nil
     var internalStorage: UnsafeMutablePointer<InternalMemory>? = nil
     var classes: UnsafeMutablePointer<SizeClass>? = nil
-    var lookup: UnsafeMutablePointer<UInt16>? = nil
+    var lookup: UnsafeMutablePointer<UInt8>? = nil
     /// `maxShards` rows of `smallClassCount` central lists; the first `shardCount`
     /// rows are used. A thread refills from its own row (ThreadCache.shard); a block
     /// goes back to the row of its span (Span.shard).
@@ -160,7 +160,7 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     let classBytes = UInt(MemoryLayout<SizeClass>.stride &* smallClassCount)
     let centralBytes = (UInt(MemoryLayout<Central>.stride &* smallClassCount &* maxShards) &+ 63) & ~UInt(63)
     let binBytes = UInt(MemoryLayout<UnsafeMutablePointer<Span>?>.stride &* binCount)
-    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ stashBytes &+ arenaBytes &+ returnStackBytes &+ shardThreadsBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries &* 2)
+    let total = heapBytes &+ mapBytes &+ pageHeapBytes &+ internalBytes &+ centralBytes &+ stashBytes &+ arenaBytes &+ returnStackBytes &+ shardThreadsBytes &+ classBytes &+ binBytes &+ UInt(lookupEntries)
     guard let raw = OSPages.map(total) else { return nil }
     reserveFlatPageMap(around: UInt(bitPattern: raw))
     let heap = raw.bindMemory(to: Heap.self, capacity: 1)
@@ -196,7 +196,7 @@ func initializeHeap() -> UnsafeMutablePointer<Heap>? {
     cursor += Int(classBytes)
     let bins = cursor.bindMemory(to: UnsafeMutablePointer<Span>?.self, capacity: binCount)
     cursor += Int(binBytes)
-    let lookup = cursor.bindMemory(to: UInt16.self, capacity: lookupEntries)
+    let lookup = cursor.bindMemory(to: UInt8.self, capacity: lookupEntries)
     SizeClasses.build(table: classes, lookup: lookup)
     heap.pointee.centrals = centrals
     heap.pointee.classes = classes

@@ -15,7 +15,10 @@ let smallClassCount = 61
 let maxSmallSize: UInt = 32768
 /// Sizes up to this use the per-thread lookup table on the fast path.
 let lookupMaxSize: UInt = 1024
-let lookupEntries = 65  // (lookupMaxSize + 15) >> 4 + 1
+/// The size lookup table has an entry for every request size 0...lookupMaxSize, so
+/// malloc indexes it with the size itself (no rounding step): each entry is its
+/// class's bin offset in 8-byte units, which the bin access scales back for free.
+let lookupEntries = 1025  // lookupMaxSize + 1
 /// A thread cache keeps about this many bytes of each class at first.
 let threadCacheBytesPerClass: UInt = 64 * 1024
 
@@ -105,7 +108,7 @@ enum SizeClasses {
 
     /// Fills `table[1...60]` and the small-size lookup `lookup[0..<65]`: for each
     /// 16-byte step, the byte offset of its class's bin among a thread cache's bins.
-    static func build(table: UnsafeMutablePointer<SizeClass>, lookup: UnsafeMutablePointer<UInt16>) {
+    static func build(table: UnsafeMutablePointer<SizeClass>, lookup: UnsafeMutablePointer<UInt8>) {
         table[0] = SizeClass(size: 0, pages: 0, capacity: 0, cacheLimit: 0, growthLimit: 0, refillBatch: 0, firstRefill: 0, divisor: BlockDivisor())
         var i = 1
         while i < smallClassCount {
@@ -137,7 +140,7 @@ enum SizeClasses {
         }
         var e = 0
         while e < lookupEntries {
-            lookup[e] = UInt16(index(for: UInt(e) << 4) &* MemoryLayout<CacheBin>.stride)
+            lookup[e] = UInt8(truncatingIfNeeded: index(for: UInt(e)) &* MemoryLayout<CacheBin>.stride >> 3)
             e &+= 1
         }
     }

@@ -80,14 +80,15 @@ struct ThreadCache {
     /// that exited takes its shard, where the blocks freed back to that thread's
     /// spans are (a shard no live thread refills from would keep them idle).
     var shard: UInt = 0
-    // Followed in memory by the size lookup table (lookupEntries UInt16 bin offsets,
-    // padded to 136 bytes) and by `smallClassCount` CacheBins: see lookupOffset and
-    // binsOffset.
+    // Followed in memory by the size lookup table (lookupEntries bytes: bin offsets
+    // in 8-byte units, padded to lookupTableBytes) and by `smallClassCount`
+    // CacheBins: see lookupOffset and binsOffset.
 }
 
 /// Layout of a cache's memory: header, lookup table, bins.
 @inline(__always) var lookupOffset: Int { MemoryLayout<ThreadCache>.stride }
-@inline(__always) var binsOffset: Int { lookupOffset + 136 }
+@inline(__always) var lookupTableBytes: Int { (lookupEntries + 7) & ~7 }
+@inline(__always) var binsOffset: Int { lookupOffset + lookupTableBytes }
 @inline(__always) var trackedBinsOffset: Int { binsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 @inline(__always) var siteCacheOffset: Int { trackedBinsOffset + smallClassCount * MemoryLayout<CacheBin>.stride }
 /// The walk memo (swm_walk_cached, stackwalk.h): maxProfileDepth return addresses, which are also
@@ -98,7 +99,7 @@ struct ThreadCache {
 @inline(__always) var tallyOffset: Int { (framesOffset + (maxProfileDepth * 3 + 2) * MemoryLayout<UInt>.stride + 63) & ~63 }
 @inline(__always) var threadCacheBytes: Int { tallyOffset + profileTallyBytes }
 /// Without a profiler a cache ends before the site memo: the profiler's parts
-/// (site memo, walk memo, tally) are 22.6 KiB of the 24.7, and every thread's
+/// (site memo, walk memo, tally) are 22.6 KiB of the 25.6, and every thread's
 /// cache would otherwise keep them resident, interleaved with the next cache's bins.
 /// The tally is full profiling's alone: a sampling profiler's caches end before it.
 @inline(__always) func threadCacheBytes(profiling: Bool, full: Bool = true) -> Int {
@@ -121,8 +122,8 @@ extension UnsafeMutablePointer where Pointee == ThreadCache {
     /// The bin for a request of `n <= lookupMaxSize` bytes (the static empty cache
     /// answers bin 0, which is always empty with limit 0).
     @inline(__always) func bin(forSmall n: UInt) -> UnsafeMutablePointer<CacheBin> {
-        let table = (UnsafeMutableRawPointer(self) + lookupOffset).assumingMemoryBound(to: UInt16.self)
-        return bin(atOffset: UInt(table[Int(truncatingIfNeeded: (n &+ 15) >> 4)]))
+        let table = (UnsafeMutableRawPointer(self) + lookupOffset).assumingMemoryBound(to: UInt8.self)
+        return bin(atOffset: UInt(table[Int(truncatingIfNeeded: n)]) << 3)
     }
 
     /// The bin for a request of lookupMaxSize < n <= maxSmallSize bytes, by the size
@@ -407,7 +408,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         UnsafeMutableRawPointer(t).initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         t.initialize(to: ThreadCache())
         t.pointee.freeKey = pointee.freeKey
-        let table = (UnsafeMutableRawPointer(t) + lookupOffset).assumingMemoryBound(to: UInt16.self)
+        let table = (UnsafeMutableRawPointer(t) + lookupOffset).assumingMemoryBound(to: UInt8.self)
         table.update(from: pointee.lookup.unsafelyUnwrapped, count: lookupEntries)
         t.applyLimits(heap: self)
         t.pointee.sampleCountdown = gap

@@ -640,6 +640,24 @@ static void test_usable_size_and_alignment(void)
             n = n * 5 / 4 + 4093;
     }
 
+    /* The size classes are tight: up to 2048 bytes the usable size never falls as
+     * the request grows, and a request of exactly a usable size gets that size
+     * (a size mapped to too large a class fails one of the two). */
+    size_t prev = 0;
+    for (size_t m = 0; m <= 2048; m++) {
+        void *p = malloc(m);
+        CHECK(p != NULL, "malloc(%zu) returned NULL", m);
+        size_t u = malloc_usable_size(p);
+        free(p);
+        CHECK(u >= prev, "malloc_usable_size(malloc(%zu)) = %zu, less than for %zu bytes (%zu)", m, u, m - 1, prev);
+        void *q = malloc(u);
+        CHECK(q != NULL, "malloc(%zu) returned NULL", u);
+        CHECK(malloc_usable_size(q) == u, "malloc(%zu) has usable size %zu, malloc(%zu) %zu", m, u, u,
+              malloc_usable_size(q));
+        free(q);
+        prev = u;
+    }
+
     /* usable size of realloc'ed and calloc'ed blocks */
     for (size_t i = 0; i < NSIZES; i++) {
         void *p = calloc(1, kSizes[i]);
