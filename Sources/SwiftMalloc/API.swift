@@ -129,23 +129,21 @@ func swm_free_flat(_ ptr: UnsafeMutableRawPointer?) {
 /// page is not ours.
 @inline(__always)
 private func freeFast(_ p: UInt, _ span: UnsafeMutablePointer<Span>) {
-    do {
-        let index = BlockDivisor.quotient(p &- span.pointee.start, inverse: span.pointee.divInverse, shift: span.pointee.divShift)
-        if index < span.pointee.fastLimit {
-            let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
-            let mark = tc.pointee.freeKey ^ p
-            if freeMarkWord(p) != mark {
-                let offset = UInt(span.pointee.binOffset)
-                let b = tc.bin(atOffset: offset)
-                b.pointee.room &-= 1
-                if b.pointee.room >= 0 {
-                    setNextFree(p, b.pointee.head)
-                    setFreeMarkWord(p, mark)
-                    b.pointee.head = p
-                    return
-                }
-                return freeFullBin(p, tc, offset)
+    let index = BlockDivisor.quotient(p &- span.pointee.start, inverse: span.pointee.divInverse, shift: span.pointee.divShift)
+    if index < span.pointee.fastLimit {
+        let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
+        let mark = tc.pointee.freeKey ^ p
+        if freeMarkWord(p) != mark {
+            let offset = UInt(span.pointee.binOffset)
+            let b = tc.bin(atOffset: offset)
+            b.pointee.room &-= 1
+            if b.pointee.room >= 0 {
+                setNextFree(p, b.pointee.head)
+                setFreeMarkWord(p, mark)
+                b.pointee.head = p
+                return
             }
+            return freeFullBin(p, tc, offset)
         }
     }
     freeSlowOrNull(p)

@@ -106,8 +106,9 @@ enum SizeClasses {
         return (1 << lg) &+ (k &+ 1) &* (1 << (lg &- 3))
     }
 
-    /// Fills `table[1...60]` and the small-size lookup `lookup[0..<65]`: for each
-    /// 16-byte step, the byte offset of its class's bin among a thread cache's bins.
+    /// Fills `table[1...60]` and the small-size lookup `lookup[0..<lookupEntries]`:
+    /// for each request size, the offset of its class's bin among a thread cache's
+    /// bins, in 8-byte units.
     static func build(table: UnsafeMutablePointer<SizeClass>, lookup: UnsafeMutablePointer<UInt8>) {
         table[0] = SizeClass(size: 0, pages: 0, capacity: 0, cacheLimit: 0, growthLimit: 0, refillBatch: 0, firstRefill: 0, divisor: BlockDivisor())
         var i = 1

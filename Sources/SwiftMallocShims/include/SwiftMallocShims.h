@@ -55,8 +55,9 @@ extern void *swm_page_root[SWM_PAGE_ROOT_ENTRIES];
 static inline __attribute__((always_inline)) void **swm_page_root_get(void) { return swm_page_root; }
 // The flat page map: the leaves of one 16 TiB window of address space laid end to
 // end in a single read-only reservation (pieces are made writable as leaves), so
-// free finds a page's entry with one load from here (PageMap.swift). NULL when the
-// reservation failed (RLIMIT_AS); the window's base is swm_page_window.
+// free finds a page's entry with one load from here (PageMap.swift). NULL under an
+// address-space limit or when the reservation failed; the window's base is
+// swm_page_window.
 //
 // An entry holds its span descriptor's address minus swm_page_entry_base, so the
 // entry 0 of a page that is not ours stands for a descriptor of zeros there (its
@@ -69,21 +70,19 @@ extern uintptr_t swm_page_entry_base __attribute__((visibility("hidden")));
 static inline __attribute__((always_inline)) uintptr_t *swm_page_flat_get(void) { return (uintptr_t *)swm_page_flat; }
 static inline __attribute__((always_inline)) uintptr_t swm_page_window_get(void) { return swm_page_window; }
 static inline __attribute__((always_inline)) uintptr_t swm_page_entry_base_get(void) { return swm_page_entry_base; }
-/// The descriptor the flat map gives for `p`'s page (entry (p >> 12) mod 2^32),
-/// the zero descriptor where none. The empty asm keeps the index a 32-bit value,
-/// taken with one zero-extending move instead of a 64-bit mask that needs an
-/// instruction of its own to load; the base is folded into the field loads.
-static inline __attribute__((always_inline)) void *swm_page_flat_span(uintptr_t p) {
-    uint32_t i = (uint32_t)(p >> 12);
-    __asm__("" : "+r"(i));
-    const char *flat = (const char *)swm_page_flat;
-    return (void *)(flat - SWM_PAGE_FLAT_GUARD + ((const uintptr_t *)flat)[i]);
-}
-/// The flat map's entry for `p`'s page, as stored (0 where none).
+/// The flat map's entry for `p`'s page, entry (p >> 12) mod 2^32, as stored (0
+/// where none). The empty asm keeps the index a 32-bit value, taken with one
+/// zero-extending move instead of a 64-bit mask that needs an instruction of its
+/// own to load.
 static inline __attribute__((always_inline)) uintptr_t swm_page_flat_entry(uintptr_t p) {
     uint32_t i = (uint32_t)(p >> 12);
     __asm__("" : "+r"(i));
     return ((const uintptr_t *)swm_page_flat)[i];
+}
+/// The descriptor the flat map gives for `p`'s page, the zero descriptor where
+/// none; the base is folded into the field loads' addressing.
+static inline __attribute__((always_inline)) void *swm_page_flat_span(uintptr_t p) {
+    return (void *)((const char *)swm_page_flat - SWM_PAGE_FLAT_GUARD + swm_page_flat_entry(p));
 }
 /// Installs the flat map whose zero descriptor is the guard page below `flat`.
 static inline void swm_page_flat_set(void *flat, uintptr_t window) {
