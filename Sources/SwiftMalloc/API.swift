@@ -100,11 +100,13 @@ func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
 ///
 /// The exported `free` enters swm_free_flat, which reads the page's entry from the
 /// flat map, once start-up has reserved it (PageMap.swift); swiftmalloc_free, the
-/// prefixed API's, and `free` before that or without the reservation, walk root
-/// and leaf.
+/// prefixed API's, reads it too where it exists (two instructions more, to test
+/// for it), and otherwise walks root and leaf, as `free` does before start-up or
+/// without the reservation.
 @_silgen_name("swiftmalloc_free")
 public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
     let p = UInt(bitPattern: ptr)
+    if swm_page_flat_get() != nil { return swm_free_flat(ptr) }
     // The root index is masked rather than range-checked: an address above the
     // 47-bit space aliases some leaf, but then p - span.start is at least 2^47 minus
     // the span's end, never a carved block's offset, so it fails the test below.
