@@ -13,4 +13,12 @@ else
     fail "benchmarks: quick run failed"
     tail -n 30 "$out"
 fi
+# The callgrind tables: a count for swiftmalloc on the fast path and per workload.
+if grep -Eq '^\| swiftmalloc \| [0-9]+ \| [0-9]+ \| [0-9.]+ \|$' "$out" &&
+   grep -Eq '^\| small( \| [0-9.]+)+ \| [0-9.]+ \|$' "$out"; then
+    pass "benchmarks: instruction counts of the fast path and of the workloads"
+else
+    fail "benchmarks: no instruction counts in the quick run's tables"
+    grep -A12 -E '^## (Fast path|Instructions)' "$out" | head -40
+fi
 summary

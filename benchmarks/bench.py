@@ -11,8 +11,9 @@ and the output. In short:
      (A B C D E, A B C D E, ...), measuring wall time and the peak RSS that
      wait4(2) reports for the child (ru_maxrss, which includes the children it
      waited for, e.g. gcc's cc1);
-  4. counts instructions per malloc(32)+free pair with callgrind, and the cost
-     of preloading each library into `true` and `ls`;
+  4. counts instructions per malloc(32)+free pair with callgrind, the
+     instructions of one run of each C workload (repeatable where times are
+     not), and the cost of preloading each library into `true` and `ls`;
   5. writes a Markdown table, JSON, CSV and an SVG chart.
 
 Exit status: 0 when every run succeeded, 1 when any workload crashed, timed
@@ -110,7 +111,11 @@ WORKLOADS = [
              "(150k rows, 2 indexes), update, delete, queries", 150000, 2000),
     Workload("gcc", "program", "gcc -O2 -c on a generated C file (180 functions)", 180, 6),
 ]
-EXTRA_ONLY = ("callgrind", "startup")
+EXTRA_ONLY = ("callgrind", "instructions", "startup")
+# Scale of the C workloads' runs under callgrind ("instructions"); --quick uses theirs,
+# and counts only these of them (valgrind's start-up dominates at those sizes).
+INSTRUCTIONS_SCALE = 0.1
+INSTRUCTIONS_QUICK = ("small", "frag")
 
 
 # ---------------------------------------------------------------- utilities
@@ -523,11 +528,16 @@ def make_jobs(workloads, args, outdir, unbuilt):
 
 
 def callgrind_ir(loop, preload, n, tmpdir, timeout):
+    return callgrind_total([loop, str(n)], preload, tmpdir, timeout)
+
+
+def callgrind_total(cmd, preload, tmpdir, timeout, settings=None):
+    """Instructions (Ir) of one run of cmd under callgrind, or (None, error)."""
     outf = os.path.join(tmpdir, "callgrind.out.%d" % os.getpid())
     if os.path.exists(outf):
         os.remove(outf)
-    argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + outf, loop, str(n)]
-    res = measure(argv, preload, timeout=timeout)
+    argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + outf] + cmd
+    res = measure(argv, preload, timeout=timeout, settings=settings)
     if not res.ok:
         return None, res.error + (": " + res.stderr if res.stderr else "")
     ir = None
@@ -558,13 +568,7 @@ def run_callgrind(allocs, outdir, quick, timeout):
         return {"skipped": "loop not built"}
     log("callgrind: Ir per malloc(32)+free pair, N = %d and %d" % (n1, n2))
     for name, lib in allocs:
-        preload = lib
-        if name.startswith("swiftmalloc"):
-            # valgrind 3.19 cannot read the DWARF 5 of the Swift/clang objects
-            stripped = os.path.join(outdir, "lib", "libswiftmalloc.stripped.so")
-            r = run_quiet(["strip", "--strip-debug", "-o", stripped, lib])
-            if r.returncode == 0:
-                preload = stripped
+        preload = valgrind_preload(name, lib, outdir)
         ir1, e1 = callgrind_ir(loop, preload, n1, outdir, timeout)
         ir2, e2 = callgrind_ir(loop, preload, n2, outdir, timeout)
         if ir1 is None or ir2 is None:
@@ -574,6 +578,45 @@ def run_callgrind(allocs, outdir, quick, timeout):
         per = (ir2 - ir1) / float(n2 - n1)
         results[name] = {"ir_n1": ir1, "ir_n2": ir2, "n1": n1, "n2": n2, "ir_per_pair": per}
         log("  %-11s %6.1f Ir/pair" % (name, per))
+    return results
+
+
+def valgrind_preload(name, lib, outdir):
+    """The library to preload under valgrind: for swiftmalloc a copy without debug
+    information (valgrind 3.19 cannot read the DWARF 5 of the Swift/clang objects)."""
+    if lib and name.startswith("swiftmalloc"):
+        stripped = os.path.join(outdir, "lib", "libswiftmalloc.stripped.so")
+        if run_quiet(["strip", "--strip-debug", "-o", stripped, lib]).returncode == 0:
+            return stripped
+    return lib
+
+
+def run_instructions(allocs, outdir, workloads, args, timeout):
+    """Instructions (callgrind Ir) of one run of each C workload under each allocator:
+    the program's own work is the same under all of them, so the differences are
+    the allocators', and unlike times they repeat from run to run."""
+    if not shutil.which("valgrind"):
+        warn("valgrind not found: no instruction counts")
+        return {"skipped": "valgrind not found"}
+    bindir = os.path.join(outdir, "bin")
+    results = {"scale": None, "workloads": {}}
+    todo = [w for w in workloads if w.kind == "c" and os.path.exists(os.path.join(bindir, w.name))
+            and (not args.quick or w.name in INSTRUCTIONS_QUICK)]
+    log("instructions: one run of each C workload under callgrind, %s" % (
+        "--quick sizes" if args.quick else "scale %g" % INSTRUCTIONS_SCALE))
+    for w in todo:
+        scale = w.quick if args.quick else INSTRUCTIONS_SCALE
+        results["scale"] = None if args.quick else scale
+        cmd = [os.path.join(bindir, w.name), str(scale)]
+        if w.threaded:
+            cmd.append(str(args.threads or w.default_threads))
+        row = results["workloads"].setdefault(w.name, {})
+        for name, lib in allocs:
+            ir, err = callgrind_total(cmd, valgrind_preload(name, lib, outdir), outdir, timeout,
+                                      settings=SETTINGS.get(name))
+            row[name] = {"ir": ir} if ir is not None else {"error": err}
+            log("  %-11s %-11s %s" % (w.name, name, "%.1f M Ir" % (ir / 1e6) if ir is not None
+                                      else "FAILED: %s" % err))
     return results
 
 
@@ -711,7 +754,7 @@ def fmt(x, nd=2):
     return ("%." + str(nd) + "f") % x
 
 
-def markdown(meta, jobs, summary, allocs, cg, st, failures):
+def markdown(meta, jobs, summary, allocs, cg, st, failures, ins=None):
     names = [n for n, _ in allocs]
     L = []
     L.append("# SwiftMalloc benchmarks: %s, %s" % (meta["date"], meta["host"]))
@@ -843,6 +886,32 @@ def markdown(meta, jobs, summary, allocs, cg, st, failures):
                     L.append("| %s | %d | %d | %.1f |" % (n, c["ir_n1"], c["ir_n2"], c["ir_per_pair"]))
                 else:
                     L.append("| %s | FAILED: %s | | |" % (n, c.get("error", "")[:200].replace("|", "/")))
+    # instructions per workload
+    if ins:
+        L.append("")
+        L.append("## Instructions per workload (callgrind)")
+        L.append("")
+        if "skipped" in ins:
+            L.append("Skipped: %s." % ins["skipped"])
+        else:
+            L.append("`valgrind --tool=callgrind`, one run of each C workload (%s; the threaded ones with "
+                     "their thread count, which valgrind runs one at a time): millions of instructions of "
+                     "the whole process. The program's own work is the same under every allocator, so the "
+                     "differences are the allocators'; unlike the times, these repeat from run to run."
+                     % ("--quick sizes" if ins.get("scale") is None else "scale %g" % ins["scale"]))
+            L.append("")
+            peers = [n for n in names if n in PEER_NAMES]
+            L.append("| workload | " + " | ".join(names) + " | swiftmalloc ÷ best peer |")
+            L.append("|---|" + "---|" * (len(names) + 1))
+            for wname, row in ins["workloads"].items():
+                cells = []
+                for n in names:
+                    c = row.get(n, {})
+                    cells.append("%.1f" % (c["ir"] / 1e6) if c.get("ir") is not None else "failed")
+                best = [row[n]["ir"] for n in peers if row.get(n, {}).get("ir") is not None]
+                ours = row.get("swiftmalloc", {}).get("ir")
+                ratio = "%.2f" % (ours / float(min(best))) if ours is not None and best else "–"
+                L.append("| %s | %s | %s |" % (wname, " | ".join(cells), ratio))
     # preload cost
     if st:
         L.append("")
@@ -1025,7 +1094,7 @@ def parse_args(argv):
     ap.add_argument("--quick", action="store_true",
                     help="tiny sizes, 1 round, results in the output directory (a smoke test)")
     ap.add_argument("--only", default=None, metavar="W,...",
-                    help="workloads to run: %s, plus callgrind and startup"
+                    help="workloads to run: %s, plus callgrind, instructions and startup"
                          % ",".join(w.name for w in WORKLOADS))
     ap.add_argument("--allocators", default=None, metavar="A,...",
                     help="allocators to compare (default: %s; also: %s, libswiftmalloc.so under settings)"
@@ -1076,6 +1145,9 @@ def main(argv):
     start_dt = datetime.datetime.now()
     selected = args.only or [w.name for w in WORKLOADS] + list(EXTRA_ONLY)
     workloads = [w for w in WORKLOADS if w.name in selected]
+    # The instruction counts cover the selected C workloads, or all of them when
+    # only extras are selected.
+    counted = [w for w in workloads if w.kind == "c"] or [w for w in WORKLOADS if w.kind == "c"]
     want_allocs = args.allocators or ALLOCATORS
 
     outdir = os.path.abspath(args.out or os.path.join(tempfile.gettempdir(),
@@ -1119,7 +1191,8 @@ def main(argv):
     if not shutil.which(os.environ.get("CC", "gcc")):
         print("error: gcc not found", file=sys.stderr)
         return 2
-    unbuilt, skipped = build_workloads(outdir, workloads, args)
+    unbuilt, skipped = build_workloads(
+        outdir, workloads + ([w for w in counted if w not in workloads] if "instructions" in selected else []), args)
     global MEASURE
     MEASURE = os.path.join(outdir, "bin", "measure")
     if "measure" in unbuilt:
@@ -1175,6 +1248,14 @@ def main(argv):
         for n, c in cg.items():
             if isinstance(c, dict) and "error" in c:
                 failures.append("callgrind loop under %s: %s" % (n, c["error"]))
+    ins = None
+    if "instructions" in selected:
+        ins = run_instructions(allocs, outdir, [w for w in counted if w.name not in unbuilt], args,
+                               max(args.timeout, 300))
+        for wname, row in ins.get("workloads", {}).items():
+            for n, c in row.items():
+                if "error" in c:
+                    failures.append("%s under callgrind with %s: %s" % (wname, n, c["error"]))
     st = None
     if "startup" in selected:
         st = run_startup(allocs, args.quick, outdir)
@@ -1194,7 +1275,7 @@ def main(argv):
     meta.update(date=start_dt.strftime("%Y-%m-%d %H:%M"), host=host, quick=args.quick, rounds=args.rounds,
                 threads_desc=threads_desc, versions=versions, elapsed_s=elapsed,
                 allocators={n: l for n, l in allocs}, argv=argv)
-    md = markdown(meta, jobs, summary, allocs, cg, st, failures)
+    md = markdown(meta, jobs, summary, allocs, cg, st, failures, ins)
 
     resdir = args.results or (os.path.join(outdir, "results") if args.quick else os.path.join(HERE, "results"))
     os.makedirs(resdir, exist_ok=True)
@@ -1203,7 +1284,8 @@ def main(argv):
     with open(stem + ".md", "w") as f:
         f.write(md)
     with open(stem + ".json", "w") as f:
-        json.dump({"meta": meta, "summary": summary, "callgrind": cg, "startup": st, "runs": runs,
+        json.dump({"meta": meta, "summary": summary, "callgrind": cg, "instructions": ins, "startup": st,
+                   "runs": runs,
                    "failures": failures}, f, indent=1, sort_keys=True)
     write_csv(stem + ".csv", runs)
     svg = os.path.join(resdir, "latest.svg")
