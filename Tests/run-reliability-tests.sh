@@ -213,6 +213,15 @@ if wants faults; then
             pass "faults: baseline (no injection): $maps mmap calls, $mremaps mremap calls, nothing failed"
             fault_sweep "Nth mmap fails" FAILMAP_AT $(seq 1 $((maps + 1)))
             fault_sweep "Nth mremap fails" FAILMAP_MREMAP_AT $(seq 1 $((mremaps + 1)))
+            # mprotect refused (a sandbox): the flat page map cannot make its leaves
+            # writable, so they are mapped on their own; nothing may fail.
+            fault_run mprotect FAILMAP_MPROTECT=1
+            if [ "$frc" = 0 ] && grep -q '^faultdrv: ok: .* 0 failed cleanly' "$work/fault.out"; then
+                pass "faults: every mprotect refused: the sequence runs with no allocation failing"
+            else
+                fail "faults: every mprotect refused ($(describe_rc $frc))"
+                show output "$work/fault.out" 10
+            fi
             fault_sweep "every mmap after the Nth fails" FAILMAP_AFTER $(seq 1 "$maps")
             fault_sweep "every Kth mmap and mremap fail" FAILMAP_EVERY 1 2 3 4 5 6 7
             for k in 1 2 3; do

@@ -41,13 +41,17 @@ func reserveFlatPageMap(around address: UInt) {
 }
 
 /// A new leaf for root index `r`: its piece of the flat map, made writable, when the
-/// GiB lies in the window; otherwise fresh pages. Caller holds the page heap lock.
+/// GiB lies in the window; otherwise, or when the system refuses that (a sandbox
+/// without mprotect), fresh pages: the flat map's piece then stays zero, so `free`
+/// finds no span there and takes the slow path, which reads the root. Caller holds
+/// the page heap lock.
 private func makeLeaf(_ r: Int) -> UnsafeMutablePointer<UInt>? {
     let gib = UInt(bitPattern: r)
     if let flat = swm_page_flat_get(), gib >> (flatWindowShift &- pageShift &- leafBits) == swm_page_window_get() >> flatWindowShift {
         let leaf = flat + Int(truncatingIfNeeded: (gib << leafBits) & ((UInt(1) << flatIndexBits) &- 1))
-        if swm_os_make_writable(UnsafeMutableRawPointer(leaf), Int(truncatingIfNeeded: UInt(1) << leafBits &* 8)) != 0 { return nil }
-        return leaf
+        if swm_os_make_writable(UnsafeMutableRawPointer(leaf), Int(truncatingIfNeeded: UInt(1) << leafBits &* 8)) == 0 {
+            return leaf
+        }
     }
     guard let fresh = OSPages.map(UInt(1) << leafBits &* 8) else { return nil }
     return fresh.bindMemory(to: UInt.self, capacity: 1 << Int(leafBits))

@@ -11,6 +11,8 @@
  *   FAILMAP_EVERY=K      every Kth call to mmap fails (K, 2K, 3K, ...)
  *   FAILMAP_AFTER=N      every call to mmap after the Nth fails
  *   FAILMAP_MREMAP_AT=N, FAILMAP_MREMAP_EVERY=K   the same for mremap
+ *   FAILMAP_MPROTECT=1   every mprotect fails with EPERM (as in a sandbox that
+ *                        forbids it)
  *   FAILMAP_LOG=path     at exit, write "mmap CALLS FAILED mremap CALLS FAILED"
  *                        to path (for counting how many maps a run needs)
  *   FAILMAP_SKIP_KNOWN=1 never fail the first mmap after an mremap that moved its
@@ -34,7 +36,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static long at, every, after, mr_at, mr_every, skip_known;
+static long at, every, after, mr_at, mr_every, skip_known, no_mprotect;
 static long calls, failed, mr_calls, mr_failed, skipped;
 static int configured, enabled = 1, just_moved;
 
@@ -78,6 +80,7 @@ static void configure(void)
         mr_at = env_long("FAILMAP_MREMAP_AT");
         mr_every = env_long("FAILMAP_MREMAP_EVERY");
         skip_known = env_long("FAILMAP_SKIP_KNOWN");
+        no_mprotect = env_long("FAILMAP_MPROTECT");
         __atomic_store_n(&configured, 1, __ATOMIC_RELEASE);
     }
     __atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
@@ -134,6 +137,16 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
     long r = syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
     if (r != -1 && (void *)r != old) __atomic_store_n(&just_moved, 1, __ATOMIC_RELAXED);
     return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+int mprotect(void *addr, size_t len, int prot)
+{
+    configure();
+    if (no_mprotect) {
+        errno = EPERM;
+        return -1;
+    }
+    return (int)syscall(SYS_mprotect, addr, len, prot);
 }
 
 static void put_num(char *buf, size_t *k, long v)
