@@ -754,6 +754,16 @@ def fmt(x, nd=2):
     return ("%." + str(nd) + "f") % x
 
 
+def md_section(L, title, data):
+    """Appends a section heading to L; False (after saying why) when the figures
+    under it were skipped."""
+    L += ["", "## " + title, ""]
+    if "skipped" in data:
+        L.append("Skipped: %s." % data["skipped"])
+        return False
+    return True
+
+
 def markdown(meta, jobs, summary, allocs, cg, st, failures, ins=None):
     names = [n for n, _ in allocs]
     L = []
@@ -862,56 +872,44 @@ def markdown(meta, jobs, summary, allocs, cg, st, failures, ins=None):
                 row.append(fmt(p.get("rss_end_med"), 1))
             L.append("| " + " | ".join(row) + " |")
     # callgrind
-    if cg:
-        L.append("")
-        L.append("## Fast path: instructions per malloc(32)+free pair")
-        L.append("")
-        if "skipped" in cg:
-            L.append("Skipped: %s." % cg["skipped"])
-        else:
-            some = next((c for c in cg.values() if "n1" in c), None)
-            if some:
-                L.append("`valgrind --tool=callgrind` on `loop N` (gcc -O2): (Ir at N=%d − Ir at N=%d) ÷ %d. "
-                         "About 9 of them are the loop and the two PLT jumps. swiftmalloc is measured on a "
-                         "`strip --strip-debug` copy of the library (valgrind 3.19 cannot read its DWARF 5)."
-                         % (some["n2"], some["n1"], some["n2"] - some["n1"]))
-                L.append("")
-            L.append("| allocator | Ir at N1 | Ir at N2 | Ir/pair |")
-            L.append("|---|---|---|---|")
-            for n in names:
-                c = cg.get(n)
-                if not c:
-                    continue
-                if "ir_per_pair" in c:
-                    L.append("| %s | %d | %d | %.1f |" % (n, c["ir_n1"], c["ir_n2"], c["ir_per_pair"]))
-                else:
-                    L.append("| %s | FAILED: %s | | |" % (n, c.get("error", "")[:200].replace("|", "/")))
-    # instructions per workload
-    if ins:
-        L.append("")
-        L.append("## Instructions per workload (callgrind)")
-        L.append("")
-        if "skipped" in ins:
-            L.append("Skipped: %s." % ins["skipped"])
-        else:
-            L.append("`valgrind --tool=callgrind`, one run of each C workload (%s; the threaded ones with "
-                     "their thread count, which valgrind runs one at a time): millions of instructions of "
-                     "the whole process. The program's own work is the same under every allocator, so the "
-                     "differences are the allocators'; unlike the times, these repeat from run to run."
-                     % ("--quick sizes" if ins.get("scale") is None else "scale %g" % ins["scale"]))
+    if cg and md_section(L, "Fast path: instructions per malloc(32)+free pair", cg):
+        some = next((c for c in cg.values() if "n1" in c), None)
+        if some:
+            L.append("`valgrind --tool=callgrind` on `loop N` (gcc -O2): (Ir at N=%d − Ir at N=%d) ÷ %d. "
+                     "About 9 of them are the loop and the two PLT jumps. swiftmalloc is measured on a "
+                     "`strip --strip-debug` copy of the library (valgrind 3.19 cannot read its DWARF 5)."
+                     % (some["n2"], some["n1"], some["n2"] - some["n1"]))
             L.append("")
-            peers = [n for n in names if n in PEER_NAMES]
-            L.append("| workload | " + " | ".join(names) + " | swiftmalloc ÷ best peer |")
-            L.append("|---|" + "---|" * (len(names) + 1))
-            for wname, row in ins["workloads"].items():
-                cells = []
-                for n in names:
-                    c = row.get(n, {})
-                    cells.append("%.1f" % (c["ir"] / 1e6) if c.get("ir") is not None else "failed")
-                best = [row[n]["ir"] for n in peers if row.get(n, {}).get("ir") is not None]
-                ours = row.get("swiftmalloc", {}).get("ir")
-                ratio = "%.2f" % (ours / float(min(best))) if ours is not None and best else "–"
-                L.append("| %s | %s | %s |" % (wname, " | ".join(cells), ratio))
+        L.append("| allocator | Ir at N1 | Ir at N2 | Ir/pair |")
+        L.append("|---|---|---|---|")
+        for n in names:
+            c = cg.get(n)
+            if not c:
+                continue
+            if "ir_per_pair" in c:
+                L.append("| %s | %d | %d | %.1f |" % (n, c["ir_n1"], c["ir_n2"], c["ir_per_pair"]))
+            else:
+                L.append("| %s | FAILED: %s | | |" % (n, c.get("error", "")[:200].replace("|", "/")))
+    # instructions per workload
+    if ins and md_section(L, "Instructions per workload (callgrind)", ins):
+        L.append("`valgrind --tool=callgrind`, one run of each C workload (%s; the threaded ones with "
+                 "their thread count, which valgrind runs one at a time): millions of instructions of "
+                 "the whole process. The program's own work is the same under every allocator, so the "
+                 "differences are the allocators'; unlike the times, these repeat from run to run."
+                 % ("--quick sizes" if ins.get("scale") is None else "scale %g" % ins["scale"]))
+        L.append("")
+        peers = [n for n in names if n in PEER_NAMES]
+        L.append("| workload | " + " | ".join(names) + " | swiftmalloc ÷ best peer |")
+        L.append("|---|" + "---|" * (len(names) + 1))
+        for wname, row in ins["workloads"].items():
+            cells = []
+            for n in names:
+                c = row.get(n, {})
+                cells.append("%.1f" % (c["ir"] / 1e6) if c.get("ir") is not None else "failed")
+            best = [row[n]["ir"] for n in peers if row.get(n, {}).get("ir") is not None]
+            ours = row.get("swiftmalloc", {}).get("ir")
+            ratio = "%.2f" % (ours / float(min(best))) if ours is not None and best else "–"
+            L.append("| %s | %s | %s |" % (wname, " | ".join(cells), ratio))
     # preload cost
     if st:
         L.append("")
