@@ -68,29 +68,24 @@ show() {
 # run_one NAME MODE BINARY [ARGS...]: runs a test binary in a mode; sets $rc and
 # leaves its output in $work/out and $work/err.
 run_one() {
-    local mode=$2 bin=$3
+    local mode=$2 bin=$3 vm_limit=
     shift 3
-    if [ "$mode" = preload ]; then
-        (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" "$bin" "$@" >"$work/out" 2>"$work/err") 2>/dev/null
-    elif [ "$mode" = tracking ]; then
+    local settings=("LD_PRELOAD=$lib")
+    case $mode in
         # Statistics on: every small block is tracked (tracked bins, per-block records).
-        (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_STATS=1 "$bin" "$@" \
-            >"$work/out" 2>"$work/err") 2>/dev/null
-    elif [ "$mode" = mixed ]; then
+        tracking) settings+=(SWIFTMALLOC_STATS=1) ;;
         # Mixed spans on (SWIFTMALLOC_MIXED=1): blocks of 256 B to 2 KiB share spans.
-        (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_MIXED=1 "$bin" "$@" \
-            >"$work/out" 2>"$work/err") 2>/dev/null
-    elif [ "$mode" = twolevel ]; then
+        mixed) settings+=(SWIFTMALLOC_MIXED=1) ;;
         # Under an address-space limit the flat page map (a 32 GiB reservation) is
         # not made: free walks the two-level map instead.
-        (cd "$work" && ulimit -v 8388608 && timeout "$timeout_s" env LD_PRELOAD="$lib" "$bin" "$@" \
-            >"$work/out" 2>"$work/err") 2>/dev/null
-    elif [ "$mode" = profiling ]; then
-        (cd "$work" && timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
-            SWIFTMALLOC_REPORT="$work/profile.%p.report" "$bin" "$@" >"$work/out" 2>"$work/err") 2>/dev/null
-    else
-        (cd "$work" && timeout "$timeout_s" "$bin" "$@" >"$work/out" 2>"$work/err") 2>/dev/null
-    fi
+        twolevel) vm_limit=8388608 ;;
+        profiling) settings+=(SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1
+                              "SWIFTMALLOC_REPORT=$work/profile.%p.report") ;;
+        preload) ;;
+        *) settings=() ;;
+    esac
+    (cd "$work" && { [ -z "$vm_limit" ] || ulimit -v "$vm_limit"; } && timeout "$timeout_s" env "${settings[@]}" "$bin" "$@" \
+        >"$work/out" 2>"$work/err") 2>/dev/null
     rc=$?
 }
 

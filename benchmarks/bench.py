@@ -599,14 +599,13 @@ def run_instructions(allocs, outdir, workloads, args, timeout):
         warn("valgrind not found: no instruction counts")
         return {"skipped": "valgrind not found"}
     bindir = os.path.join(outdir, "bin")
-    results = {"scale": None, "workloads": {}}
+    results = {"scale": None if args.quick else INSTRUCTIONS_SCALE, "workloads": {}}
     todo = [w for w in workloads if w.kind == "c" and os.path.exists(os.path.join(bindir, w.name))
             and (not args.quick or w.name in INSTRUCTIONS_QUICK)]
     log("instructions: one run of each C workload under callgrind, %s" % (
         "--quick sizes" if args.quick else "scale %g" % INSTRUCTIONS_SCALE))
     for w in todo:
         scale = w.quick if args.quick else INSTRUCTIONS_SCALE
-        results["scale"] = None if args.quick else scale
         cmd = [os.path.join(bindir, w.name), str(scale)]
         if w.threaded:
             cmd.append(str(args.threads or w.default_threads))
