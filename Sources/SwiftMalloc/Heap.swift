@@ -28,6 +28,8 @@ struct Heap {
     /// Live thread caches per shard (`maxShards` counters, under threadsLock): a new
     /// thread takes the least loaded shard.
     var shardThreads: UnsafeMutablePointer<UInt32>? = nil
+    /// Threads that allocate without a cache are dealt rows in turn (cachelessShard).
+    var cachelessTurn: UInt = 0
     /// Written into the second word of every free small block (see Span.swift).
     var freeKey: UInt = 0
     var config = Config()
@@ -118,11 +120,29 @@ extension UnsafeMutablePointer where Pointee == Heap {
         (c - pointee.centrals.unsafelyUnwrapped) / smallClassCount
     }
 
-    /// The calling thread's shard (0 for a thread without a cache: the static
-    /// empty cache's header is zero).
+    /// The calling thread's shard: its cache's, or for a thread without one its
+    /// cacheless row.
     @inline(__always) var currentShard: Int {
-        guard let raw = swm_tls_cache_get() else { return 0 }
-        return Int(truncatingIfNeeded: raw.assumingMemoryBound(to: ThreadCache.self).pointee.shard)
+        if let raw = swm_tls_cache_get(), raw != swm_empty_cache_get() {
+            return Int(truncatingIfNeeded: raw.assumingMemoryBound(to: ThreadCache.self).pointee.shard)
+        }
+        return cachelessShard()
+    }
+
+    /// The row of a thread that allocates without a cache (hardened mode bypasses
+    /// caches; a thread whose cache was torn down at exit): dealt in turn at its
+    /// first such allocation and kept in its TLS, so such threads spread over the
+    /// rows' locks instead of all taking row 0's. Rows never go away and
+    /// shardCount is fixed at start-up, so a dealt row stays valid (in a forked
+    /// child too).
+    @inline(never)
+    func cachelessShard() -> Int {
+        let dealt = swm_tls_shard_get()
+        if dealt != 0 { return Int(truncatingIfNeeded: dealt &- 1) }
+        let turn = swm_fetch_add(&pointee.cachelessTurn, 1)
+        let shard = Int(truncatingIfNeeded: turn % UInt(pointee.shardCount))
+        swm_tls_shard_set(UInt32(truncatingIfNeeded: shard &+ 1))
+        return shard
     }
 }
 

@@ -15,6 +15,7 @@ static const char swm_page_zero_span[256] __attribute__((aligned(64)));
 uintptr_t swm_page_entry_base __attribute__((visibility("hidden"))) = (uintptr_t)swm_page_zero_span;
 __thread void *swm_tls_cache __attribute__((tls_model("initial-exec"))) = swm_empty_cache;
 __thread int swm_tls_state __attribute__((tls_model("initial-exec"))) = 0;
+__thread uint32_t swm_tls_shard __attribute__((tls_model("initial-exec"))) = 0;
 void *swm_heap = NULL;
 
 // Entry points implemented in Swift (hidden: see hide.c).

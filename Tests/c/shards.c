@@ -8,7 +8,10 @@
  * other shard, whose first span is another page. In both runs four threads then
  * swap blocks through shared slots for a while — every block freed by a thread
  * other than the one that allocated it, every byte checked — and exit, so their
- * caches flush blocks of both shards.
+ * caches flush blocks of both shards. Then twice more in hardened mode
+ * (SWIFTMALLOC_CHECK=1), where threads have no caches: the second thread still
+ * takes blocks from a row of its own when there are two (a thread without a
+ * cache is dealt one), and from the same span when there is one.
  *
  * Skipped when malloc is not SwiftMalloc's.
  */
@@ -67,13 +70,14 @@ static int child(void)
     return 0;
 }
 
-/* Runs this test as a child with SWIFTMALLOC_SHARDS=shards; returns whether the
- * two threads' first blocks shared a page. */
-static int run(const char *shards)
+/* Runs this test as a child with SWIFTMALLOC_SHARDS=shards and, when `check`,
+ * SWIFTMALLOC_CHECK=1; returns whether the two threads' first blocks shared a page. */
+static int run(const char *shards, int check)
 {
     char setting[64], buf[256];
     snprintf(setting, sizeof setting, "SWIFTMALLOC_SHARDS=%s", shards);
-    char *env[] = {setting, NULL};
+    char hardened[] = "SWIFTMALLOC_CHECK=1";
+    char *env[] = {setting, check ? hardened : NULL, NULL};
     int status = run_self_child(env, 1, buf, sizeof buf);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child with %s shards failed (status %d): %s", shards,
           status, buf);
@@ -89,8 +93,10 @@ int main(int argc, char **argv)
         printf("%s: skipped (malloc is not SwiftMalloc's)\n", TEST_NAME);
         return 0;
     }
-    CHECK(run("1") == 1, "with one shard, two threads' first 48-byte blocks are on different pages");
-    CHECK(run("2") == 0, "with two shards, two threads' first 48-byte blocks share a page");
+    CHECK(run("1", 0) == 1, "with one shard, two threads' first 48-byte blocks are on different pages");
+    CHECK(run("2", 0) == 0, "with two shards, two threads' first 48-byte blocks share a page");
+    CHECK(run("1", 1) == 1, "hardened, with one shard, two threads' first 48-byte blocks are on different pages");
+    CHECK(run("2", 1) == 0, "hardened, with two shards, two threads' first 48-byte blocks share a page");
     printf("%s: ok\n", TEST_NAME);
     return 0;
 }

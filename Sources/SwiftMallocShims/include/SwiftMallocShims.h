@@ -36,16 +36,22 @@
 // fast paths need no null test: they simply fall through to the slow path.
 // swm_tls_state: 0 = no cache yet, 1 = cache live, 2 = torn down at thread exit
 // (later calls from that thread bypass caching).
+// swm_tls_shard: the central-list row of a thread that allocates without a cache
+// (hardened mode bypasses caches; a thread whose cache was torn down), plus one;
+// 0 until its first such allocation deals it one (Heap.cachelessShard).
 #define SWM_EMPTY_CACHE_BYTES 8192
 extern char swm_empty_cache[SWM_EMPTY_CACHE_BYTES];
 static inline __attribute__((always_inline)) void *swm_empty_cache_get(void) { return swm_empty_cache; }
 extern __thread void *swm_tls_cache __attribute__((tls_model("initial-exec")));
 extern __thread int swm_tls_state __attribute__((tls_model("initial-exec")));
+extern __thread uint32_t swm_tls_shard __attribute__((tls_model("initial-exec")));
 
 static inline __attribute__((always_inline)) void *swm_tls_cache_get(void) { return swm_tls_cache; }
 static inline __attribute__((always_inline)) void swm_tls_cache_set(void *c) { swm_tls_cache = c; }
 static inline __attribute__((always_inline)) int swm_tls_state_get(void) { return swm_tls_state; }
 static inline __attribute__((always_inline)) void swm_tls_state_set(int s) { swm_tls_state = s; }
+static inline uint32_t swm_tls_shard_get(void) { return swm_tls_shard; }
+static inline void swm_tls_shard_set(uint32_t s) { swm_tls_shard = s; }
 
 // ---- The page map's root --------------------------------------------------------
 // 2^17 leaf pointers (one per GiB of the 47-bit address space) in .bss: 1 MiB of
