@@ -621,6 +621,34 @@ dlclose_run() { # MODE (cached, libunwind, check)
 dlclose_case() { dlclose_run cached && dlclose_run libunwind && dlclose_run check; }
 check "profile/stacks stay whole and named when a plugin is unloaded and another loaded in its place" dlclose_case
 
+# The frame-pointer walk (SWIFTMALLOC_PROFILE_WALK=fp, the capture when libunwind
+# is missing): leaky (built with frame pointers) has its leaks exact, named by
+# their functions; and in threads of a program built without them, whose rbp holds
+# the address of a {0, size} record when it calls malloc (Tests/profile/fp_walk.c),
+# no size is taken for a return address: every stack names functions only, and the
+# 200 threads' blocks are one site's.
+fp_walk_case() {
+    profile_run fpwalk SWIFTMALLOC_PROFILE_WALK=fp -- || return 1
+    "$cli" report "$profile" --format json >"$work/fpwalk.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    python3 "$checks" leaks "$work/fpwalk.json" 1 || return 1
+    local prog="$work/fp_walk" dir="$work/fp_walk.d" leaked
+    build_profile_prog fp_walk -fomit-frame-pointer -pthread || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_WALK=fp SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" 200 >"$dir/out" 2>&1 || { show fp_walk "$dir/out"; return 1; }
+    if grep -q '^skipped' "$dir/out"; then echo "    threads: skipped (not x86-64)"; return 0; fi
+    "$cli" report "$dir/exit.report" --format collapsed --metric live-bytes >"$dir/live" 2>"$work/err" ||
+        { show stderr "$work/err"; return 1; }
+    if grep -Eq '(^|;)0x[0-9a-f]+[; ]' "$dir/live"; then
+        echo "    a stack holds an address that is no function's:"
+        show "live stacks" "$dir/live"
+        return 1
+    fi
+    leaked=$(grep -E '(^|;)leak_with_data_in_rbp [0-9]+$' "$dir/live" | awk '{s += $NF} END {print s + 0}')
+    echo "    threads: $leaked B live from leak_with_data_in_rbp in $(grep -c 'leak_with_data_in_rbp' "$dir/live") stack(s)"
+    [ "$leaked" -eq 12800 ] && [ "$(grep -c 'leak_with_data_in_rbp' "$dir/live")" -eq 1 ] || { show "live stacks" "$dir/live"; return 1; }
+}
+check "profile/frame-pointer walk: exact leaks, and no data taken for return addresses" fp_walk_case
+
 # A fork while another thread is inside libunwind (which holds its own lock and the
 # loader's dl_iterate_phdr lock, neither reset in a child): the child's first
 # capture must not hang. The program stalls the other thread inside

@@ -81,7 +81,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         if let profiler = pointee.profiler {
             let walk = environment("SWIFTMALLOC_PROFILE_WALK")
-            let mode: Int32 = equals(walk, "libunwind") ? 0 : equals(walk, "check") ? 2 : 1
+            let mode: Int32 = equals(walk, "libunwind") ? 0 : equals(walk, "check") ? 2 : equals(walk, "fp") ? 3 : 1
             swm_set_capture(framesOffset, Int32(profiler.pointee.depth), mode)
         }
         // Sampling with the fast paths on: malloc switches to the byte-counting variant.

@@ -15,6 +15,13 @@
 #include <time.h>
 
 __thread int swm_tls_capturing __attribute__((tls_model("initial-exec"))) = 0;
+/// How captures walk (SWIFTMALLOC_PROFILE_WALK, swm_set_capture): the learned
+/// rules with libunwind for what they miss (the default), libunwind alone, the
+/// rules checked against libunwind, or frame pointers alone.
+enum { SWM_WALK_LIBUNWIND = 0, SWM_WALK_CACHED = 1, SWM_WALK_CHECK = 2, SWM_WALK_FP = 3 };
+static int swm_profile_cached_walk;
+static void swm_code_rebuild(void);
+static void swm_code_fork_child(void);
 __thread int swm_tls_pending_frames __attribute__((tls_model("initial-exec"))) = 0;
 __thread uint64_t swm_tls_pending_hash __attribute__((tls_model("initial-exec"))) = 0;
 
@@ -59,14 +66,18 @@ static int swm_find_self(struct dl_phdr_info *info, size_t size, void *data) {
 
 int swm_unwinder_open(void) {
     dl_iterate_phdr(swm_find_self, (void *)(uintptr_t)&swm_unwinder_open);
-    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
+    void *h = NULL;
+    if (swm_profile_cached_walk != SWM_WALK_FP) {
+        h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+        if (h == NULL) h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
+    }
     if (h != NULL) {
         swm_unw_backtrace = (swm_unw_backtrace_fn)dlsym(h, "unw_backtrace");
         swm_unw_flush_cache = (swm_unw_flush_cache_fn)dlsym(h, "_Ux86_64_flush_cache");
         swm_unw_local_addr_space = (void **)dlsym(h, "_ULx86_64_local_addr_space");
     }
     swm_stackwalk_open(h);
+    if (swm_unw_backtrace == NULL) swm_code_rebuild();   // frame-pointer walks from now on
     __atomic_store_n(&swm_unwinder_ready, 1, __ATOMIC_RELEASE);
     return swm_unw_backtrace != NULL;
 }
@@ -260,19 +271,122 @@ void swm_unwind_fork_parent(void) { __atomic_store_n(&swm_unwind_fork_pending, 0
 
 void swm_unwind_fork_child(void) {
     swm_lock_reset(&swm_unloaded_lock);
+    swm_code_fork_child();
     if (__atomic_load_n(&swm_unwinders_inside, __ATOMIC_RELAXED) != 0) swm_unwind_forbidden = 1;
     swm_unwinders_inside = 0;
     swm_unwind_fork_pending = 0;
 }
 
-/// Frame-pointer walk: stops when the chain leaves the stack's plausible range.
+// The frame-pointer walk's code ranges: the executable segments of the loaded
+// objects, sorted by address. A function built without frame pointers may keep
+// anything in rbp, so the chain above it need not be frames: the walk stops at the
+// first "return address" outside code instead of recording it, which would give
+// every thread of such a program stacks of its own, ending in values from its
+// stack. Two tables: a rebuild fills the one not in use and then publishes it. A
+// lookup that misses rebuilds when the loader has added objects since
+// (dlpi_adds), checked at most every 100 ms, so code loaded later is found
+// within that time.
+enum { SWM_CODE_RANGES = 512 };
+typedef struct { uintptr_t start, end; } swm_code_range;
+static swm_code_range swm_code[2][SWM_CODE_RANGES];
+static int swm_code_count[2];
+static int swm_code_current;           // the table lookups read (0 or 1)
+static unsigned long long swm_code_adds;
+static uint64_t swm_code_checked_at;   // swm_now_ns of the last check for new objects
+static int32_t swm_code_lock;
+/// Set in a forked child: another thread of the parent may have held the loader's
+/// lock that dl_iterate_phdr takes, so the child keeps the table it inherited.
+static int swm_code_frozen;
+
+typedef struct { swm_code_range *table; int count; unsigned long long adds; } swm_code_build;
+
+static int swm_collect_code(struct dl_phdr_info *info, size_t size, void *arg) {
+    swm_code_build *b = arg;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_adds) + sizeof info->dlpi_adds) b->adds = info->dlpi_adds;
+    for (int i = 0; i < info->dlpi_phnum && b->count < SWM_CODE_RANGES; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || ph->p_memsz == 0) continue;
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        // Insertion keeps the table sorted (a few hundred segments at most).
+        int j = b->count++;
+        while (j > 0 && b->table[j - 1].start > start) { b->table[j] = b->table[j - 1]; j--; }
+        b->table[j] = (swm_code_range){start, start + ph->p_memsz};
+    }
+    return 0;
+}
+
+static int swm_read_adds(struct dl_phdr_info *info, size_t size, void *arg) {
+    if (size >= offsetof(struct dl_phdr_info, dlpi_adds) + sizeof info->dlpi_adds)
+        *(unsigned long long *)arg = info->dlpi_adds;
+    return 1;   // the first object has the counts
+}
+
+/// Rebuilds the code table unless another thread is doing it.
+static void swm_code_rebuild(void) {
+    if (!swm_trylock(&swm_code_lock)) return;
+    int next = 1 - __atomic_load_n(&swm_code_current, __ATOMIC_RELAXED);
+    swm_code_build b = {swm_code[next], 0, 0};
+    dl_iterate_phdr(swm_collect_code, &b);
+    swm_code_count[next] = b.count;
+    swm_code_adds = b.adds;
+    __atomic_store_n(&swm_code_current, next, __ATOMIC_RELEASE);
+    swm_unlock(&swm_code_lock);
+}
+
+static void swm_code_fork_child(void) {
+    swm_lock_reset(&swm_code_lock);
+    swm_code_frozen = 1;
+}
+
+static int swm_code_find(uintptr_t a) {
+    int t = __atomic_load_n(&swm_code_current, __ATOMIC_ACQUIRE);
+    const swm_code_range *r = swm_code[t];
+    int lo = 0, hi = swm_code_count[t];
+    if (hi > SWM_CODE_RANGES) hi = SWM_CODE_RANGES;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (a < r[mid].start) hi = mid;
+        else if (a >= r[mid].end) lo = mid + 1;
+        else return 1;
+    }
+    return 0;
+}
+
+/// Whether `a` lies in the code of a loaded object.
+static int swm_is_code(uintptr_t a) {
+    if (swm_code_find(a)) return 1;
+    if (swm_code_frozen) return 0;
+    uint64_t now = swm_now_ns();
+    if (now - __atomic_load_n(&swm_code_checked_at, __ATOMIC_RELAXED) < 100000000ull) return 0;
+    __atomic_store_n(&swm_code_checked_at, now, __ATOMIC_RELAXED);
+    unsigned long long adds = swm_code_adds;
+    dl_iterate_phdr(swm_read_adds, &adds);
+    if (adds == swm_code_adds) return 0;
+    swm_code_rebuild();
+    return swm_code_find(a);
+}
+
+extern void *__libc_stack_end;
+
+/// Frame-pointer walk, for when libunwind is missing or SWIFTMALLOC_PROFILE_WALK=fp
+/// asks for it. Reads only inside the calling thread's stack: below its thread
+/// pointer, which glibc places above a thread's stack, or for the main thread
+/// (whose thread pointer lies below its stack) below __libc_stack_end. Stops at a
+/// return address outside code, or when the chain does not go up the stack.
 static int swm_fp_walk(uintptr_t *frames, int max) {
     uintptr_t *fp = (uintptr_t *)__builtin_frame_address(0);
+    uintptr_t tp = 0;
+#if defined(__x86_64__)
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+#elif defined(__aarch64__)
+    tp = (uintptr_t)__builtin_thread_pointer();
+#endif
+    uintptr_t top = (uintptr_t)fp < tp ? tp : (uintptr_t)__libc_stack_end;
     int n = 0;
-    while (fp != NULL && n < max) {
+    while (fp != NULL && n < max && (uintptr_t)(fp + 2) <= top) {
         uintptr_t *next = (uintptr_t *)fp[0];
         uintptr_t ret = fp[1];
-        if (ret == 0) break;
+        if (ret == 0 || !swm_is_code(ret)) break;
         frames[n++] = ret;
         if (next <= fp || (uintptr_t)next - (uintptr_t)fp > (1u << 20) || ((uintptr_t)next & 7)) break;
         fp = next;
@@ -313,10 +427,10 @@ int swm_backtrace(uintptr_t *frames, int max) {
 // out, so frames never outlive the call that captured them. The capture replays the frame rules learned
 // from libunwind (stackwalk.c) and walks with libunwind itself when a rule is
 // missing; SWIFTMALLOC_PROFILE_WALK=libunwind makes every capture a libunwind walk,
-// and =check compares every cached walk with libunwind's.
+// =check compares every cached walk with libunwind's, and =fp walks frame pointers
+// without loading libunwind (as when it is missing).
 static long swm_profile_frames_offset;
 static int swm_profile_depth;
-static int swm_profile_cached_walk;
 extern void *swiftmalloc_malloc(size_t);
 extern void *swm_malloc_captured(size_t, void *, int, uint64_t);
 extern void *swiftmalloc_calloc(size_t, size_t);
@@ -336,7 +450,7 @@ static void swm_walk_check(const uintptr_t *frames, int k) {
 }
 
 void swm_walk_check_report(int fd) {
-    if (swm_profile_cached_walk != 2 || fd < 0) return;
+    if (swm_profile_cached_walk != SWM_WALK_CHECK || fd < 0) return;
     char line[160];
     int len = snprintf(line, sizeof line, "swiftmalloc: stack walk check: %lu cached walks compared with libunwind, %lu differed\n",
                        __atomic_load_n(&swm_walk_checked, __ATOMIC_RELAXED), __atomic_load_n(&swm_walk_differed, __ATOMIC_RELAXED));
@@ -348,14 +462,15 @@ void swm_walk_check_report(int fd) {
 /// rules). Frames go to `frames`; returns their count and hash.
 static __attribute__((noinline)) int swm_capture_other(uintptr_t *frames, uintptr_t *fp, uintptr_t ret, uint64_t *hash) {
     int k = -1;
-    if (swm_profile_cached_walk == 2) {
+    if (swm_profile_cached_walk == SWM_WALK_CHECK) {
         k = swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], hash);
         if (k >= 0) {
             swm_walk_check(frames, k);
             return k;
         }
     }
-    if (swm_profile_cached_walk) k = swm_walk_learn(frames, swm_profile_depth);
+    if (swm_profile_cached_walk == SWM_WALK_CACHED || swm_profile_cached_walk == SWM_WALK_CHECK)
+        k = swm_walk_learn(frames, swm_profile_depth);
     if (k < 0) k = swm_backtrace(frames, swm_profile_depth);
     swm_walk_memo_forget(frames, k);
     *hash = swm_hash_frames(frames, k);
@@ -376,7 +491,7 @@ static __attribute__((always_inline)) inline int swm_capture_into(char *tc, uint
     uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
     // The caller's state: its return address, its stack pointer after the call
     // returns (our CFA), and its frame pointer register (saved by our prologue).
-    int k = swm_profile_cached_walk == 1
+    int k = swm_profile_cached_walk == SWM_WALK_CACHED
         ? swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], hash) : -1;
     if (__builtin_expect(k < 0, 0)) k = swm_capture_other(frames, fp, ret, hash);
     swm_tls_capturing = 0;
@@ -435,7 +550,7 @@ __attribute__((noinline)) void *swm_malloc_sampled_out(size_t n, void *tc) {
     uintptr_t ret = (uintptr_t)__builtin_return_address(0);
     // Reached by a call rather than the fast path's jump, the return address is
     // the fast path's own; Profiler.capture then walks with libunwind.
-    if (swm_profile_cached_walk == 0 || swm_sample_countdown_offset < 0 || !swm_can_capture((char *)tc) ||
+    if (swm_profile_cached_walk == SWM_WALK_LIBUNWIND || swm_sample_countdown_offset < 0 || !swm_can_capture((char *)tc) ||
         *(const intptr_t *)((const char *)tc + swm_sample_countdown_offset) >= 0 || swm_is_self_frame(ret))
         return swm_malloc_sampled_slow(n, tc);
     swm_capture_entry((uintptr_t *)__builtin_frame_address(0), ret);

@@ -356,7 +356,7 @@ int swm_backtrace(uintptr_t *frames, int max);
 /// thread's cache (at `frames_offset`, up to `depth` frames); with `cached_walk`,
 /// by replaying frame rules learned from libunwind (stackwalk.c), else with
 /// unw_backtrace every time; 2: cached, and each cached walk checked against
-/// libunwind's.
+/// libunwind's; 3: frame pointers only, libunwind not loaded (unwind.c).
 void swm_set_capture(long frames_offset, int depth, int cached_walk);
 /// Full profiling: points `malloc`, `calloc` and `realloc` at entries that capture
 /// the caller's stack (as swm_set_capture says) before entering the allocator.
