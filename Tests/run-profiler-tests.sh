@@ -487,7 +487,19 @@ signal_case() {
         sh "$lib" "$dir/ignored.report" "$work/signal_end" >"$dir/ignored.out" 2>&1 || status=$?
     [ "$status" -eq 1 ] && grep -q "still running after the signal" "$dir/ignored.out" ||
         { echo "    an inherited ignored SIGTERM ended the program (status $status)"; show output "$dir/ignored.out"; return 1; }
-    echo " an ignored SIGTERM stayed ignored"
+    echo " an ignored SIGTERM stayed ignored;"
+    # CPython installs its SIGINT handler (KeyboardInterrupt) only where it finds the
+    # default action: the library's report handler must not be what it finds.
+    status=0
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT=/dev/null \
+        /usr/bin/python3 -c 'import _thread
+try:
+    _thread.interrupt_main()
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")' >"$dir/python.out" 2>&1 || status=$?
+    [ "$status" -eq 0 ] && grep -qx KeyboardInterrupt "$dir/python.out" ||
+        { echo "    python3: no KeyboardInterrupt (status $status)"; show output "$dir/python.out"; return 1; }
+    echo "    python3 under profiling installed its SIGINT handler (KeyboardInterrupt raised)"
 }
 check "profile/a process ended by a signal still writes its profile and statistics" signal_case
 

@@ -109,7 +109,14 @@ static int swm_start_background(void *(*start)(void *), const char *name) {
 }
 
 // ---- Load, exit, fork ------------------------------------------------------------
-__attribute__((constructor)) static void swm_constructor(void) {
+uintptr_t swm_main_stack_top __attribute__((visibility("hidden")));
+
+// glibc passes constructors the program's arguments and environment; `envp` is
+// the array the kernel put at the top of the main thread's stack (unless the
+// library is loaded later, after the program replaced its environment).
+__attribute__((constructor)) static void swm_constructor(int argc, char **argv, char **envp) {
+    (void)argc, (void)argv;
+    if ((uintptr_t)envp > (uintptr_t)__builtin_frame_address(0)) swm_main_stack_top = (uintptr_t)envp;
     swm_on_load();
     pthread_atfork(swm_fork_prepare, swm_fork_parent, swm_fork_child);
 }
@@ -165,6 +172,44 @@ static int swm_final_reports_claim(void) {
     return __atomic_exchange_n(&swm_final_reports_claimed, 1, __ATOMIC_SEQ_CST) == 0;
 }
 
+// The report handler stays invisible to the program: `sigaction` and `signal` are
+// interposed (exports.map) and, for a signal whose action is still the report
+// handler, say the action is the default, which is what the program would have
+// found without the library; any action the program sets replaces the handler.
+// CPython, for one, installs its SIGINT handler (which raises KeyboardInterrupt)
+// only where it finds the default action: with the report handler visible, a
+// profiled Python program that got Ctrl-C ended without running its own cleanup.
+// The calls go to glibc's __sigaction and bsd_signal (the functions behind
+// sigaction and signal), so nothing is looked up with dlsym.
+static volatile sig_atomic_t swm_signal_ours[NSIG];
+extern int __sigaction(int, const struct sigaction *, struct sigaction *);
+extern sighandler_t bsd_signal(int, sighandler_t);
+
+static int swm_signal_is_ours(int sig) { return sig > 0 && sig < NSIG && swm_signal_ours[sig]; }
+
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    int ours = swm_signal_is_ours(sig);
+    int rc = __sigaction(sig, act, old);
+    if (rc == 0 && ours) {
+        if (old != NULL) {
+            memset(old, 0, sizeof *old);
+            old->sa_handler = SIG_DFL;
+        }
+        if (act != NULL) swm_signal_ours[sig] = 0;
+    }
+    return rc;
+}
+
+sighandler_t signal(int sig, sighandler_t handler) {
+    int ours = swm_signal_is_ours(sig);
+    sighandler_t previous = bsd_signal(sig, handler);
+    if (previous != SIG_ERR && ours) {
+        swm_signal_ours[sig] = 0;
+        previous = SIG_DFL;
+    }
+    return previous;
+}
+
 static void swm_signal_report(int sig) {
     int saved = errno;
     // Another thread is writing them: at exit (the process ends when it returns)
@@ -178,7 +223,8 @@ static void swm_signal_report(int sig) {
     memset(&action, 0, sizeof action);
     action.sa_handler = SIG_DFL;
     sigemptyset(&action.sa_mask);
-    sigaction(sig, &action, NULL);
+    swm_signal_ours[sig] = 0;
+    __sigaction(sig, &action, NULL);
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, sig);
@@ -195,8 +241,10 @@ void swm_install_signal_reports(void) {
     for (int i = 0; i < SWM_ENDING_SIGNALS; i++) sigaddset(&action.sa_mask, swm_ending_signals[i]);
     for (int i = 0; i < SWM_ENDING_SIGNALS; i++) {
         struct sigaction old;
-        if (sigaction(swm_ending_signals[i], NULL, &old) != 0) continue;
+        int sig = swm_ending_signals[i];
+        if (__sigaction(sig, NULL, &old) != 0) continue;
         if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) continue;
-        sigaction(swm_ending_signals[i], &action, NULL);
+        swm_signal_ours[sig] = 1;
+        if (__sigaction(sig, &action, NULL) != 0) swm_signal_ours[sig] = 0;
     }
 }

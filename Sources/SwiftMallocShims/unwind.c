@@ -366,13 +366,13 @@ static int swm_is_code(uintptr_t a) {
     return swm_code_find(a);
 }
 
-extern void *__libc_stack_end;
-
 /// Frame-pointer walk, for when libunwind is missing or SWIFTMALLOC_PROFILE_WALK=fp
 /// asks for it. Reads only inside the calling thread's stack: below its thread
 /// pointer, which glibc places above a thread's stack, or for the main thread
-/// (whose thread pointer lies below its stack) below __libc_stack_end. Stops at a
-/// return address outside code, or when the chain does not go up the stack.
+/// (whose thread pointer lies below its stack) below its environment array
+/// (swm_main_stack_top; without it, as far as the chain goes up in steps under
+/// 1 MiB). Stops at a return address outside code, or when the chain does not go
+/// up the stack.
 static int swm_fp_walk(uintptr_t *frames, int max) {
     uintptr_t *fp = (uintptr_t *)__builtin_frame_address(0);
     uintptr_t tp = 0;
@@ -381,7 +381,7 @@ static int swm_fp_walk(uintptr_t *frames, int max) {
 #elif defined(__aarch64__)
     tp = (uintptr_t)__builtin_thread_pointer();
 #endif
-    uintptr_t top = (uintptr_t)fp < tp ? tp : (uintptr_t)__libc_stack_end;
+    uintptr_t top = (uintptr_t)fp < tp ? tp : swm_main_stack_top ? swm_main_stack_top : UINTPTR_MAX;
     int n = 0;
     while (fp != NULL && n < max && (uintptr_t)(fp + 2) <= top) {
         uintptr_t *next = (uintptr_t *)fp[0];

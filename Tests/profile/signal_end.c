@@ -3,7 +3,11 @@
  * and then sends itself the signal named on its command line (INT, TERM, HUP or
  * PIPE; PIPE by writing to a pipe whose reader is gone). With "own" it first
  * installs a handler of its own for that signal, which must be the one that runs
- * (the program then exits normally with status 3).
+ * (the program then exits normally with status 3). The program must see the
+ * signal's action as the default, as it would without the library, although the
+ * library's report handler is installed (or ignored, when it inherited that):
+ * sigaction's answer, and signal's return value when "own" replaces it (status 4
+ * otherwise).
  *
  *     signal_end INT|TERM|HUP|PIPE [own] */
 #include <pthread.h>
@@ -43,7 +47,16 @@ int main(int argc, char **argv) {
     int sig = strcmp(argv[1], "INT") == 0 ? SIGINT : strcmp(argv[1], "TERM") == 0 ? SIGTERM
             : strcmp(argv[1], "HUP") == 0 ? SIGHUP : strcmp(argv[1], "PIPE") == 0 ? SIGPIPE : 0;
     if (sig == 0) return 2;
-    if (argc > 2 && strcmp(argv[2], "own") == 0) signal(sig, own);
+    struct sigaction seen;
+    if (sigaction(sig, NULL, &seen) != 0 || (seen.sa_flags & SA_SIGINFO) ||
+        (seen.sa_handler != SIG_DFL && seen.sa_handler != SIG_IGN)) {
+        fprintf(stderr, "signal_end: sigaction says SIG%s has a handler\n", argv[1]);
+        return 4;
+    }
+    if (argc > 2 && strcmp(argv[2], "own") == 0 && signal(sig, own) != SIG_DFL) {
+        fprintf(stderr, "signal_end: signal() says the action of SIG%s was not the default\n", argv[1]);
+        return 4;
+    }
     hold_blocks();
     pthread_t t;
     pthread_create(&t, NULL, churn, NULL);

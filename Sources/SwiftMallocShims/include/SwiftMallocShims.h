@@ -50,6 +50,9 @@ static inline __attribute__((always_inline)) void *swm_tls_cache_get(void) { ret
 static inline __attribute__((always_inline)) void swm_tls_cache_set(void *c) { swm_tls_cache = c; }
 static inline __attribute__((always_inline)) int swm_tls_state_get(void) { return swm_tls_state; }
 static inline __attribute__((always_inline)) void swm_tls_state_set(int s) { swm_tls_state = s; }
+/// An address in the main thread's stack above every frame (its environment
+/// array, from the library's constructor), or 0 when unknown (unwind.c).
+extern uintptr_t swm_main_stack_top;
 static inline uint32_t swm_tls_shard_get(void) { return swm_tls_shard; }
 static inline void swm_tls_shard_set(uint32_t s) { swm_tls_shard = s; }
 
