@@ -28,8 +28,6 @@ struct Heap {
     /// Live thread caches per shard (`maxShards` counters, under threadsLock): a new
     /// thread takes the least loaded shard.
     var shardThreads: UnsafeMutablePointer<UInt32>? = nil
-    /// Threads that allocate without a cache are dealt rows in turn (cachelessShard).
-    var cachelessTurn: UInt = 0
     /// Written into the second word of every free small block (see Span.swift).
     var freeKey: UInt = 0
     var config = Config()
@@ -130,19 +128,36 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 
     /// The row of a thread that allocates without a cache (hardened mode bypasses
-    /// caches; a thread whose cache was torn down at exit): dealt in turn at its
-    /// first such allocation and kept in its TLS, so such threads spread over the
-    /// rows' locks instead of all taking row 0's. Rows never go away and
-    /// shardCount is fixed at start-up, so a dealt row stays valid (in a forked
-    /// child too).
+    /// caches): at its first such allocation it takes the row with the fewest live
+    /// threads, as a cache does, and keeps it in its TLS; the thread key's
+    /// destructor gives it back at exit (swm_thread_exit), so a thread that
+    /// replaces one that exited takes its row. A thread whose cache was torn down
+    /// at exit (other keys' destructors still allocating) uses row 0. Rows never
+    /// go away and shardCount is fixed at start-up, so a dealt row stays valid (in
+    /// a forked child too).
     @inline(never)
     func cachelessShard() -> Int {
         let dealt = swm_tls_shard_get()
         if dealt != 0 { return Int(truncatingIfNeeded: dealt &- 1) }
-        let turn = swm_fetch_add(&pointee.cachelessTurn, 1)
-        let shard = Int(truncatingIfNeeded: turn % UInt(pointee.shardCount))
+        if swm_tls_state_get() != 0 { return 0 }
+        swm_lock(&pointee.threadsLock)
+        let shard = leastLoadedShard()
+        pointee.shardThreads.unsafelyUnwrapped[shard] &+= 1
+        swm_unlock(&pointee.threadsLock)
         swm_tls_shard_set(UInt32(truncatingIfNeeded: shard &+ 1))
+        // An odd key value: a row to give back, not a cache.
+        swm_thread_key_set(UnsafeMutableRawPointer(bitPattern: UInt(shard) << 1 | 1))
         return shard
+    }
+
+    /// A cacheless thread's row, given back when the thread exits or makes a cache.
+    func releaseCachelessShard() {
+        let dealt = swm_tls_shard_get()
+        if dealt == 0 { return }
+        swm_lock(&pointee.threadsLock)
+        pointee.shardThreads.unsafelyUnwrapped[Int(truncatingIfNeeded: dealt &- 1)] &-= 1
+        swm_unlock(&pointee.threadsLock)
+        swm_tls_shard_set(0)
     }
 }
 

@@ -190,8 +190,10 @@ func writeFinalReports(reason: StaticString) {
 func swm_thread_exit(_ cache: UnsafeMutableRawPointer?) {
     guard let cache, let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     // From here on this thread's calls bypass caching (other keys' destructors may still run).
-    swm_tls_cache_set(swm_empty_cache_get())
     swm_tls_state_set(2)
+    // An odd value is a cacheless thread's row (Heap.cachelessShard), not a cache.
+    if UInt(bitPattern: cache) & 1 != 0 { return heap.releaseCachelessShard() }
+    swm_tls_cache_set(swm_empty_cache_get())
     heap.retireThreadCache(cache.assumingMemoryBound(to: ThreadCache.self))
 }
 

@@ -420,6 +420,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         pointee.threadCount &+= 1
         pointee.threadsCreated &+= 1
         swm_unlock(&pointee.threadsLock)
+        releaseCachelessShard()   // a thread that allocated without a cache before (out of memory then)
         swm_tls_cache_set(UnsafeMutableRawPointer(t))
         swm_tls_state_set(1)
         swm_thread_key_set(UnsafeMutableRawPointer(t))
@@ -428,7 +429,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
 
     /// The used shard with the fewest live threads, the lowest of them. Caller holds
     /// threadsLock.
-    private func leastLoadedShard() -> Int {
+    func leastLoadedShard() -> Int {
         let load = pointee.shardThreads.unsafelyUnwrapped
         var best = 0
         var i = 1

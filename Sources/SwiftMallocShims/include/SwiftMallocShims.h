@@ -37,8 +37,8 @@
 // swm_tls_state: 0 = no cache yet, 1 = cache live, 2 = torn down at thread exit
 // (later calls from that thread bypass caching).
 // swm_tls_shard: the central-list row of a thread that allocates without a cache
-// (hardened mode bypasses caches; a thread whose cache was torn down), plus one;
-// 0 until its first such allocation deals it one (Heap.cachelessShard).
+// (hardened mode bypasses caches), plus one; 0 until its first such allocation
+// takes one, and again once the thread gives it back (Heap.cachelessShard).
 #define SWM_EMPTY_CACHE_BYTES 8192
 extern char swm_empty_cache[SWM_EMPTY_CACHE_BYTES];
 static inline __attribute__((always_inline)) void *swm_empty_cache_get(void) { return swm_empty_cache; }
