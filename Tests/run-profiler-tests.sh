@@ -643,7 +643,7 @@ fp_walk_case() {
     profile_run fpwalk SWIFTMALLOC_PROFILE_WALK=fp -- || return 1
     "$cli" report "$profile" --format json >"$work/fpwalk.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
     python3 "$checks" leaks "$work/fpwalk.json" 1 || return 1
-    local prog="$work/fp_walk" dir="$work/fp_walk.d" leaked
+    local prog="$work/fp_walk" dir="$work/fp_walk.d" leaked stacks
     build_profile_prog fp_walk -fomit-frame-pointer -pthread || return 1
     timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_WALK=fp SWIFTMALLOC_PROFILE_QUIET=1 \
         SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" 200 >"$dir/out" 2>&1 || { show fp_walk "$dir/out"; return 1; }
@@ -656,8 +656,9 @@ fp_walk_case() {
         return 1
     fi
     leaked=$(grep -E '(^|;)leak_with_data_in_rbp [0-9]+$' "$dir/live" | awk '{s += $NF} END {print s + 0}')
-    echo "    threads: $leaked B live from leak_with_data_in_rbp in $(grep -c 'leak_with_data_in_rbp' "$dir/live") stack(s)"
-    [ "$leaked" -eq 12800 ] && [ "$(grep -c 'leak_with_data_in_rbp' "$dir/live")" -eq 1 ] || { show "live stacks" "$dir/live"; return 1; }
+    stacks=$(grep -c 'leak_with_data_in_rbp' "$dir/live")
+    echo "    threads: $leaked B live from leak_with_data_in_rbp in $stacks stack(s)"
+    [ "$leaked" -eq 12800 ] && [ "$stacks" -eq 1 ] || { show "live stacks" "$dir/live"; return 1; }
 }
 check "profile/frame-pointer walk: exact leaks, and no data taken for return addresses" fp_walk_case
 

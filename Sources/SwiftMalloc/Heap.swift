@@ -141,8 +141,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if dealt != 0 { return Int(truncatingIfNeeded: dealt &- 1) }
         if swm_tls_state_get() != 0 { return 0 }
         swm_lock(&pointee.threadsLock)
-        let shard = leastLoadedShard()
-        pointee.shardThreads.unsafelyUnwrapped[shard] &+= 1
+        let shard = takeLeastLoadedShard()
         swm_unlock(&pointee.threadsLock)
         swm_tls_shard_set(UInt32(truncatingIfNeeded: shard &+ 1))
         // An odd key value: a row to give back, not a cache.

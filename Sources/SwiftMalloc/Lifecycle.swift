@@ -81,8 +81,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
         if let profiler = pointee.profiler {
             let walk = environment("SWIFTMALLOC_PROFILE_WALK")
-            let mode: Int32 = equals(walk, "libunwind") ? 0 : equals(walk, "check") ? 2 : equals(walk, "fp") ? 3 : 1
-            swm_set_capture(framesOffset, Int32(profiler.pointee.depth), mode)
+            let mode = equals(walk, "libunwind") ? SWM_WALK_LIBUNWIND : equals(walk, "check") ? SWM_WALK_CHECK
+                : equals(walk, "fp") ? SWM_WALK_FP : SWM_WALK_CACHED
+            swm_set_capture(framesOffset, Int32(profiler.pointee.depth), Int32(mode))
         }
         // Sampling with the fast paths on: malloc switches to the byte-counting variant.
         if pointee.profiler != nil && !pointee.config.tracking {

@@ -412,8 +412,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         table.update(from: pointee.lookup.unsafelyUnwrapped, count: lookupEntries)
         t.applyLimits(heap: self)
         t.pointee.sampleCountdown = gap
-        t.pointee.shard = UInt(leastLoadedShard())
-        pointee.shardThreads.unsafelyUnwrapped[Int(t.pointee.shard)] &+= 1
+        t.pointee.shard = UInt(takeLeastLoadedShard())
         t.pointee.next = pointee.threads
         pointee.threads?.pointee.prev = t
         pointee.threads = t
@@ -427,9 +426,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         return t
     }
 
-    /// The used shard with the fewest live threads, the lowest of them. Caller holds
-    /// threadsLock.
-    func leastLoadedShard() -> Int {
+    /// The used shard with the fewest live threads, the lowest of them, counted as
+    /// one more thread's. Caller holds threadsLock.
+    func takeLeastLoadedShard() -> Int {
         let load = pointee.shardThreads.unsafelyUnwrapped
         var best = 0
         var i = 1
@@ -437,6 +436,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             if load[i] < load[best] { best = i }
             i &+= 1
         }
+        load[best] &+= 1
         return best
     }
 

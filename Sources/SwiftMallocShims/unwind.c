@@ -15,10 +15,7 @@
 #include <time.h>
 
 __thread int swm_tls_capturing __attribute__((tls_model("initial-exec"))) = 0;
-/// How captures walk (SWIFTMALLOC_PROFILE_WALK, swm_set_capture): the learned
-/// rules with libunwind for what they miss (the default), libunwind alone, the
-/// rules checked against libunwind, or frame pointers alone.
-enum { SWM_WALK_LIBUNWIND = 0, SWM_WALK_CACHED = 1, SWM_WALK_CHECK = 2, SWM_WALK_FP = 3 };
+/// How captures walk: an SWM_WALK_ mode (swm_set_capture).
 static int swm_profile_cached_walk;
 static void swm_code_rebuild(void);
 static void swm_code_fork_child(void);
@@ -300,9 +297,15 @@ static int swm_code_frozen;
 
 typedef struct { swm_code_range *table; int count; unsigned long long adds; } swm_code_build;
 
+/// The loader's count of objects added so far, or `fallback` where glibc's
+/// dl_phdr_info is too old to have it.
+static unsigned long long swm_adds_of(const struct dl_phdr_info *info, size_t size, unsigned long long fallback) {
+    return size >= offsetof(struct dl_phdr_info, dlpi_adds) + sizeof info->dlpi_adds ? info->dlpi_adds : fallback;
+}
+
 static int swm_collect_code(struct dl_phdr_info *info, size_t size, void *arg) {
     swm_code_build *b = arg;
-    if (size >= offsetof(struct dl_phdr_info, dlpi_adds) + sizeof info->dlpi_adds) b->adds = info->dlpi_adds;
+    b->adds = swm_adds_of(info, size, b->adds);
     for (int i = 0; i < info->dlpi_phnum && b->count < SWM_CODE_RANGES; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || ph->p_memsz == 0) continue;
@@ -316,8 +319,8 @@ static int swm_collect_code(struct dl_phdr_info *info, size_t size, void *arg) {
 }
 
 static int swm_read_adds(struct dl_phdr_info *info, size_t size, void *arg) {
-    if (size >= offsetof(struct dl_phdr_info, dlpi_adds) + sizeof info->dlpi_adds)
-        *(unsigned long long *)arg = info->dlpi_adds;
+    unsigned long long *adds = arg;
+    *adds = swm_adds_of(info, size, *adds);
     return 1;   // the first object has the counts
 }
 
@@ -530,10 +533,10 @@ static void *swm_realloc_profiled(void *old, size_t n) {
     return p;
 }
 
-void swm_set_capture(long frames_offset, int depth, int cached_walk) {
+void swm_set_capture(long frames_offset, int depth, int mode) {
     swm_profile_frames_offset = frames_offset;
     swm_profile_depth = depth;
-    swm_profile_cached_walk = cached_walk;
+    swm_profile_cached_walk = mode;
 }
 
 void swm_use_profiled_malloc(void) {

@@ -50,11 +50,11 @@ static inline __attribute__((always_inline)) void *swm_tls_cache_get(void) { ret
 static inline __attribute__((always_inline)) void swm_tls_cache_set(void *c) { swm_tls_cache = c; }
 static inline __attribute__((always_inline)) int swm_tls_state_get(void) { return swm_tls_state; }
 static inline __attribute__((always_inline)) void swm_tls_state_set(int s) { swm_tls_state = s; }
+static inline uint32_t swm_tls_shard_get(void) { return swm_tls_shard; }
+static inline void swm_tls_shard_set(uint32_t s) { swm_tls_shard = s; }
 /// An address in the main thread's stack above every frame (its environment
 /// array, from the library's constructor), or 0 when unknown (unwind.c).
 extern uintptr_t swm_main_stack_top;
-static inline uint32_t swm_tls_shard_get(void) { return swm_tls_shard; }
-static inline void swm_tls_shard_set(uint32_t s) { swm_tls_shard = s; }
 
 // ---- The page map's root --------------------------------------------------------
 // 2^17 leaf pointers (one per GiB of the 47-bit address space) in .bss: 1 MiB of
@@ -356,11 +356,13 @@ int swm_unwinder_open(void);
 /// without this library's own frames. Returns the count.
 int swm_backtrace(uintptr_t *frames, int max);
 /// How the allocation entries capture their caller's stack: into the calling
-/// thread's cache (at `frames_offset`, up to `depth` frames); with `cached_walk`,
-/// by replaying frame rules learned from libunwind (stackwalk.c), else with
-/// unw_backtrace every time; 2: cached, and each cached walk checked against
-/// libunwind's; 3: frame pointers only, libunwind not loaded (unwind.c).
-void swm_set_capture(long frames_offset, int depth, int cached_walk);
+/// thread's cache (at `frames_offset`, up to `depth` frames), walking as `mode`
+/// says (SWIFTMALLOC_PROFILE_WALK): replaying frame rules learned from libunwind
+/// (stackwalk.c) and walking with libunwind where they miss (the default),
+/// libunwind every time, the rules checked against libunwind, or frame pointers
+/// only, libunwind not loaded (unwind.c).
+enum { SWM_WALK_LIBUNWIND = 0, SWM_WALK_CACHED = 1, SWM_WALK_CHECK = 2, SWM_WALK_FP = 3 };
+void swm_set_capture(long frames_offset, int depth, int mode);
 /// Full profiling: points `malloc`, `calloc` and `realloc` at entries that capture
 /// the caller's stack (as swm_set_capture says) before entering the allocator.
 void swm_use_profiled_malloc(void);
