@@ -543,6 +543,20 @@ interval_case() {
 }
 check "profile/interval reports while the program runs, replaced by the final one" interval_case
 
+# The reporter thread is paused, as the purger is, around unshare and setns
+# (Tests/c/namespaces.c: both must succeed with the two helpers running).
+namespaces_case() {
+    local prog="$work/namespaces" dir="$work/namespaces.d"
+    mkdir -p "$dir"
+    "$CC" -O2 -g -pthread -I "$root/include" "$root/Tests/c/namespaces.c" -o "$prog" -ldl >"$dir/cc.log" 2>&1 ||
+        { show compiler "$dir/cc.log"; return 1; }
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT_INTERVAL=1 \
+        SWIFTMALLOC_REPORT="$dir/run.%p.report" NAMESPACES_HELPERS=2 "$prog" >"$dir/out" 2>&1 ||
+        { show namespaces "$dir/out"; return 1; }
+    sed 's/^/    /' "$dir/out"
+}
+check "profile/unshare and setns with the purger and the interval reporter running" namespaces_case
+
 collapsed_real_case() {
     [ -s "$work/exact.report" ] || { echo "    no profile from profile/exact to render"; return 1; }
     "$cli" report "$work/exact.report" --format collapsed >"$work/exact.folded" 2>"$work/err" || { show stderr "$work/err"; return 1; }

@@ -9,7 +9,8 @@
 //
 // When the thread starts: like the purger (Purger.swift), from an allocation slow
 // path after the constructor ran, with no lock held; the profiler marks it wanted
-// when it starts, and a forked child (where it does not exist) marks it wanted again.
+// when it starts, and a forked child (where it does not exist) marks it wanted again,
+// as a pause for unshare or setns does (helper_threads.c).
 import SwiftMallocShims
 
 enum ReporterState: UInt8 {
@@ -27,9 +28,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let go = pointee.reporterState == .wanted
         if go { pointee.reporterState = .running }
         swm_unlock(&profiler.pointee.reportLock)
-        if go && swm_start_reporter() != 0 {
+        if !go { return }
+        let started = swm_start_reporter()
+        if started != 0 {
             swm_lock(&profiler.pointee.reportLock)
-            pointee.reporterState = .off
+            pointee.reporterState = started == 1 ? .wanted : .off
             swm_unlock(&profiler.pointee.reportLock)
         }
     }
@@ -48,8 +51,13 @@ func swm_reporter_main() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self), let profiler = heap.pointee.profiler else { return }
     let interval = profiler.pointee.reportInterval
     while true {
-        var nap: Int32 = 0
-        swm_futex_wait(&nap, 0, interval)
+        if swm_helper_nap(interval) != 0 {
+            // Paused (helper_threads.c): leave, and start again after the pause.
+            swm_lock(&profiler.pointee.reportLock)
+            if heap.pointee.reporterState == .running { heap.pointee.reporterState = .wanted }
+            swm_unlock(&profiler.pointee.reportLock)
+            return
+        }
         swm_lock(&profiler.pointee.reportLock)
         let done = profiler.pointee.finalStarted
         if !done { heap.writeIntervalReport(profiler: profiler) }

@@ -225,6 +225,7 @@ func swm_fork_child() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
     heap.resetAllLocks()
     swm_locks_reset()
+    swm_helpers_fork_child()
     if let profiler = heap.pointee.profiler {
         swm_lock_reset(&profiler.pointee.lock)
         // The reporter thread does not exist in the child: the child starts its own.

@@ -7,6 +7,8 @@
 // unchanged for a second (ReturnStack.swift); once nothing has been dirty for
 // half a second it exits, so an idle process keeps no extra thread, and a program
 // whose last thread calls pthread_exit is held up by at most about 1.75 seconds.
+// Around a call that needs the process single-threaded (unshare, setns) it is
+// paused: it leaves at once and starts again afterwards (helper_threads.c).
 //
 // When it may start: only from an allocation slow path (malloc, calloc, realloc,
 // the aligned calls), after the library's constructor ran, with no allocator lock
@@ -47,9 +49,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let go = pointee.purgerState == .wanted
         if go { pointee.purgerState = .running }
         swm_unlock(&pageHeap.pointee.lock)
-        if go && swm_start_purger() != 0 {
+        if !go { return }
+        let started = swm_start_purger()
+        if started != 0 {
             swm_lock(&pageHeap.pointee.lock)
-            pointee.purgerState = .disabled
+            pointee.purgerState = started == 1 ? .wanted : .disabled
             swm_unlock(&pageHeap.pointee.lock)
         }
     }
@@ -61,8 +65,13 @@ func swm_purger_main() {
     let pageHeap = heap.pageHeapPointer
     var idle = 0
     while true {
-        var nap: Int32 = 0
-        swm_futex_wait(&nap, 0, purgerIntervalNanoseconds)
+        if swm_helper_nap(purgerIntervalNanoseconds) != 0 {
+            // Paused (helper_threads.c): leave, and start again after the pause.
+            swm_lock(&pageHeap.pointee.lock)
+            if heap.pointee.purgerState == .running { heap.pointee.purgerState = .wanted }
+            swm_unlock(&pageHeap.pointee.lock)
+            return
+        }
         let stashed = heap.drainStashes(onlyIdle: true)
         let mixedPending = heap.purgeMixed(all: false)
         swm_lock(&pageHeap.pointee.lock)

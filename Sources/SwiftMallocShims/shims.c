@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <signal.h>
 
 char swm_empty_cache[SWM_EMPTY_CACHE_BYTES] __attribute__((aligned(64), visibility("hidden")));
 void *swm_page_root[SWM_PAGE_ROOT_ENTRIES] __attribute__((aligned(4096), visibility("hidden")));
@@ -64,49 +65,6 @@ static pthread_key_t swm_key;
 static void swm_key_destructor(void *cache) { swm_thread_exit(cache); }
 int swm_thread_key_create(void) { return pthread_key_create(&swm_key, swm_key_destructor); }
 void swm_thread_key_set(void *cache) { pthread_setspecific(swm_key, cache); }
-
-// ---- Background purge thread ------------------------------------------------------
-#include <signal.h>
-extern void swm_purger_main(void);
-static void *swm_purger_start(void *arg) {
-    (void)arg;
-    swm_purger_main();
-    return NULL;
-}
-extern void swm_reporter_main(void);
-static void *swm_reporter_start(void *arg) {
-    (void)arg;
-    swm_reporter_main();
-    return NULL;
-}
-static int swm_start_background(void *(*start)(void *), const char *name);
-int swm_start_purger(void) { return swm_start_background(swm_purger_start, "swiftmalloc"); }
-int swm_start_reporter(void) { return swm_start_background(swm_reporter_start, "swiftmalloc-rep"); }
-
-/// A detached thread of the library's own, with every signal blocked.
-static int swm_start_background(void *(*start)(void *), const char *name) {
-    pthread_attr_t attr;
-    sigset_t all;
-    pthread_t thread;
-    if (pthread_attr_init(&attr) != 0) return -1;
-    sigfillset(&all);
-    pthread_attr_setsigmask_np(&attr, &all);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    // A small stack: the threads' frames are small, and a default 8 MiB stack is
-    // placed by the kernel right below the lowest mapping, usually the page heap,
-    // where it would stop the heap from growing downwards (PageHeap.growDownwards).
-    // glibc puts the program's static TLS on the stack too, so a program with a
-    // large one gets the default size instead.
-    pthread_attr_setstacksize(&attr, 256 << 10);
-    int rc = pthread_create(&thread, &attr, start, NULL);
-    if (rc == EINVAL) {
-        pthread_attr_setstacksize(&attr, 8 << 20);
-        rc = pthread_create(&thread, &attr, start, NULL);
-    }
-    pthread_attr_destroy(&attr);
-    if (rc == 0) pthread_setname_np(thread, name);
-    return rc;
-}
 
 // ---- Load, exit, fork ------------------------------------------------------------
 uintptr_t swm_main_stack_top __attribute__((visibility("hidden")));

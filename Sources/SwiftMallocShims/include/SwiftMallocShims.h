@@ -323,10 +323,17 @@ int swm_thread_key_create(void);
 void swm_thread_key_set(void *cache);
 
 /// Starts the background purge thread (detached, all signals blocked, named
-/// "swiftmalloc"); returns 0 on success. Call with no allocator lock held.
+/// "swiftmalloc"); returns 0 on success, 1 while the helpers are paused (try again
+/// later), else an error. Call with no allocator lock held. (helper_threads.c)
 int swm_start_purger(void);
-/// Starts the interval reporter thread (IntervalReport.swift); 0 on success.
+/// Starts the interval reporter thread (IntervalReport.swift); as swm_start_purger.
 int swm_start_reporter(void);
+/// A helper thread's sleep between passes: returns after `nanoseconds`, or at once
+/// when the helpers are paused; non-zero when they are (the helper must then leave
+/// its main function).
+int swm_helper_nap(uint64_t nanoseconds);
+/// In a forked child: no helper exists and no pause is in progress.
+void swm_helpers_fork_child(void);
 static inline int swm_rename(const char *from, const char *to) { return rename(from, to); }
 static inline int swm_unlink(const char *path) { return unlink(path); }
 /// Sleeps until *word != expected or `nanoseconds` pass (0: no time limit).
