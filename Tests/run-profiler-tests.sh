@@ -447,6 +447,19 @@ stderr_reuse_case() {
 }
 check "profile/exit reports never write into a file that took their descriptor" stderr_reuse_case
 
+# Eight children sharing one report path (no %p) exit together: the path holds one
+# whole report (Tests/profile/shared_path.c checks it), which the CLI reads.
+shared_path_case() {
+    local prog="$work/shared_path" dir="$work/shared_path.d"
+    build_profile_prog shared_path || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/shared.report" "$prog" "$dir/shared.report" >"$dir/out" 2>&1 ||
+        { show shared_path "$dir/out"; return 1; }
+    sed 's/^/    /' "$dir/out"
+    "$cli" report "$dir/shared.report" --format json >"$dir/shared.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+}
+check "profile/processes sharing one report path leave one whole report" shared_path_case
+
 # A program that a signal with its default action ends (Ctrl-C, kill, a closed
 # pipe) runs no exit handlers: the library writes the profile and statistics from
 # a handler of its own and ends the process by the same signal. The 100 blocks

@@ -17,32 +17,58 @@ extension UnsafeMutablePointer where Pointee == Heap {
         withStackBytes256 { raw in
             let path = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
             reportPath(into: path, capacity: raw.count, profiler: profiler)
-            let ok = writeProfile(to: path, reason: reason)
+            let ok = writeProfileReplacing(path, reason: reason)
             if !profiler.pointee.quiet || !ok { printProfileSummary(path: path, written: ok) }
         }
     }
 
-    /// The interval report (IntervalReport.swift): the profile written to
-    /// `<path>.tmp` and renamed over the report path, so that a reader never finds
-    /// a partial file. Caller holds the profiler's reportLock.
+    /// The interval report (IntervalReport.swift), written as the exit report is.
+    /// Caller holds the profiler's reportLock.
     func writeIntervalReport(profiler: UnsafeMutablePointer<Profiler>) {
         withStackBytes256 { raw in
             let path = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
             reportPath(into: path, capacity: raw.count, profiler: profiler)
-            withStackBytes256 { raw2 in
-                let temporary = raw2.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
-                var i = 0
-                while path[i] != 0 && i < raw2.count &- 8 { temporary[i] = path[i]; i &+= 1 }
-                let suffix: StaticString = ".tmp"
-                var k = 0
-                while k < suffix.utf8CodeUnitCount { temporary[i] = CChar(bitPattern: suffix.utf8Start[k]); i &+= 1; k &+= 1 }
-                temporary[i] = 0
-                if writeProfile(to: temporary, reason: "interval") {
-                    _ = swm_rename(temporary, path)
-                } else {
-                    _ = swm_unlink(temporary)
-                }
+            _ = writeProfileReplacing(path, reason: "interval")
+        }
+    }
+
+    /// Writes the profile to `<path>.<pid>.tmp` and renames it over `path`, so that
+    /// neither a reader nor another process writing the same path (a report path
+    /// without %p, shared by a program's children) ever finds a partial or mixed
+    /// file: the last process to finish leaves its whole report. Where no file can
+    /// be made beside `path` (a directory that is not writable, a path too long for
+    /// the suffix), writes `path` itself.
+    func writeProfileReplacing(_ path: UnsafePointer<CChar>, reason: StaticString) -> Bool {
+        return withStackBytes256 { raw in
+            let temporary = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
+            var i = 0
+            while path[i] != 0 && i < raw.count &- 32 { temporary[i] = path[i]; i &+= 1 }
+            if path[i] != 0 { return writeProfile(to: path, reason: reason) }
+            temporary[i] = 46   // "."
+            i &+= 1
+            appendPID(temporary, &i)
+            let suffix: StaticString = ".tmp"
+            var k = 0
+            while k < suffix.utf8CodeUnitCount { temporary[i] = CChar(bitPattern: suffix.utf8Start[k]); i &+= 1; k &+= 1 }
+            temporary[i] = 0
+            if writeProfile(to: temporary, reason: reason) {
+                if swm_rename(temporary, path) == 0 { return true }
+                _ = swm_unlink(temporary)
+                return writeProfile(to: path, reason: reason)
             }
+            _ = swm_unlink(temporary)
+            return writeProfile(to: path, reason: reason)
+        }
+    }
+
+    /// Writes the process id in decimal at out[o...] (at most 20 bytes), advancing o.
+    private func appendPID(_ out: UnsafeMutablePointer<CChar>, _ o: inout Int) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var pid = UInt(swm_getpid())
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat { d[n] = UInt8(48 &+ pid % 10); pid /= 10; n &+= 1 } while pid > 0
+            while n > 0 { n &-= 1; out[o] = CChar(bitPattern: d[n]); o &+= 1 }
         }
     }
 
@@ -56,13 +82,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             var i = 0
             while template[i] != 0 && o < capacity &- 24 {
                 if template[i] == 37 && template[i &+ 1] == 112 {   // "%p"
-                    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-                    var pid = UInt(swm_getpid())
-                    var n = 0
-                    withUnsafeMutableBytes(of: &digits) { d in
-                        repeat { d[n] = UInt8(48 &+ pid % 10); pid /= 10; n &+= 1 } while pid > 0
-                        while n > 0 { n &-= 1; out[o] = CChar(bitPattern: d[n]); o &+= 1 }
-                    }
+                    appendPID(out, &o)
                     i &+= 2
                 } else {
                     out[o] = CChar(bitPattern: template[i])
@@ -387,5 +407,5 @@ public func swiftmalloc_report_write(_ path: UnsafePointer<CChar>?) -> Int32 {
         swm_set_errno(EINVAL)
         return -1
     }
-    return heap.writeProfile(to: path, reason: "request") ? 0 : -1
+    return heap.writeProfileReplacing(path, reason: "request") ? 0 : -1
 }
