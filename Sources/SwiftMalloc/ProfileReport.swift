@@ -102,7 +102,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         if let sites = profiler.pointee.sites {
             var id = 1
             while id < siteCount {
-                if sites[id].liveCount > 0 {
+                if sites[id].liveCount > 0 && UInt32(id) != profiler.pointee.ownSite {
                     liveSites &+= 1
                     liveBytes &+= sites[id].liveBytes
                     liveCount &+= sites[id].liveCount
@@ -117,7 +117,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             out.text("swiftmalloc: profile of pid ")
             out.decimal(UInt(swm_getpid()))
             out.text(profiler.pointee.sampleMean == 0 ? " (every allocation): " : " (sampled): ")
-            out.decimal(UInt(siteCount &- 1))
+            out.decimal(UInt(siteCount &- (profiler.pointee.ownSite != 0 ? 2 : 1)))
             out.text(" call sites; live at exit ")
             out.bytes(liveBytes)
             out.text(" in ")
@@ -299,6 +299,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
                 var f = 0
                 while f < Int(s.pointee.depth) { out.byte(32); out.hex(frames[f]); f &+= 1 }
                 out.byte(10)
+            }
+            if id > 0 && UInt32(id) == profiler.pointee.ownSite {
+                out.text("own "); out.decimal(UInt(id)); out.byte(10)
             }
             let atPeak = s.pointee.seenEpoch == profiler.pointee.peakEpoch
             out.text("stat "); out.decimal(UInt(id))

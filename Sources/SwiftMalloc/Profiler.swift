@@ -68,6 +68,10 @@ struct Profiler {
     var quiet = false
     var sites: UnsafeMutablePointer<Site>? = nil
     var siteCount: Int = 1        // site 0 is "no stack"
+    /// Full mode: the site of the profiler's own allocations (those libunwind and the
+    /// dynamic loader make while the library loads libunwind or walks a stack), kept
+    /// apart from the program's sites in the report (`own`); 0 when none.
+    var ownSite: UInt32 = 0
     var siteCapacity: Int = 0
     var table: UnsafeMutablePointer<UInt32>? = nil
     var tableCapacity: Int = 0
@@ -181,6 +185,16 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         return UInt32(id)
     }
 
+    /// Registers the site of the profiler's own allocations: one frame, an address
+    /// in this library's code (where it loads libunwind), so no program stack is it.
+    func registerOwnSite() {
+        var frame = UInt(bitPattern: swm_own_site_address())
+        let h = hashFrames(&frame, 1)
+        swm_lock(&pointee.lock)
+        pointee.ownSite = siteID(&frame, 1, hash: h)
+        swm_unlock(&pointee.lock)
+    }
+
     /// Bytes until the next sample: exponential with the configured mean.
     func nextGap() -> Int {
         swm_lock(&pointee.lock)
@@ -194,7 +208,9 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     /// stack (full mode, or when this allocation is sampled). Takes no allocator lock
     /// other than the profile lock.
     func capture(size: UInt) -> UInt32 {
-        if swm_capturing_get() != 0 { return 0 }
+        // An allocation the profiler's own work makes (swm_capturing_get): its site in
+        // full mode; never sampled.
+        if swm_capturing_get() != 0 { return pointee.sampleMean == 0 ? pointee.ownSite : 0 }
         if pointee.sampleMean != 0 {
             // The thread's countdown (shared with the malloc fast path), or the
             // process-wide one for a thread without a cache.
@@ -460,6 +476,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             OSPages.unmap(raw, bytes)
             return
         }
+        if sampleMean == 0 { profiler.registerOwnSite() }
         if let t = OSPages.map(UInt(timelineCapacity &* MemoryLayout<TimelineSample>.stride)) {
             profiler.pointee.timeline = t.bindMemory(to: TimelineSample.self, capacity: timelineCapacity)
         }

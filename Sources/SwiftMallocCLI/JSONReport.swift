@@ -55,6 +55,7 @@ enum JSONReport {
             ("version", .int(1)),
             ("source", source),
             ("totals", stats(table.totals)),
+            ("profiler_own", p.ownStats.map(stats) ?? .null),
             ("live_sites", ids(table.live)),
             ("top_alloc_bytes", ids(table.ranked { $0.stats.allocBytes })),
             ("top_alloc_count", ids(table.ranked { $0.stats.allocCount })),

@@ -125,6 +125,10 @@ struct Profile {
     var heap: HeapRecord?
     /// Site id → pages (4 KiB) of small spans kept only by that site's long-lived blocks.
     var pins: [UInt64: Int64] = [:]
+    /// The profiler's own allocations (the `own` record's site: what the loader and
+    /// libunwind allocated for the profiler), set apart from `stats` when read.
+    var ownStats: SiteStats?
+    var ownSite: UInt64?
     var samples: [TimelineSample] = []
     /// The `end` record was seen (the file was not cut short).
     var complete = false
@@ -196,7 +200,17 @@ extension Profile {
         }
         profile.samples.sort { $0.elapsedNs < $1.elapsedNs }
         profile.modules.sort { $0.start < $1.start }
+        profile.setOwnSiteApart()
         return profile
+    }
+
+    /// The site an `own` record names is not the program's: its counters go to
+    /// `ownStats`, and it leaves the sites every view is made from.
+    private mutating func setOwnSiteApart() {
+        guard let id = ownSite else { return }
+        ownStats = stats.removeValue(forKey: id) ?? .zero
+        siteFrames.removeValue(forKey: id)
+        pins.removeValue(forKey: id)
     }
 
     /// Applies one record; false when a known record is malformed.
@@ -283,6 +297,9 @@ extension Profile {
             guard let v = numbers(7) else { return false }
             heap = HeapRecord(heldBytes: v[0], requestedBytes: v[1], peakHeldBytes: v[2],
                               peakRequestedBytes: v[3], mappedBytes: v[4], dirtyBytes: v[5], returnedBytes: v[6])
+        case "own":
+            guard fields.count >= 2, let id = Profile.address(fields[1]), id != 0 else { return false }
+            ownSite = id
         case "pin":
             guard fields.count >= 3, let id = Profile.address(fields[1]), let pages = Profile.number(fields[2]) else {
                 return false

@@ -60,6 +60,11 @@ struct TextReport {
             + "\(Format.plural(t.freeCount, "free"))")
         out.append("        \(Format.plural(t.liveCount, "block")) live \(profile.writtenAtExit ? "at exit" : "at report"): "
             + "\(Format.bytesWithExact(t.liveBytes)) requested, \(Format.bytesWithExact(t.liveHeldBytes)) held")
+        if let own = profile.ownStats, own.allocCount > 0 {
+            out.append("        not counted: the profiler's own allocations (loading libunwind, its caches), "
+                + "\(Format.plural(own.allocCount, "allocation")) of \(Format.bytesWithExact(own.allocBytes)), "
+                + "\(Format.bytes(own.liveBytes)) live")
+        }
     }
 
     // MARK: (a) live at exit

@@ -61,8 +61,13 @@ static int swm_find_self(struct dl_phdr_info *info, size_t size, void *data) {
     return 0;
 }
 
+void *swm_own_site_address(void) { return (void *)(uintptr_t)&swm_unwinder_open; }
+
 int swm_unwinder_open(void) {
     dl_iterate_phdr(swm_find_self, (void *)(uintptr_t)&swm_unwinder_open);
+    // What the loader and libunwind allocate from here on is the profiler's own
+    // (Profiler.ownSite), as during a walk.
+    swm_tls_capturing = 1;
     void *h = NULL;
     if (swm_profile_cached_walk != SWM_WALK_FP) {
         h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
@@ -75,6 +80,7 @@ int swm_unwinder_open(void) {
     }
     swm_stackwalk_open(h);
     if (swm_unw_backtrace == NULL) swm_code_rebuild();   // frame-pointer walks from now on
+    swm_tls_capturing = 0;
     __atomic_store_n(&swm_unwinder_ready, 1, __ATOMIC_RELEASE);
     return swm_unw_backtrace != NULL;
 }

@@ -97,6 +97,14 @@ def check_leaks(path, scale):
     for site in doc["sites"]:
         if site["live_bytes"] > site["live_held_bytes"]:
             problem("live bytes exceed held bytes: " + describe(site))
+    # Every block the program holds has its stack: none is left without one (the
+    # profiler's own allocations are reported apart, as profiler_own).
+    for site in doc["sites"]:
+        if not site["frames"] and site["live_count"] > 0:
+            problem("live blocks without a stack: " + describe(site))
+    own = doc.get("profiler_own") or {}
+    if doc["source"].get("unwinder") == "libunwind" and own.get("alloc_count", 0) == 0:
+        problem("no profiler_own allocations: loading libunwind allocates, and those must be set apart")
     # The leak sites must have been symbolized to leaky.c with a line number.
     for site in doc["sites"]:
         if top_function(site) in LEAKY and site["live_bytes"] > 0:

@@ -359,6 +359,8 @@ void swm_use_flat_free(void);
 /// libunwind is available, 0 when captures fall back to a frame-pointer walk. Call
 /// once, from the constructor.
 int swm_unwinder_open(void);
+/// An address in this library's code: the one frame of the profiler's own site.
+void *swm_own_site_address(void);
 /// Captures up to `max` return addresses of the calling thread, innermost first,
 /// without this library's own frames. Returns the count.
 int swm_backtrace(uintptr_t *frames, int max);
