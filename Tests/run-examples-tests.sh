@@ -164,7 +164,9 @@ done
 exported() { nm -D --defined-only "$1" | awk '$2 ~ /^[A-Z]$/ {print $3}' | sed 's/@.*//' | sort; }
 imported() { nm -D --undefined-only "$1" | awk '{print $NF}' | sed 's/@.*//' | sort; }
 api="malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc pvalloc
-     malloc_usable_size malloc_trim mallinfo2 mallinfo malloc_stats malloc_info mallopt free_sized free_aligned_sized cfree"
+     malloc_usable_size malloc_trim mallinfo2 mallinfo malloc_stats malloc_info mallopt free_sized free_aligned_sized cfree
+     __libc_malloc __libc_calloc __libc_realloc __libc_free __libc_memalign __libc_valloc __libc_pvalloc
+     __libc_mallinfo __libc_mallopt"
 prefixed_api="swiftmalloc_malloc swiftmalloc_free swiftmalloc_calloc swiftmalloc_realloc swiftmalloc_reallocarray
      swiftmalloc_posix_memalign swiftmalloc_aligned_alloc swiftmalloc_memalign swiftmalloc_valloc swiftmalloc_pvalloc
      swiftmalloc_usable_size swiftmalloc_free_sized swiftmalloc_free_aligned_sized swiftmalloc_trim

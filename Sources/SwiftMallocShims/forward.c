@@ -24,7 +24,12 @@
     X(malloc_info, swiftmalloc_info)                \
     X(mallopt, swiftmalloc_mallopt)                 \
     X(free_sized, swiftmalloc_free_sized)           \
-    X(free_aligned_sized, swiftmalloc_free_aligned_sized)
+    X(free_aligned_sized, swiftmalloc_free_aligned_sized) \
+    X(__libc_memalign, swiftmalloc_memalign)        \
+    X(__libc_valloc, swiftmalloc_valloc)            \
+    X(__libc_pvalloc, swiftmalloc_pvalloc)          \
+    X(__libc_mallinfo, swiftmalloc_mallinfo)        \
+    X(__libc_mallopt, swiftmalloc_mallopt)
 
 #define SWM_DECLARE(pub, impl) SWM_PROTECT(impl)
 #define SWM_REFERENCE(pub, impl) (void *)impl,
@@ -57,6 +62,13 @@ SWM_FORWARD_INDIRECT(calloc, calloc)
 SWM_FORWARD_INDIRECT(realloc, realloc)
 SWM_FORWARD_INDIRECT(free, free)
 SWM_FORWARD_INDIRECT(cfree, free)
+// glibc's own names for its allocator (__libc_malloc, …), which some programs and
+// malloc wrappers call directly: theirs too, so that no block from glibc's heap
+// reaches this free, nor one of ours glibc's.
+SWM_FORWARD_INDIRECT(__libc_malloc, malloc)
+SWM_FORWARD_INDIRECT(__libc_calloc, calloc)
+SWM_FORWARD_INDIRECT(__libc_realloc, realloc)
+SWM_FORWARD_INDIRECT(__libc_free, free)
 
 // dlclose: code the program unloads may be replaced by other code at the same
 // addresses, which the profiler's learned frame rules (and libunwind's caches)

@@ -2,7 +2,8 @@
  * api.c — the C allocation API, call by call, with its edge cases and errno:
  * malloc, free, calloc, realloc, reallocarray, posix_memalign, aligned_alloc,
  * memalign, valloc, pvalloc, malloc_usable_size, mallinfo2, malloc_trim, mallopt,
- * malloc_stats and malloc_info, all with glibc's semantics.
+ * malloc_stats and malloc_info, all with glibc's semantics; and glibc's own names
+ * for them (__libc_malloc, ...), which must reach the same allocator.
  */
 #define _GNU_SOURCE
 #define TEST_NAME "api"
@@ -778,6 +779,58 @@ static void test_malloc_info(void)
         free(b[i]);
 }
 
+/* glibc's own names for its allocator, which some programs call directly; glibc
+ * exports them but no header declares them. */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
+extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+extern void *__libc_pvalloc(size_t);
+
+/* Blocks from the __libc_ names and from the standard names are one allocator's:
+ * each is freed or grown through the other. */
+static void test_libc_names(void)
+{
+    char *p = __libc_malloc(100);
+    CHECK(p != NULL, "__libc_malloc(100) returned NULL");
+    memset(p, 0x5a, 100);
+    CHECK(malloc_usable_size(p) >= 100, "malloc_usable_size(__libc_malloc(100)) = %zu", malloc_usable_size(p));
+    p = realloc(p, 3000);
+    CHECK(p != NULL && p[0] == 0x5a && p[99] == 0x5a, "realloc of a __libc_malloc block lost its bytes");
+    free(p);
+
+    char *q = malloc(200);
+    CHECK(q != NULL, "malloc(200) returned NULL");
+    memset(q, 0x33, 200);
+    q = __libc_realloc(q, 70000);
+    CHECK(q != NULL && q[0] == 0x33 && q[199] == 0x33, "__libc_realloc of a malloc block lost its bytes");
+    __libc_free(q);
+
+    unsigned char *z = __libc_calloc(100, 10);
+    CHECK(z != NULL, "__libc_calloc(100, 10) returned NULL");
+    check_all_zero(z, 1000, "__libc_calloc", 1000);
+    free(z);
+
+    void *a = __libc_memalign(4096, 100);
+    CHECK(a != NULL && ((uintptr_t)a & 4095) == 0, "__libc_memalign(4096, 100) returned %p", a);
+    free(a);
+    void *v = __libc_valloc(10);
+    CHECK(v != NULL && ((uintptr_t)v % page_size) == 0, "__libc_valloc(10) returned %p", v);
+    __libc_free(v);
+    void *pv = __libc_pvalloc(10);
+    CHECK(pv != NULL && ((uintptr_t)pv % page_size) == 0 && malloc_usable_size(pv) >= page_size,
+          "__libc_pvalloc(10) returned %p (%zu usable)", pv, malloc_usable_size(pv));
+    free(pv);
+    if (malloc_is_swiftmalloc()) {
+        Dl_info info;
+        CHECK(dladdr((void *)__libc_malloc, &info) != 0 && info.dli_fname != NULL &&
+                  strstr(info.dli_fname, "swiftmalloc") != NULL,
+              "__libc_malloc is not SwiftMalloc's (it comes from %s)", info.dli_fname ? info.dli_fname : "?");
+    }
+}
+
 int main(void)
 {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
@@ -794,6 +847,7 @@ int main(void)
     test_usable_size_and_alignment();
     test_mallinfo_trim_opt();
     test_malloc_info();
+    test_libc_names();
     printf("api: all checks passed\n");
     return 0;
 }
