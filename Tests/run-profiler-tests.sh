@@ -460,6 +460,34 @@ shared_path_case() {
 }
 check "profile/processes sharing one report path leave one whole report" shared_path_case
 
+# A report path that is not a regular file is written through, never replaced:
+# a symbolic link stays a link (its target gets the report), a named pipe stays a
+# pipe (its reader gets the report), and /dev/null stays a device.
+special_paths_case() {
+    local dir="$work/special.d"
+    mkdir -p "$dir"
+    ln -s "$dir/target.report" "$dir/link.report"
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/link.report" ls / >/dev/null 2>"$dir/err" || { show stderr "$dir/err"; return 1; }
+    [ -L "$dir/link.report" ] || { echo "    the symbolic link was replaced by a file"; return 1; }
+    [ "$(head -n 1 "$dir/target.report" 2>/dev/null)" = "swiftmalloc-profile 1" ] && [ "$(tail -n 1 "$dir/target.report")" = end ] ||
+        { echo "    the link's target holds no whole report"; return 1; }
+    mkfifo "$dir/pipe"
+    timeout "$timeout_s" cat "$dir/pipe" >"$dir/pipe.out" &
+    local reader=$!
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/pipe" ls / >/dev/null 2>"$dir/err" || { show stderr "$dir/err"; kill "$reader" 2>/dev/null; return 1; }
+    wait "$reader"
+    [ -p "$dir/pipe" ] || { echo "    the named pipe was replaced by a file"; return 1; }
+    [ "$(head -n 1 "$dir/pipe.out")" = "swiftmalloc-profile 1" ] && [ "$(tail -n 1 "$dir/pipe.out")" = end ] ||
+        { echo "    the pipe's reader got no whole report"; return 1; }
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT=/dev/null ls / >/dev/null 2>"$dir/err" || { show stderr "$dir/err"; return 1; }
+    [ -c /dev/null ] || { echo "    /dev/null is no longer a character device"; return 1; }
+    echo "    a symbolic link, a named pipe and /dev/null as report paths: written through, left as they were"
+}
+check "profile/report paths that are not regular files are written through" special_paths_case
+
 # A program that a signal with its default action ends (Ctrl-C, kill, a closed
 # pipe) runs no exit handlers: the library writes the profile and statistics from
 # a handler of its own and ends the process by the same signal. The 100 blocks

@@ -35,10 +35,12 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// Writes the profile to `<path>.<pid>.tmp` and renames it over `path`, so that
     /// neither a reader nor another process writing the same path (a report path
     /// without %p, shared by a program's children) ever finds a partial or mixed
-    /// file: the last process to finish leaves its whole report. Where no file can
-    /// be made beside `path` (a directory that is not writable, a path too long for
-    /// the suffix), writes `path` itself.
+    /// file: the last process to finish leaves its whole report. Writes `path`
+    /// itself where it is not a regular file (/dev/null, a pipe, a symbolic link:
+    /// replacing those would break them) and where no file can be made beside it
+    /// (a directory that is not writable, a path too long for the suffix).
     func writeProfileReplacing(_ path: UnsafePointer<CChar>, reason: StaticString) -> Bool {
+        if swm_path_replaceable(path) == 0 { return writeProfile(to: path, reason: reason) }
         return withStackBytes256 { raw in
             let temporary = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
             var i = 0

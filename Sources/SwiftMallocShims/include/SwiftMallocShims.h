@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/auxv.h>
@@ -278,6 +279,17 @@ static inline int swm_open_write(const char *path) {
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 static inline int swm_close(int fd) { return close(fd); }
+/// Whether a report may be written beside `path` and renamed over it: nothing is
+/// there yet, or a regular file (not a device such as /dev/null, a pipe, or a
+/// symbolic link, which must be written through, not replaced). errno is left as it was.
+static inline int swm_path_replaceable(const char *path) {
+    int saved = errno;
+    struct stat st;
+    int r = lstat(path, &st);
+    int replaceable = r == 0 ? S_ISREG(st.st_mode) : errno == ENOENT;
+    errno = saved;
+    return replaceable;
+}
 /// A private duplicate of stderr (numbered from 100, close-on-exec) for the exit
 /// reports, so a program that closes fd 2 before exiting still gets them; 2 if
 /// duplication fails. The file it refers to is remembered (shims.c).
