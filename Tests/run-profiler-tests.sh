@@ -488,6 +488,38 @@ special_paths_case() {
 }
 check "profile/report paths that are not regular files are written through" special_paths_case
 
+# _exit and _Exit write the profile first (dash ends that way, Python's
+# multiprocessing workers too); vfork and posix_spawn children, which run in
+# their parent's memory, write none (Tests/profile/underscore_exit.c).
+underscore_exit_case() {
+    local prog="$work/underscore_exit" dir="$work/underscore_exit.d"
+    build_profile_prog underscore_exit || return 1
+    local status=0
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/%p.report" "$prog" >"$dir/out" 2>&1 || status=$?
+    [ "$status" -eq 3 ] || { echo "    exit status $status, expected 3"; show output "$dir/out"; return 1; }
+    local parent child
+    parent=$(sed -n 's/^parent //p' "$dir/out")
+    child=$(sed -n 's/^child //p' "$dir/out")
+    local reports
+    reports=$(cd "$dir" && ls -- *.report 2>/dev/null | sort | tr '\n' ' ')
+    [ "$reports" = "$(printf '%s\n' "$parent.report" "$child.report" | sort | tr '\n' ' ')" ] ||
+        { echo "    reports: ${reports:-none}; expected the parent's ($parent) and the child's ($child) only"; return 1; }
+    "$cli" report "$dir/$parent.report" --format json >"$dir/parent.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    "$cli" report "$dir/$child.report" --format json >"$dir/child.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    echo -n "    parent, _exit:"
+    python3 "$checks" live "$dir/parent.json" leak_parent 3000 3 || return 1
+    echo -n "    forked child, _Exit:"
+    python3 "$checks" live "$dir/child.json" leak_child 700 7 || return 1
+    # Python's os._exit, as multiprocessing's workers end.
+    rm -f "$dir"/*.report
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/%p.report" /usr/bin/python3 -c 'import os; os._exit(0)' || return 1
+    [ "$(ls "$dir"/*.report 2>/dev/null | wc -l)" -eq 1 ] || { echo "    python3 os._exit(0): no profile"; return 1; }
+    echo "    python3 os._exit(0): profile written"
+}
+check "profile/a process ending with _exit still writes its profile" underscore_exit_case
+
 # A program that a signal with its default action ends (Ctrl-C, kill, a closed
 # pipe) runs no exit handlers: the library writes the profile and statistics from
 # a handler of its own and ends the process by the same signal. The 100 blocks

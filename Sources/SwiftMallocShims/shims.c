@@ -1,6 +1,7 @@
 // Process-level glue the Swift core cannot express: the thread-local variables,
 // the global root pointer, the thread-exit key, the load/exit hooks and fork handlers.
 #include "SwiftMallocShims.h"
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -66,6 +67,42 @@ static void swm_key_destructor(void *cache) { swm_thread_exit(cache); }
 int swm_thread_key_create(void) { return pthread_key_create(&swm_key, swm_key_destructor); }
 void swm_thread_key_set(void *cache) { pthread_setspecific(swm_key, cache); }
 
+// ---- Reports when the process ends with _exit --------------------------------------
+// _exit runs no exit handlers, and programs end with it on purpose: dash (Debian's
+// /bin/sh) always, Python's multiprocessing workers (os._exit), forked children
+// that must not flush their parent's stdio. The library exports _exit and _Exit and
+// writes the exit reports first. Not in a child that shares the parent's memory
+// (vfork, posix_spawn: the child of a failed exec ends with _exit), which would
+// write into the parent's heap: such a child has a pid of its own without having
+// passed through fork's handlers, so only the process whose pid was taken at load
+// or in fork's child handler writes. Not from a thread that holds an allocator lock
+// (_exit called from a signal handler that interrupted the allocator).
+static pid_t swm_report_pid;
+static void swm_note_report_pid(void) { swm_report_pid = getpid(); }
+typedef void (*swm_exit_fn)(int);
+static swm_exit_fn swm_next_exit;
+
+static int swm_final_reports_claim(void);
+static void swm_exit_reports(void) {
+    if (getpid() == swm_report_pid && swm_tls_locks == 0 && swm_final_reports_claim()) swm_on_exit();
+}
+
+__attribute__((noreturn)) static void swm_exit_now(int status) {
+    swm_exit_fn next = swm_next_exit;
+    if (next != NULL) next(status);
+    for (;;) syscall(SYS_exit_group, status);
+}
+
+void _exit(int status) {
+    swm_exit_reports();
+    swm_exit_now(status);
+}
+
+void _Exit(int status) {
+    swm_exit_reports();
+    swm_exit_now(status);
+}
+
 // ---- Load, exit, fork ------------------------------------------------------------
 uintptr_t swm_main_stack_top __attribute__((visibility("hidden")));
 
@@ -77,8 +114,10 @@ __attribute__((constructor)) static void swm_constructor(int argc, char **argv, 
     if ((uintptr_t)envp > (uintptr_t)__builtin_frame_address(0)) swm_main_stack_top = (uintptr_t)envp;
     swm_on_load();
     pthread_atfork(swm_fork_prepare, swm_fork_parent, swm_fork_child);
+    swm_next_exit = (swm_exit_fn)dlsym(RTLD_NEXT, "_exit");
+    swm_note_report_pid();
+    pthread_atfork(NULL, NULL, swm_note_report_pid);
 }
-static int swm_final_reports_claim(void);
 /// At exit, unless a signal handler is writing the reports (and ending the process).
 __attribute__((destructor)) static void swm_destructor(void) {
     if (swm_final_reports_claim()) swm_on_exit();
