@@ -160,6 +160,11 @@ else
     }
     check "report/collapsed (fixture)" collapsed_case
 
+    # Damaged files (cut short, bytes overwritten, lines shuffled, numbers out of
+    # range, a frame count past its line): read or refused, never a crash.
+    damaged_case() { python3 "$root/Tests/profile/damaged.py" "$cli" "$fx/a.report" 12; }
+    check "report/damaged files are read or refused, never crash the tool" damaged_case
+
     svg_case() {
         "$cli" report "$fx/a.report" --format svg --output "$work/a.svg" 2>"$work/err" || { show stderr "$work/err"; return 1; }
         grep -q '<script' "$work/a.svg" && grep -q 'onclick="zoom(this)"' "$work/a.svg" &&

@@ -35,20 +35,26 @@ struct SiteStats: Equatable {
 
     static let zero = SiteStats()
 
+    // Figures are bounded when read (Profile.checkFigures), so sums and differences
+    // of a file's figures fit; they wrap rather than trap while a file is checked.
     static func + (a: SiteStats, b: SiteStats) -> SiteStats {
-        SiteStats(allocCount: a.allocCount + b.allocCount, allocBytes: a.allocBytes + b.allocBytes,
-                  freeCount: a.freeCount + b.freeCount, liveCount: a.liveCount + b.liveCount,
-                  liveBytes: a.liveBytes + b.liveBytes, liveHeldBytes: a.liveHeldBytes + b.liveHeldBytes,
-                  peakLiveBytes: a.peakLiveBytes + b.peakLiveBytes,
-                  peakLiveCount: a.peakLiveCount + b.peakLiveCount)
+        SiteStats(allocCount: a.allocCount &+ b.allocCount, allocBytes: a.allocBytes &+ b.allocBytes,
+                  freeCount: a.freeCount &+ b.freeCount, liveCount: a.liveCount &+ b.liveCount,
+                  liveBytes: a.liveBytes &+ b.liveBytes, liveHeldBytes: a.liveHeldBytes &+ b.liveHeldBytes,
+                  peakLiveBytes: a.peakLiveBytes &+ b.peakLiveBytes,
+                  peakLiveCount: a.peakLiveCount &+ b.peakLiveCount)
     }
 
     static func - (a: SiteStats, b: SiteStats) -> SiteStats {
-        SiteStats(allocCount: a.allocCount - b.allocCount, allocBytes: a.allocBytes - b.allocBytes,
-                  freeCount: a.freeCount - b.freeCount, liveCount: a.liveCount - b.liveCount,
-                  liveBytes: a.liveBytes - b.liveBytes, liveHeldBytes: a.liveHeldBytes - b.liveHeldBytes,
-                  peakLiveBytes: a.peakLiveBytes - b.peakLiveBytes,
-                  peakLiveCount: a.peakLiveCount - b.peakLiveCount)
+        SiteStats(allocCount: a.allocCount &- b.allocCount, allocBytes: a.allocBytes &- b.allocBytes,
+                  freeCount: a.freeCount &- b.freeCount, liveCount: a.liveCount &- b.liveCount,
+                  liveBytes: a.liveBytes &- b.liveBytes, liveHeldBytes: a.liveHeldBytes &- b.liveHeldBytes,
+                  peakLiveBytes: a.peakLiveBytes &- b.peakLiveBytes,
+                  peakLiveCount: a.peakLiveCount &- b.peakLiveCount)
+    }
+
+    var fields: [Int64] {
+        [allocCount, allocBytes, freeCount, liveCount, liveBytes, liveHeldBytes, peakLiveBytes, peakLiveCount]
     }
 
     static func += (a: inout SiteStats, b: SiteStats) { a = a + b }
@@ -201,7 +207,36 @@ extension Profile {
         profile.samples.sort { $0.elapsedNs < $1.elapsedNs }
         profile.modules.sort { $0.start < $1.start }
         profile.setOwnSiteApart()
+        try profile.checkFigures()
         return profile
+    }
+
+    /// The largest figure a record may carry (about 7e16: bytes of a 64-bit process,
+    /// nanoseconds of years of running); a record with a larger or negative one is
+    /// malformed. Bounded figures keep the tool's sums and differences from overflowing.
+    static let maxFigure: Int64 = 1 << 56
+
+    /// Each site's figures (a site may have several `stat` lines, which add), and
+    /// their sums over all sites, within range; else the file is not a profile this
+    /// tool can trust (a damaged or crafted file), and nothing is shown.
+    private func checkFigures() throws {
+        var sums = [Int64](repeating: 0, count: SiteStats.zero.fields.count)
+        var pinned: Int64 = 0
+        for (id, s) in stats {
+            for (k, v) in s.fields.enumerated() {
+                let (sum, overflow) = sums[k].addingReportingOverflow(v)
+                guard v >= 0, v <= Profile.maxFigure, !overflow, sum <= Profile.maxFigure << 4 else {
+                    throw ProfileError("\(path): the figures of site \(id) are out of range: the file is damaged")
+                }
+                sums[k] = sum
+            }
+        }
+        for (id, pages) in pins {
+            pinned &+= pages
+            guard pages >= 0, pages <= Profile.maxFigure >> 12, pinned <= Profile.maxFigure >> 8 else {
+                throw ProfileError("\(path): the pinned pages of site \(id) are out of range: the file is damaged")
+            }
+        }
     }
 
     /// The site an `own` record names is not the program's: its counters go to
@@ -221,7 +256,7 @@ extension Profile {
             var out: [Int64] = []
             out.reserveCapacity(count)
             for f in fields[1...count] {
-                guard let v = Profile.number(f) else { return nil }
+                guard let v = Profile.number(f), v >= 0, v <= Profile.maxFigure else { return nil }
                 out.append(v)
             }
             return out
@@ -269,7 +304,7 @@ extension Profile {
             if fields[0] == "module" { modules.append(record) } else { unloadedModules.append(record) }
         case "site":
             guard fields.count >= 3, let id = Profile.address(fields[1]), let count = Profile.number(fields[2]),
-                  count >= 0 else { return false }
+                  count >= 0, count <= fields.count - 3 else { return false }
             var frames: [UInt64] = []
             frames.reserveCapacity(Int(count))
             for f in fields.dropFirst(3).prefix(Int(count)) {
@@ -301,10 +336,11 @@ extension Profile {
             guard fields.count >= 2, let id = Profile.address(fields[1]), id != 0 else { return false }
             ownSite = id
         case "pin":
-            guard fields.count >= 3, let id = Profile.address(fields[1]), let pages = Profile.number(fields[2]) else {
+            guard fields.count >= 3, let id = Profile.address(fields[1]), let pages = Profile.number(fields[2]),
+                  pages >= 0, pages <= Profile.maxFigure >> 12 else {
                 return false
             }
-            pins[id, default: 0] += pages
+            pins[id, default: 0] &+= pages
         case "sample":
             guard let v = numbers(3) else { return false }
             samples.append(TimelineSample(elapsedNs: v[0], requestedBytes: v[1], heldBytes: v[2]))
