@@ -34,6 +34,31 @@ for mode in "${modes[@]}"; do
     done
 done
 
+# Every setting with values a user might mistype or push to the limit: the program
+# still runs (a value that cannot be used is ignored or clamped, never a crash).
+# SWIFTMALLOC_PROFILE_SAMPLE=2^64-1 once made the sampling gap overflow.
+odd_ok=0
+odd_bad=()
+for var in SWIFTMALLOC_SHARDS SWIFTMALLOC_PROFILE_DEPTH SWIFTMALLOC_PROFILE_SAMPLE SWIFTMALLOC_REPORT_INTERVAL \
+           SWIFTMALLOC_GATHER_MAPPINGS SWIFTMALLOC_STATS SWIFTMALLOC_CHECK SWIFTMALLOC_MIXED SWIFTMALLOC_BACKGROUND \
+           SWIFTMALLOC_THP SWIFTMALLOC_PROFILE SWIFTMALLOC_PROFILE_WALK SWIFTMALLOC_PROFILE_SIGNALS; do
+    for value in "" 0 1 -1 abc 1x 65 18446744073709551615 9223372036854775807 99999999999999999999999; do
+        if (cd "$work" && env "$var=$value" SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT="$work/report.%p" \
+                LD_PRELOAD="$lib" timeout 60 ./api >"$work/odd.out" 2>&1); then
+            odd_ok=$((odd_ok + 1))
+        else
+            odd_bad+=("$var='$value' (exit $?)")
+        fi
+        rm -f "$work"/report.*
+    done
+done
+if [ ${#odd_bad[@]} -eq 0 ]; then
+    pass "odd setting values: the api test passes under each of $odd_ok"
+else
+    fail "odd setting values: ${odd_bad[*]}"
+    tail -n 5 "$work/odd.out"
+fi
+
 # Tracking modes (statistics, full profiling) send free through their own entry:
 # every invalid free must still abort with a report naming the pointer.
 if gcc -O2 -g -Wall -I "$here/../include" -o "$work/badfree" "$here/c/badfree.c"; then

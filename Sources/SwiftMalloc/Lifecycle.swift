@@ -58,7 +58,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         // threads running at once rarely share a class lock.
         let shards = number("SWIFTMALLOC_SHARDS") ?? UInt(swm_cpu_count())
         pointee.shardCount = Int(min(max(shards, 1), UInt(maxShards)))
-        let sample = number("SWIFTMALLOC_PROFILE_SAMPLE") ?? 0
+        // A mean gap above 2^40 bytes (a sample per TiB) is taken as 2^40: the
+        // sampling arithmetic (ProfileMath) stays far from overflow.
+        let sample = min(number("SWIFTMALLOC_PROFILE_SAMPLE") ?? 0, UInt(1) << 40)
         if flag("SWIFTMALLOC_PROFILE") || sample > 0 {
             configureProfiler(sampleMean: sample, depth: Int(number("SWIFTMALLOC_PROFILE_DEPTH") ?? 32),
                               reportTemplate: environment("SWIFTMALLOC_REPORT"), quiet: flag("SWIFTMALLOC_PROFILE_QUIET"))

@@ -58,7 +58,7 @@ enum ProfileMath {
     /// Bytes until the next sample: exponential with mean `mean`.
     static func gap(mean: UInt, random: inout RandomStream) -> Int {
         let g = -log(random.unit()) * Double(mean)
-        return g >= 1 ? Int(g) : 1
+        return g >= 1 ? (g < 0x1p62 ? Int(g) : 1 << 62) : 1
     }
 
     /// 1 / P(s): how many allocations of `size` bytes one sample stands for.
