@@ -242,6 +242,25 @@ exit_case() {
 }
 check "run/exit status passed through (6)" exit_case
 
+# The shell that `sh -c` starts (dash) ends with _exit: its own profile is still
+# the one shown. A --report that names no file is refused before anything runs.
+run_paths_case() {
+    local dir="$work/run_paths.d"
+    mkdir -p "$dir"
+    (cd "$dir" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run --report "$dir/sh.%p" -- sh -c 'ls / | sort >/dev/null') \
+        >"$dir/out" 2>"$dir/err" || { show stderr "$dir/err"; return 1; }
+    grep -q "^swiftmalloc: profile of pid [0-9]*: " "$dir/err" && grep -q "^  command   sh -c" "$dir/err" ||
+        { echo "    no profile of the shell itself"; show stderr "$dir/err"; return 1; }
+    local rc=0
+    SWIFTMALLOC_LIB="$lib" "$cli" run --report '' -- true >/dev/null 2>"$dir/err" || rc=$?
+    [ "$rc" -eq 64 ] && grep -q "must name a file" "$dir/err" || { echo "    --report '': status $rc"; show stderr "$dir/err"; return 1; }
+    rc=0
+    SWIFTMALLOC_LIB="$lib" "$cli" run --report "$dir" -- true >/dev/null 2>"$dir/err" || rc=$?
+    [ "$rc" -ne 0 ] && grep -q "names a directory" "$dir/err" || { echo "    --report DIR: status $rc"; show stderr "$dir/err"; return 1; }
+    echo "    sh -c (dash, which ends with _exit) profiled; --report '' and a directory refused"
+}
+check "run/the shell's own profile; report paths that name no file" run_paths_case
+
 streams_case() {
     local got
     got=$(printf 'through stdin\n' | SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run --report "$work/streams.%p" -- \

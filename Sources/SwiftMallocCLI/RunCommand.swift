@@ -68,6 +68,9 @@ struct RunCommand: ParsableCommand {
         if let depth, depth < 1 { throw ValidationError("--depth must be at least 1") }
         if let interval, interval < 1 { throw ValidationError("--interval must be at least 1 (second)") }
         if top < 1 { throw ValidationError("--top must be at least 1") }
+        if let report, report.isEmpty || report.hasSuffix("/") {
+            throw ValidationError("--report must name a file (with %p for the process id), not '\(report)'")
+        }
     }
 
     func run() throws {
@@ -77,6 +80,9 @@ struct RunCommand: ParsableCommand {
         if !template.hasPrefix("/") { template = (cwd as NSString).appendingPathComponent(template) }
         let reportDirectory = (template as NSString).deletingLastPathComponent
         var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: template, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ProfileError("--report names a directory, \(template): give a file name (with %p for the process id)")
+        }
         guard FileManager.default.fileExists(atPath: reportDirectory, isDirectory: &isDirectory), isDirectory.boolValue
         else {
             throw ProfileError("the directory for the profiles, \(reportDirectory), does not exist")
@@ -257,8 +263,9 @@ struct RunCommand: ParsableCommand {
             if case .signaled(let s) = status {
                 why += ": the command was killed by signal \(s) before it could exit normally"
             } else if others.isEmpty {
-                why += ". A process writes its profile when it calls exit() or returns from main; one that "
-                    + "ends with _exit() (as dash does) or is killed writes none. Is \(library) built with the profiler?"
+                why += ". A process writes its profile when it exits (exit(), a return from main, _exit()) or "
+                    + "when SIGINT, SIGTERM, SIGHUP or SIGPIPE ends it; one killed otherwise (SIGKILL, a crash) "
+                    + "writes none. Is \(library) built with the profiler?"
             }
             notes.append(why)
             if others.count == 1 {
