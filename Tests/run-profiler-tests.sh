@@ -475,14 +475,18 @@ check "profile/exit reports never write into a file that took their descriptor" 
 # whole report (Tests/profile/shared_path.c checks it), which the CLI reads.
 shared_path_case() {
     local prog="$work/shared_path" dir="$work/shared_path.d"
-    build_profile_prog shared_path || return 1
+    build_profile_prog shared_path -pthread -ldl || return 1
     timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
         SWIFTMALLOC_REPORT="$dir/shared.report" "$prog" "$dir/shared.report" >"$dir/out" 2>&1 ||
         { show shared_path "$dir/out"; return 1; }
-    sed 's/^/    /' "$dir/out"
     "$cli" report "$dir/shared.report" --format json >"$dir/shared.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    # Four threads asking for reports at that path at once.
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" "$dir/shared.report" threads >>"$dir/out" 2>&1 ||
+        { show shared_path "$dir/out"; return 1; }
+    sed 's/^/    /' "$dir/out"
 }
-check "profile/processes sharing one report path leave one whole report" shared_path_case
+check "profile/processes and threads sharing one report path leave one whole report" shared_path_case
 
 # A report path that is not a regular file is written through, never replaced:
 # a symbolic link stays a link (its target gets the report), a named pipe stays a

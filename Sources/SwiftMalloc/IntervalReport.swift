@@ -1,7 +1,7 @@
 // Interval reports (SWIFTMALLOC_REPORT_INTERVAL=SECONDS): a long-running program's
 // profile, rewritten every SECONDS at the report path while it runs, so that it
 // can be read without stopping the program. One detached thread of the library's
-// own (all signals blocked) sleeps, then writes the profile to `<path>.<pid>.tmp` and
+// own (all signals blocked) sleeps, then writes the profile to `<path>.<pid>.<tid>.tmp` and
 // renames it over `<path>`, so a reader always finds a whole file. The final
 // report (at exit, or when a signal ends the process) takes `reportLock` and sets
 // `finalStarted` first: a report the thread is writing finishes before it, and

@@ -32,10 +32,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
     }
 
-    /// Writes the profile to `<path>.<pid>.tmp` and renames it over `path`, so that
-    /// neither a reader nor another process writing the same path (a report path
-    /// without %p, shared by a program's children) ever finds a partial or mixed
-    /// file: the last process to finish leaves its whole report. Writes `path`
+    /// Writes the profile to `<path>.<pid>.<tid>.tmp` and renames it over `path`, so
+    /// that neither a reader nor another process or thread writing the same path (a
+    /// report path without %p, shared by a program's children; two threads asking
+    /// for a report) ever finds a partial or mixed file: the last writer to finish
+    /// leaves its whole report. Writes `path`
     /// itself where it is not a regular file (/dev/null, a pipe, a symbolic link:
     /// replacing those would break them) and where no file can be made beside it
     /// (a directory that is not writable, a path too long for the suffix).
@@ -44,11 +45,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
         return withStackBytes256 { raw in
             let temporary = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
             var i = 0
-            while path[i] != 0 && i < raw.count &- 32 { temporary[i] = path[i]; i &+= 1 }
+            while path[i] != 0 && i < raw.count &- 48 { temporary[i] = path[i]; i &+= 1 }
             if path[i] != 0 { return writeProfile(to: path, reason: reason) }
             temporary[i] = 46   // "."
             i &+= 1
-            appendPID(temporary, &i)
+            appendDecimal(UInt(swm_getpid()), temporary, &i)
+            temporary[i] = 46
+            i &+= 1
+            appendDecimal(UInt(swm_gettid()), temporary, &i)
             let suffix: StaticString = ".tmp"
             var k = 0
             while k < suffix.utf8CodeUnitCount { temporary[i] = CChar(bitPattern: suffix.utf8Start[k]); i &+= 1; k &+= 1 }
@@ -63,13 +67,13 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
     }
 
-    /// Writes the process id in decimal at out[o...] (at most 20 bytes), advancing o.
-    private func appendPID(_ out: UnsafeMutablePointer<CChar>, _ o: inout Int) {
+    /// Writes `value` in decimal at out[o...] (at most 20 bytes), advancing o.
+    private func appendDecimal(_ value: UInt, _ out: UnsafeMutablePointer<CChar>, _ o: inout Int) {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var pid = UInt(swm_getpid())
+        var v = value
         var n = 0
         withUnsafeMutableBytes(of: &digits) { d in
-            repeat { d[n] = UInt8(48 &+ pid % 10); pid /= 10; n &+= 1 } while pid > 0
+            repeat { d[n] = UInt8(48 &+ v % 10); v /= 10; n &+= 1 } while v > 0
             while n > 0 { n &-= 1; out[o] = CChar(bitPattern: d[n]); o &+= 1 }
         }
     }
@@ -84,7 +88,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             var i = 0
             while template[i] != 0 && o < capacity &- 24 {
                 if template[i] == 37 && template[i &+ 1] == 112 {   // "%p"
-                    appendPID(out, &o)
+                    appendDecimal(UInt(swm_getpid()), out, &o)
                     i &+= 2
                 } else {
                     out[o] = CChar(bitPattern: template[i])

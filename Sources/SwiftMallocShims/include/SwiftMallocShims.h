@@ -310,6 +310,7 @@ static inline uint64_t swm_random_seed(void) {
     return v ^ (uint64_t)getpid() * 0x9E3779B97F4A7C15ull;
 }
 static inline int swm_getpid(void) { return (int)getpid(); }
+static inline int swm_gettid(void) { return (int)syscall(SYS_gettid); }
 static inline void swm_abort(void) __attribute__((noreturn));
 static inline void swm_abort(void) { extern void abort(void) __attribute__((noreturn)); abort(); }
 /// The value of an environment variable, or NULL; safe before libc's own constructors ran.
