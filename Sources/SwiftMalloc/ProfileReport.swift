@@ -36,10 +36,10 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// that neither a reader nor another process or thread writing the same path (a
     /// report path without %p, shared by a program's children; two threads asking
     /// for a report) ever finds a partial or mixed file: the last writer to finish
-    /// leaves its whole report. Writes `path`
-    /// itself where it is not a regular file (/dev/null, a pipe, a symbolic link:
-    /// replacing those would break them) and where no file can be made beside it
-    /// (a directory that is not writable, a path too long for the suffix).
+    /// leaves its whole report. Writes `path` itself where it is not a regular file
+    /// (/dev/null, a pipe, a symbolic link: replacing those would break them) and
+    /// where no file can be made beside it (a directory that is not writable, a
+    /// path too long for the suffix).
     func writeProfileReplacing(_ path: UnsafePointer<CChar>, reason: StaticString) -> Bool {
         if swm_path_replaceable(path) == 0 { return writeProfile(to: path, reason: reason) }
         return withStackBytes256 { raw in
