@@ -6,7 +6,8 @@
 # stress, threads, fork), the cached stack walk against libunwind's
 # (Tests/profile/walk.c), stacks through a plugin unloaded and replaced
 # (Tests/profile/dlclose.c: the library's dlclose is passed on to this libc's),
-# the profile of a process that SIGTERM ends (Tests/profile/signal_end.c), and
+# the profile of a process that SIGTERM ends (Tests/profile/signal_end.c), the
+# profiles of processes ending with _exit (Tests/profile/underscore_exit.c), and
 # what full profiling costs on the profiler benchmark's churn program against the
 # same program unprofiled.
 #
@@ -41,6 +42,7 @@ gcc -O2 -g -fomit-frame-pointer -shared -fPIC -DFRAME=8 -o "$work/plugin-a.so" "
 gcc -O2 -g -fomit-frame-pointer -shared -fPIC -DFRAME=88 -o "$work/plugin-b.so" "$root/Tests/profile/dlclose_plugin.c" || exit 1
 gcc -O2 -g -o "$work/dlclose" "$root/Tests/profile/dlclose.c" -ldl || exit 1
 gcc -O2 -g -pthread -o "$work/signal_end" "$root/Tests/profile/signal_end.c" || exit 1
+gcc -O2 -g -o "$work/underscore_exit" "$root/Tests/profile/underscore_exit.c" || exit 1
 
 failed=0
 check() { # NAME COMMAND...: runs COMMAND, prints PASS or FAIL with its last line
@@ -113,6 +115,17 @@ for release in "${releases[@]}"; do
         [ "$status" -eq 143 ]
     }
     check "$release: a process that SIGTERM ends writes its profile" signal_check
+    exit_check() {
+        local status=0
+        mkdir -p "$dir/exit"
+        env SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT="$dir/exit/%p.report" \
+            "${loader[@]}" --preload "$lib" "$work/underscore_exit" >"$dir/exit.out" 2>&1 || status=$?
+        local reports
+        reports=$(ls "$dir/exit" | wc -l)
+        echo "exit status $status, $reports profiles (parent's _exit, forked child's _Exit; none from vfork or posix_spawn)"
+        [ "$status" -eq 3 ] && [ "$reports" -eq 2 ] && [ "$(grep -l '^reason exit' "$dir"/exit/*.report | wc -l)" -eq 2 ]
+    }
+    check "$release: processes ending with _exit write their profiles" exit_check
     off=$(seconds "${loader[@]}" --preload "$lib" "$work/churn" 2)
     full=$(seconds env SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT="$dir/churn.report" \
         "${loader[@]}" --preload "$lib" "$work/churn" 2)
