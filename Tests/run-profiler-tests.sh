@@ -407,6 +407,13 @@ check "profile/sampled estimate within 15% (2)" sampled_case
 # allocation recorded; its profile at exit goes to $work/NAME.d/exit.report.
 # build_profile_prog NAME [FLAGS...]: compiles Tests/profile/NAME.c to $work/NAME
 # (once) and makes its directory $work/NAME.d.
+# live_check LABEL REPORT FUNCTION BYTES COUNT: REPORT's live blocks allocated in
+# FUNCTION are exactly BYTES in COUNT blocks (printed after LABEL).
+live_check() {
+    "$cli" report "$2" --format json >"$2.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    echo -n "    $1:"
+    python3 "$checks" live "$2.json" "$3" "$4" "$5"
+}
 build_profile_prog() {
     local name=$1
     shift
@@ -533,12 +540,8 @@ underscore_exit_case() {
     reports=$(cd "$dir" && ls -- *.report 2>/dev/null | sort | tr '\n' ' ')
     [ "$reports" = "$(printf '%s\n' "$parent.report" "$child.report" | sort | tr '\n' ' ')" ] ||
         { echo "    reports: ${reports:-none}; expected the parent's ($parent) and the child's ($child) only"; return 1; }
-    "$cli" report "$dir/$parent.report" --format json >"$dir/parent.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
-    "$cli" report "$dir/$child.report" --format json >"$dir/child.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
-    echo -n "    parent, _exit:"
-    python3 "$checks" live "$dir/parent.json" leak_parent 3000 3 || return 1
-    echo -n "    forked child, _Exit:"
-    python3 "$checks" live "$dir/child.json" leak_child 700 7 || return 1
+    live_check "parent, _exit" "$dir/$parent.report" leak_parent 3000 3 || return 1
+    live_check "forked child, _Exit" "$dir/$child.report" leak_child 700 7 || return 1
     # Python's os._exit, as multiprocessing's workers end.
     rm -f "$dir"/*.report
     timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
@@ -620,21 +623,15 @@ interval_case() {
     [ -n "$final" ] && [ "$(ls "$dir"/run.* | wc -l)" -eq 1 ] || { echo "    expected one report and no temporary file:"; ls "$dir"; return 1; }
     grep -q "^reason interval" "$dir/copy.report" && grep -q "^reason exit" "$final" ||
         { echo "    reasons: $(grep -h '^reason' "$dir/copy.report" "$final" | tr '\n' ' ')"; return 1; }
-    "$cli" report "$dir/copy.report" --format json >"$dir/copy.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
-    "$cli" report "$final" --format json >"$dir/final.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
-    echo -n "    while running:"
-    python3 "$checks" live "$dir/copy.json" hold_blocks 4800 100 || return 1
-    echo -n "    at exit:"
-    python3 "$checks" live "$dir/final.json" hold_blocks 2400 50 || return 1
+    live_check "while running" "$dir/copy.report" hold_blocks 4800 100 || return 1
+    live_check "at exit" "$final" hold_blocks 2400 50 || return 1
     # A forked child: its own interval report, under its own pid.
     rm -f "$dir"/run.* "$dir/copy.report"
     timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT_INTERVAL=1 \
         SWIFTMALLOC_REPORT="$dir/run.%p.report" "$prog" "$dir/run.%p.report" "$dir/copy.report" fork >"$dir/out" 2>&1 ||
         { show "interval (fork)" "$dir/out"; return 1; }
     grep -q "^reason interval" "$dir/copy.report" || { echo "    no interval report from the forked child"; return 1; }
-    "$cli" report "$dir/copy.report" --format json >"$dir/child.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
-    echo -n "    forked child, while running:"
-    python3 "$checks" live "$dir/child.json" hold_blocks 4800 100 || return 1
+    live_check "forked child, while running" "$dir/copy.report" hold_blocks 4800 100 || return 1
     # The same through `swiftmalloc run --interval 1` (the program fails without an interval report).
     rm -f "$dir"/run.* "$dir/copy.report"
     SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run --interval 1 --quiet --report "$dir/run.%p.report" -- \
