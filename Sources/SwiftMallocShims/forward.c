@@ -1,5 +1,4 @@
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <stddef.h>
 // The reserved C names, each a single jump to the Swift entry point of the same
 // function under the `swiftmalloc_` prefix. The prefixed symbols are protected:
@@ -76,16 +75,12 @@ SWM_FORWARD_INDIRECT(__libc_free, free)
 // unloaded libraries' mappings are kept for the report (swm_dlclose, unwind.c).
 // Passed on to the next definition (libc's); costs one load when profiling is off.
 extern int swm_dlclose(int (*next)(void *), void *handle);
+extern void *swm_next_definition(void **slot, const char *name);
 typedef int (*swm_dlclose_fn)(void *);
 int dlclose(void *handle) {
     static swm_dlclose_fn next;
-    swm_dlclose_fn f = __atomic_load_n(&next, __ATOMIC_ACQUIRE);
-    if (f == NULL) {
-        f = (swm_dlclose_fn)dlsym(RTLD_NEXT, "dlclose");
-        if (f == NULL) return -1;
-        __atomic_store_n(&next, f, __ATOMIC_RELEASE);
-    }
-    return swm_dlclose(f, handle);
+    if (swm_next_definition((void **)&next, "dlclose") == NULL) return -1;
+    return swm_dlclose(next, handle);
 }
 #endif
 

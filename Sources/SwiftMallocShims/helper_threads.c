@@ -21,7 +21,6 @@
 // retried until the kernel's thread count has fallen by the helpers waited for.
 #define _GNU_SOURCE
 #include "SwiftMallocShims.h"
-#include <dlfcn.h>
 #include <sched.h>
 #include <signal.h>
 #include <limits.h>
@@ -151,15 +150,6 @@ typedef int (*swm_setns_fn)(int, int);
 static swm_unshare_fn swm_next_unshare;
 static swm_setns_fn swm_next_setns;
 
-static void *swm_next(void **slot, const char *name) {
-    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (f == NULL) {
-        f = dlsym(RTLD_NEXT, name);
-        if (f != NULL) __atomic_store_n(slot, f, __ATOMIC_RELEASE);
-    }
-    return f;
-}
-
 static int swm_unshare_call(int flags, int unused) {
     (void)unused;
     return swm_next_unshare(flags);
@@ -168,7 +158,7 @@ static int swm_unshare_call(int flags, int unused) {
 static int swm_setns_call(int fd, int nstype) { return swm_next_setns(fd, nstype); }
 
 int unshare(int flags) {
-    if (swm_next((void **)&swm_next_unshare, "unshare") == NULL) {
+    if (swm_next_definition((void **)&swm_next_unshare, "unshare") == NULL) {
         errno = ENOSYS;
         return -1;
     }
@@ -177,7 +167,7 @@ int unshare(int flags) {
 }
 
 int setns(int fd, int nstype) {
-    if (swm_next((void **)&swm_next_setns, "setns") == NULL) {
+    if (swm_next_definition((void **)&swm_next_setns, "setns") == NULL) {
         errno = ENOSYS;
         return -1;
     }

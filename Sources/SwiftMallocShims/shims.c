@@ -80,7 +80,17 @@ void swm_thread_key_set(void *cache) { pthread_setspecific(swm_key, cache); }
 static pid_t swm_report_pid;
 static void swm_note_report_pid(void) { swm_report_pid = getpid(); }
 typedef void (*swm_exit_fn)(int);
+// Looked up in the constructor: a vfork child must not enter the loader.
 static swm_exit_fn swm_next_exit;
+
+void *swm_next_definition(void **slot, const char *name) {
+    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (f == NULL) {
+        f = dlsym(RTLD_NEXT, name);
+        if (f != NULL) __atomic_store_n(slot, f, __ATOMIC_RELEASE);
+    }
+    return f;
+}
 
 static int swm_final_reports_claim(void);
 static void swm_exit_reports(void) {
@@ -97,11 +107,7 @@ void _exit(int status) {
     swm_exit_reports();
     swm_exit_now(status);
 }
-
-void _Exit(int status) {
-    swm_exit_reports();
-    swm_exit_now(status);
-}
+void _Exit(int status) __attribute__((alias("_exit")));
 
 // ---- Load, exit, fork ------------------------------------------------------------
 uintptr_t swm_main_stack_top __attribute__((visibility("hidden")));
@@ -114,7 +120,7 @@ __attribute__((constructor)) static void swm_constructor(int argc, char **argv, 
     if ((uintptr_t)envp > (uintptr_t)__builtin_frame_address(0)) swm_main_stack_top = (uintptr_t)envp;
     swm_on_load();
     pthread_atfork(swm_fork_prepare, swm_fork_parent, swm_fork_child);
-    swm_next_exit = (swm_exit_fn)dlsym(RTLD_NEXT, "_exit");
+    swm_next_definition((void **)&swm_next_exit, "_exit");
     swm_note_report_pid();
     pthread_atfork(NULL, NULL, swm_note_report_pid);
 }

@@ -16,7 +16,7 @@
 
 __thread int swm_tls_capturing __attribute__((tls_model("initial-exec"))) = 0;
 /// How captures walk: an SWM_WALK_ mode (swm_set_capture).
-static int swm_profile_cached_walk;
+static int swm_profile_walk;
 static void swm_code_rebuild(void);
 static void swm_code_fork_child(void);
 __thread int swm_tls_pending_frames __attribute__((tls_model("initial-exec"))) = 0;
@@ -69,7 +69,7 @@ int swm_unwinder_open(void) {
     // (Profiler.ownSite), as during a walk.
     swm_tls_capturing = 1;
     void *h = NULL;
-    if (swm_profile_cached_walk != SWM_WALK_FP) {
+    if (swm_profile_walk != SWM_WALK_FP) {
         h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
         if (h == NULL) h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
     }
@@ -459,7 +459,7 @@ static void swm_walk_check(const uintptr_t *frames, int k) {
 }
 
 void swm_walk_check_report(int fd) {
-    if (swm_profile_cached_walk != SWM_WALK_CHECK || fd < 0) return;
+    if (swm_profile_walk != SWM_WALK_CHECK || fd < 0) return;
     char line[160];
     int len = snprintf(line, sizeof line, "swiftmalloc: stack walk check: %lu cached walks compared with libunwind, %lu differed\n",
                        __atomic_load_n(&swm_walk_checked, __ATOMIC_RELAXED), __atomic_load_n(&swm_walk_differed, __ATOMIC_RELAXED));
@@ -471,14 +471,14 @@ void swm_walk_check_report(int fd) {
 /// rules). Frames go to `frames`; returns their count and hash.
 static __attribute__((noinline)) int swm_capture_other(uintptr_t *frames, uintptr_t *fp, uintptr_t ret, uint64_t *hash) {
     int k = -1;
-    if (swm_profile_cached_walk == SWM_WALK_CHECK) {
+    if (swm_profile_walk == SWM_WALK_CHECK) {
         k = swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], hash);
         if (k >= 0) {
             swm_walk_check(frames, k);
             return k;
         }
     }
-    if (swm_profile_cached_walk == SWM_WALK_CACHED || swm_profile_cached_walk == SWM_WALK_CHECK)
+    if (swm_profile_walk == SWM_WALK_CACHED || swm_profile_walk == SWM_WALK_CHECK)
         k = swm_walk_learn(frames, swm_profile_depth);
     if (k < 0) k = swm_backtrace(frames, swm_profile_depth);
     swm_walk_memo_forget(frames, k);
@@ -500,7 +500,7 @@ static __attribute__((always_inline)) inline int swm_capture_into(char *tc, uint
     uintptr_t *frames = (uintptr_t *)(tc + swm_profile_frames_offset);
     // The caller's state: its return address, its stack pointer after the call
     // returns (our CFA), and its frame pointer register (saved by our prologue).
-    int k = swm_profile_cached_walk == SWM_WALK_CACHED
+    int k = swm_profile_walk == SWM_WALK_CACHED
         ? swm_walk_cached(frames, swm_profile_depth, ret, (uintptr_t)(fp + 2), fp[0], hash) : -1;
     if (__builtin_expect(k < 0, 0)) k = swm_capture_other(frames, fp, ret, hash);
     swm_tls_capturing = 0;
@@ -542,7 +542,7 @@ static void *swm_realloc_profiled(void *old, size_t n) {
 void swm_set_capture(long frames_offset, int depth, int mode) {
     swm_profile_frames_offset = frames_offset;
     swm_profile_depth = depth;
-    swm_profile_cached_walk = mode;
+    swm_profile_walk = mode;
 }
 
 void swm_use_profiled_malloc(void) {
@@ -559,7 +559,7 @@ __attribute__((noinline)) void *swm_malloc_sampled_out(size_t n, void *tc) {
     uintptr_t ret = (uintptr_t)__builtin_return_address(0);
     // Reached by a call rather than the fast path's jump, the return address is
     // the fast path's own; Profiler.capture then walks with libunwind.
-    if (swm_profile_cached_walk == SWM_WALK_LIBUNWIND || swm_sample_countdown_offset < 0 || !swm_can_capture((char *)tc) ||
+    if (swm_profile_walk == SWM_WALK_LIBUNWIND || swm_sample_countdown_offset < 0 || !swm_can_capture((char *)tc) ||
         *(const intptr_t *)((const char *)tc + swm_sample_countdown_offset) >= 0 || swm_is_self_frame(ret))
         return swm_malloc_sampled_slow(n, tc);
     swm_capture_entry((uintptr_t *)__builtin_frame_address(0), ret);

@@ -347,6 +347,9 @@ int swm_start_reporter(void);
 int swm_helper_nap(uint64_t nanoseconds);
 /// In a forked child: no helper exists and no pause is in progress.
 void swm_helpers_fork_child(void);
+/// The next definition of `name` after this library's (libc's, for the libc
+/// functions the library wraps), looked up once and kept in `*slot`; NULL if none.
+void *swm_next_definition(void **slot, const char *name) __attribute__((visibility("hidden")));
 static inline int swm_rename(const char *from, const char *to) { return rename(from, to); }
 static inline int swm_unlink(const char *path) { return unlink(path); }
 /// Sleeps until *word != expected or `nanoseconds` pass (0: no time limit).
