@@ -523,6 +523,18 @@ special_paths_case() {
 }
 check "profile/report paths that are not regular files are written through" special_paths_case
 
+# A report that cannot be written whole (here a file size limit) is an error
+# (-1, EFBIG) and leaves the earlier report at the path (Tests/profile/write_errors.c).
+write_errors_case() {
+    local prog="$work/write_errors" dir="$work/write_errors.d"
+    build_profile_prog write_errors || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" "$dir/asked.report" >"$dir/out" 2>&1 ||
+        { show output "$dir/out"; return 1; }
+    sed 's/^/    /' "$dir/out"
+}
+check "profile/a report that cannot be written whole fails and keeps the earlier one" write_errors_case
+
 # _exit and _Exit write the profile first (dash ends that way, Python's
 # multiprocessing workers too); vfork and posix_spawn children, which run in
 # their parent's memory, write none (Tests/profile/underscore_exit.c).
@@ -744,6 +756,30 @@ dlclose_run() { # MODE (cached, libunwind, check)
 }
 dlclose_case() { dlclose_run cached && dlclose_run libunwind && dlclose_run check; }
 check "profile/stacks stay whole and named when a plugin is unloaded and another loaded in its place" dlclose_case
+
+# An unloaded library whose file name holds newlines (and what would read as
+# records after them) is one `unloaded` record per mapping, the newlines written
+# \012; the reader takes them back and still names the frames in it.
+dlclose_newline_case() {
+    local dir="$work/dlclose.d" nl=$'\n'
+    [ -x "$dir/dlclose" ] || dlclose_run cached >/dev/null || return 1
+    local a="$dir/plugin-a${nl}site 987654 1 0x1234${nl}stat 987654 5 5000000 5 5 5000000 5000000 0 0${nl}.so"
+    local b="$dir/plugin-b${nl}.so"
+    cp "$dir/plugin-a.so" "$a" && cp "$dir/plugin-b.so" "$b" || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/newline.report" "$dir/dlclose" "$a" "$b" >"$dir/newline.out" 2>&1 ||
+        { show dlclose "$dir/newline.out"; return 1; }
+    local injected escaped through
+    injected=$(grep -c -E '^(site|stat) 987654 ' "$dir/newline.report")
+    escaped=$(grep -c '^unloaded .*plugin-a\\012site 987654' "$dir/newline.report")
+    "$cli" report "$dir/newline.report" --format collapsed --metric alloc-count >"$dir/newline.folded" 2>"$work/err" ||
+        { show stderr "$work/err"; return 1; }
+    through=$(grep ';main;call_plugin;plugin_alloc;inner_alloc ' "$dir/newline.folded" | awk '{s += $NF} END {print s + 0}')
+    echo "    $injected records injected by the file name, $escaped unloaded record(s) with the name escaped, $through allocations through the plugins named"
+    [ "$injected" -eq 0 ] && [ "$escaped" -ge 1 ] && [ "$through" -eq 6006 ] ||
+        { show report "$dir/newline.report"; return 1; }
+}
+check "profile/a library file name with newlines cannot forge report records" dlclose_newline_case
 
 # The frame-pointer walk (SWIFTMALLOC_PROFILE_WALK=fp, the capture when libunwind
 # is missing): leaky (built with frame pointers) has its leaks exact, named by

@@ -214,7 +214,10 @@ void swiftmalloc_stats_print(void);
  * timeline of requested vs held bytes. Only meaningful while profiling is on
  * (SWIFTMALLOC_PROFILE=1 or SWIFTMALLOC_PROFILE_SAMPLE=N): otherwise returns -1
  * with errno = ENOTSUP. NULL path: -1, EINVAL. A file that cannot be created: -1
- * with open's errno. Returns 0 on success. Thread-safe; does not allocate. */
+ * with open's errno. A write that fails (a full disk, a file size limit): -1 with
+ * write's errno, and a report already at `path` stays as it was (the new one is
+ * written beside it and renamed over it only when whole). Returns 0 on success.
+ * Thread-safe; does not allocate. */
 int swiftmalloc_report_write(const char *path);
 
 #ifdef __cplusplus

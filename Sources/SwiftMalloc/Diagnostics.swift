@@ -11,7 +11,7 @@ struct TextBuffer {
     /// A stdio stream to write to instead of `fd` (malloc_info); its writes may
     /// allocate, so text goes to a stream only with no allocator lock held.
     let stream: UnsafeMutableRawPointer?
-    /// Whether a write to `stream` failed.
+    /// Whether a write to `fd` or `stream` failed.
     var failed = false
 
     init(base: UnsafeMutablePointer<UInt8>, capacity: Int, fd: Int32) {
@@ -33,7 +33,7 @@ struct TextBuffer {
             if let s = stream {
                 if swm_stream_write(s, base, length) != 0 { failed = true }
             } else {
-                swm_write_fd(fd, base, length)
+                if swm_write_fd(fd, base, length) != 0 { failed = true }
             }
         }
         length = 0

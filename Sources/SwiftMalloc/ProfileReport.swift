@@ -10,6 +10,15 @@ private struct ReportScratch {
     static let procBytes = 4 << 20
 }
 
+/// What writing a profile to a path came to.
+enum ProfileWrite {
+    case written
+    /// The file could not be created (open's errno).
+    case notOpened
+    /// A write or the close failed (their errno): the file is incomplete.
+    case failed
+}
+
 extension UnsafeMutablePointer where Pointee == Heap {
     @inline(never)
     func writeProfileAtExit(reason: StaticString) {
@@ -39,14 +48,15 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// leaves its whole report. Writes `path` itself where it is not a regular file
     /// (/dev/null, a pipe, a symbolic link: replacing those would break them) and
     /// where no file can be made beside it (a directory that is not writable, a
-    /// path too long for the suffix).
+    /// path too long for the suffix). A write that fails (a full disk, a file size
+    /// limit) leaves whatever `path` held and returns false with write's errno.
     func writeProfileReplacing(_ path: UnsafePointer<CChar>, reason: StaticString) -> Bool {
-        if swm_path_replaceable(path) == 0 { return writeProfile(to: path, reason: reason) }
+        if swm_path_replaceable(path) == 0 { return writeProfile(to: path, reason: reason) == .written }
         return withStackBytes256 { raw in
             let temporary = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
             var i = 0
             while path[i] != 0 && i < raw.count &- 48 { temporary[i] = path[i]; i &+= 1 }
-            if path[i] != 0 { return writeProfile(to: path, reason: reason) }
+            if path[i] != 0 { return writeProfile(to: path, reason: reason) == .written }
             temporary[i] = 46   // "."
             i &+= 1
             appendDecimal(UInt(swm_getpid()), temporary, &i)
@@ -57,13 +67,19 @@ extension UnsafeMutablePointer where Pointee == Heap {
             var k = 0
             while k < suffix.utf8CodeUnitCount { temporary[i] = CChar(bitPattern: suffix.utf8Start[k]); i &+= 1; k &+= 1 }
             temporary[i] = 0
-            if writeProfile(to: temporary, reason: reason) {
+            switch writeProfile(to: temporary, reason: reason) {
+            case .written:
                 if swm_rename(temporary, path) == 0 { return true }
                 _ = swm_unlink(temporary)
-                return writeProfile(to: path, reason: reason)
+                return writeProfile(to: path, reason: reason) == .written
+            case .failed:
+                let error = swm_get_errno()
+                _ = swm_unlink(temporary)
+                swm_set_errno(error)
+                return false
+            case .notOpened:
+                return writeProfile(to: path, reason: reason) == .written
             }
-            _ = swm_unlink(temporary)
-            return writeProfile(to: path, reason: reason)
         }
     }
 
@@ -149,16 +165,19 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
     }
 
-    /// Writes the whole profile to `path`; false when the file cannot be written.
-    @discardableResult
-    func writeProfile(to path: UnsafePointer<CChar>, reason: StaticString) -> Bool {
-        guard let profiler = pointee.profiler else { return false }
+    /// Writes the whole profile to `path`: `.notOpened` when the file cannot be
+    /// created, `.failed` (errno set) when a write or the close fails.
+    func writeProfile(to path: UnsafePointer<CChar>, reason: StaticString) -> ProfileWrite {
+        guard let profiler = pointee.profiler else { return .notOpened }
         settleProfileTallies()
         let fd = swm_open_write(path)
-        if fd < 0 { return false }
-        defer { _ = swm_close(fd) }
+        if fd < 0 { return .notOpened }
         let scratchBytes = UInt(ReportScratch.textBytes &+ ReportScratch.procBytes)
-        guard let scratch = OSPages.map(scratchBytes) else { return false }
+        guard let scratch = OSPages.map(scratchBytes) else {
+            _ = swm_close(fd)
+            swm_set_errno(ENOMEM)
+            return .failed
+        }
         defer { OSPages.unmap(scratch, scratchBytes) }
         var out = TextBuffer(base: scratch.assumingMemoryBound(to: UInt8.self), capacity: ReportScratch.textBytes, fd: fd)
         let proc = (scratch + ReportScratch.textBytes).assumingMemoryBound(to: CChar.self)
@@ -224,7 +243,13 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_unlock(&profiler.pointee.lock)
         out.text("end\n")
         out.flush()
-        return true
+        if out.failed {
+            let error = swm_get_errno()
+            _ = swm_close(fd)
+            swm_set_errno(error)
+            return .failed
+        }
+        return swm_close(fd) == 0 ? .written : .failed
     }
 
     private func writeSample(_ out: inout TextBuffer, _ sample: TimelineSample) {

@@ -300,6 +300,8 @@ extension Profile {
             }
             var path = String(rest)
             if path.hasSuffix(" (deleted)") { path = String(path.dropLast(10)) }
+            // A newline in a file name is written \012, as /proc/self/maps does.
+            path = path.replacingOccurrences(of: "\\012", with: "\n")
             let record = ModuleRecord(start: start, end: end, fileOffset: offset, path: path)
             if fields[0] == "module" { modules.append(record) } else { unloadedModules.append(record) }
         case "site":

@@ -160,6 +160,25 @@ static int swm_unloaded_has(const char *line, size_t n) {
     return 0;
 }
 
+/// Formats one `unloaded` record into `line`; its length, or 0 when it does not fit.
+/// A newline in the path is written as /proc/self/maps writes it (\012), so that
+/// no file name can end the record and begin another.
+static int swm_unloaded_line(char *line, size_t capacity, uintptr_t start, uintptr_t end, uintptr_t offset,
+                             const char *path) {
+    int n = snprintf(line, capacity, "unloaded 0x%lx 0x%lx 0x%lx ", (unsigned long)start, (unsigned long)end,
+                     (unsigned long)offset);
+    if (n <= 0 || (size_t)n >= capacity) return 0;
+    size_t at = (size_t)n;
+    for (const char *c = path; *c != 0; c++) {
+        size_t width = *c == '\n' ? 4 : 1;
+        if (at + width + 1 >= capacity) return 0;
+        if (width == 4) memcpy(line + at, "\\012", 4); else line[at] = *c;
+        at += width;
+    }
+    line[at++] = '\n';
+    return (int)at;
+}
+
 /// Appends the libraries of snapshot `s` that are no longer loaded to the log
 /// (a library loaded and unloaded again at the same place once).
 static void swm_log_unloaded(swm_module_snapshot *s) {
@@ -180,9 +199,8 @@ static void swm_log_unloaded(swm_module_snapshot *s) {
         }
         for (int k = 0; k < e->segments && swm_unloaded_log != NULL; k++) {
             char line[PATH_MAX + 80];
-            int n = snprintf(line, sizeof line, "unloaded 0x%lx 0x%lx 0x%lx %s\n", (unsigned long)e->start[k],
-                             (unsigned long)e->end[k], (unsigned long)e->offset[k], path);
-            if (n <= 0 || (size_t)n >= sizeof line || swm_unloaded_length + (size_t)n > SWM_UNLOADED_LOG_BYTES) break;
+            int n = swm_unloaded_line(line, sizeof line, e->start[k], e->end[k], e->offset[k], path);
+            if (n <= 0 || swm_unloaded_length + (size_t)n > SWM_UNLOADED_LOG_BYTES) break;
             if (swm_unloaded_has(line, (size_t)n)) continue;
             memcpy(swm_unloaded_log + swm_unloaded_length, line, (size_t)n);
             swm_unloaded_length += (size_t)n;

@@ -267,13 +267,15 @@ static inline int swm_os_residency(void *p, size_t size, unsigned char *vec) {
 /// fwrite to a stdio stream (a FILE *, kept opaque here); it may allocate, so the
 /// caller holds no allocator lock. Returns 0, or -1 when the stream reports an error.
 int swm_stream_write(void *stream, const void *buf, size_t len);
-static inline void swm_write_fd(int fd, const void *buf, size_t len) {
+/// Writes all of `buf`; 0, or -1 with write's errno when a write fails.
+static inline int swm_write_fd(int fd, const void *buf, size_t len) {
     const char *b = (const char *)buf;
     while (len > 0) {
         ssize_t n = write(fd, b, len);
-        if (n < 0) { if (errno == EINTR) continue; return; }
+        if (n < 0) { if (errno == EINTR) continue; return -1; }
         b += n; len -= (size_t)n;
     }
+    return 0;
 }
 static inline int swm_open_write(const char *path) {
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
