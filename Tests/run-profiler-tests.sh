@@ -523,6 +523,29 @@ special_paths_case() {
 }
 check "profile/report paths that are not regular files are written through" special_paths_case
 
+# The purge thread starts inside the program's allocation that grows the heap:
+# glibc's allocations for it (the thread's TLS, its attribute's signal mask) are
+# the library's own, not the program's (Tests/profile/helper_start.c makes 68
+# allocations and keeps 3 blocks of 1000 B), in full and in sampled mode.
+helper_start_case() {
+    local prog="$work/helper_start" dir="$work/helper_start.d" mode
+    build_profile_prog helper_start || return 1
+    for mode in SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_SAMPLE=1; do
+        timeout "$timeout_s" env LD_PRELOAD="$lib" "$mode" SWIFTMALLOC_PROFILE_QUIET=1 \
+            SWIFTMALLOC_REPORT="$dir/r.report" "$prog" >"$dir/out" 2>&1 || { show output "$dir/out"; return 1; }
+        grep -qx 'threads 2' "$dir/out" || { echo "    $mode: the purge thread did not start"; show output "$dir/out"; return 1; }
+        "$cli" report "$dir/r.report" --format collapsed --metric alloc-count >"$dir/folded" 2>"$work/err" ||
+            { show stderr "$work/err"; return 1; }
+        "$cli" report "$dir/r.report" --format json >"$dir/json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        local totals
+        totals=$(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["totals"]; print(t["alloc_count"], t["live_count"], t["live_bytes"])' "$dir/json")
+        echo "    $mode: $totals (allocations, live blocks, live bytes); $(grep -c . "$dir/folded") stacks"
+        [ "$totals" = "68 3 3000" ] && ! grep -q -E 'allocate_stack|pthread_attr' "$dir/folded" ||
+            { show "folded stacks" "$dir/folded"; return 1; }
+    done
+}
+check "profile/the library's thread start is not counted at the program's sites" helper_start_case
+
 # A report that cannot be written whole (here a file size limit) is an error
 # (-1, EFBIG) and leaves the earlier report at the path (Tests/profile/write_errors.c).
 write_errors_case() {

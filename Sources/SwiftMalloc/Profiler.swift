@@ -68,8 +68,9 @@ struct Profiler {
     var quiet = false
     var sites: UnsafeMutablePointer<Site>? = nil
     var siteCount: Int = 1        // site 0 is "no stack"
-    /// Full mode: the site of the profiler's own allocations (those libunwind and the
-    /// dynamic loader make while the library loads libunwind or walks a stack), kept
+    /// Full mode: the site of the library's own allocations (those libunwind and the
+    /// dynamic loader make while the library loads libunwind or walks a stack, and
+    /// glibc's as the library starts a thread of its own), kept
     /// apart from the program's sites in the report (`own`); 0 when none.
     var ownSite: UInt32 = 0
     var siteCapacity: Int = 0

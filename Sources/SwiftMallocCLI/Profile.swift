@@ -131,8 +131,9 @@ struct Profile {
     var heap: HeapRecord?
     /// Site id → pages (4 KiB) of small spans kept only by that site's long-lived blocks.
     var pins: [UInt64: Int64] = [:]
-    /// The profiler's own allocations (the `own` record's site: what the loader and
-    /// libunwind allocated for the profiler), set apart from `stats` when read.
+    /// The library's own allocations (the `own` record's site: what the loader,
+    /// libunwind and glibc allocated for the profiler and the library's threads),
+    /// set apart from `stats` when read.
     var ownStats: SiteStats?
     var ownSite: UInt64?
     var samples: [TimelineSample] = []

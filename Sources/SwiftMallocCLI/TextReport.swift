@@ -61,7 +61,7 @@ struct TextReport {
         out.append("        \(Format.plural(t.liveCount, "block")) live \(profile.writtenAtExit ? "at exit" : "at report"): "
             + "\(Format.bytesWithExact(t.liveBytes)) requested, \(Format.bytesWithExact(t.liveHeldBytes)) held")
         if let own = profile.ownStats, own.allocCount > 0 {
-            out.append("        not counted: the profiler's own allocations (loading libunwind, its caches), "
+            out.append("        not counted: the library's own allocations (loading libunwind, its caches, its threads), "
                 + "\(Format.plural(own.allocCount, "allocation")) of \(Format.bytesWithExact(own.allocBytes)), "
                 + "\(Format.bytes(own.liveBytes)) live")
         }

@@ -54,6 +54,11 @@ static int swm_start_helper(void *(*start)(void *), const char *name) {
         __atomic_sub_fetch(&swm_helpers_live, 1, __ATOMIC_SEQ_CST);
         return 1;
     }
+    // What glibc allocates for the thread (its TLS, the attribute's signal mask) is
+    // the library's own: the profiler counts it at its own site, never at the
+    // program's call that happened to start the thread, and never samples it.
+    int capturing = swm_capturing_get();
+    swm_capturing_set(1);
     pthread_attr_t attr;
     sigset_t all;
     pthread_t thread;
@@ -76,6 +81,7 @@ static int swm_start_helper(void *(*start)(void *), const char *name) {
         pthread_attr_destroy(&attr);
         if (rc == 0) pthread_setname_np(thread, name);
     }
+    swm_capturing_set(capturing);
     if (rc != 0) {
         __atomic_sub_fetch(&swm_helpers_live, 1, __ATOMIC_SEQ_CST);
         if (rc == 1) rc = EAGAIN;
