@@ -180,8 +180,8 @@ void swiftmalloc_malloc_stats(void);
  * mixed spans (<unsorted>), totals of free blocks in thread caches ("fast") and
  * elsewhere ("rest"), blocks with a mapping of their own ("mmap"), and the bytes
  * mapped ("system" current; "max": at least the most ever held in blocks).
- * `options` must be 0. Returns 0; EINVAL for nonzero options or a NULL stream
- * (as glibc), -1 if the stream reports a write error. Uses stdio, so it may
+ * `options` must be 0. Returns 0; EINVAL (errno unchanged) for nonzero options or
+ * a NULL stream (as glibc), -1 if the stream reports a write error. Uses stdio, so it may
  * allocate; do not call it from a signal handler. */
 int swiftmalloc_info(int options, void *stream);
 
@@ -189,8 +189,9 @@ int swiftmalloc_info(int options, void *stream);
  * before the oldest go back to the system; M_MMAP_THRESHOLD (-3) sets the size
  * from which a block gets its own mapping. Both take a value >= 0. glibc's other
  * parameters (M_MXFAST, M_TOP_PAD, M_MMAP_MAX, M_CHECK_ACTION, M_PERTURB,
- * M_ARENA_TEST, M_ARENA_MAX) are accepted and have no effect.
- * Returns 1 on success, 0 for an unknown parameter or a negative value. */
+ * M_ARENA_TEST, M_ARENA_MAX) are accepted and have no effect; M_MXFAST only within
+ * glibc's range, 0 to 160 bytes on 64-bit systems.
+ * Returns 1 on success, 0 for an unknown parameter or a value out of range. */
 int swiftmalloc_mallopt(int param, int value);
 
 /* ==== Statistics ================================================================ */

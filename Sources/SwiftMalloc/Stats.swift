@@ -332,11 +332,8 @@ public func swiftmalloc_trim(_ pad: Int) -> Int32 {
 /// allocate): consistent per line, not across the document.
 @_cdecl("swiftmalloc_info")
 public func swiftmalloc_info(_ options: Int32, _ stream: UnsafeMutableRawPointer?) -> Int32 {
-    guard options == 0, let stream = stream else {
-        // As glibc: EINVAL returned (and set in errno).
-        swm_set_errno(EINVAL)
-        return EINVAL
-    }
+    // As glibc: EINVAL returned, errno left as it was.
+    guard options == 0, let stream = stream else { return EINVAL }
     var failed = false
     withStackBytes256 { raw in
         var out = TextBuffer(base: raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self),
@@ -430,7 +427,11 @@ public func swiftmalloc_mallopt(_ param: Int32, _ value: Int32) -> Int32 {
         if value < 0 { return 0 }
         heap.pointee.config.hugeThreshold = max(UInt(value), maxSmallSize &+ 1)
         return 1
-    case M_TOP_PAD, M_MMAP_MAX, M_CHECK_ACTION, M_PERTURB, M_ARENA_TEST, M_ARENA_MAX, M_MXFAST:
+    case M_MXFAST:
+        // Accepted within glibc's range (0 to 80 × sizeof(size_t) / 4 bytes), as glibc
+        // does; no counterpart in this design (see README).
+        return value >= 0 && value <= 80 &* Int32(MemoryLayout<Int>.size) / 4 ? 1 : 0
+    case M_TOP_PAD, M_MMAP_MAX, M_CHECK_ACTION, M_PERTURB, M_ARENA_TEST, M_ARENA_MAX:
         return 1   // accepted; no counterpart in this design (see README)
     default:
         return 0

@@ -98,8 +98,10 @@ int swm_helper_nap(uint64_t nanoseconds) {
 }
 
 static void swm_pause_sleep(void) {
+    int cancel = swm_cancel_off();
     struct timespec ts = {0, 100000};
     nanosleep(&ts, NULL);
+    swm_cancel_restore(cancel);
 }
 
 /// The process's threads as the kernel counts them (a /proc/PID/task directory

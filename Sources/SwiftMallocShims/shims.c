@@ -45,14 +45,8 @@ const char *swm_getenv(const char *name) {
     }
     if (!swm_env_loaded) {
         swm_env_loaded = 1;
-        int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            ssize_t r;
-            while (swm_env_len < sizeof swm_env_buf - 1 &&
-                   (r = read(fd, swm_env_buf + swm_env_len, sizeof swm_env_buf - 1 - swm_env_len)) > 0)
-                swm_env_len += (size_t)r;
-            close(fd);
-        }
+        long r = swm_read_file("/proc/self/environ", swm_env_buf, (long)sizeof swm_env_buf - 1);
+        swm_env_len = r > 0 ? (size_t)r : 0;
     }
     for (size_t i = 0; i < swm_env_len; i += strlen(swm_env_buf + i) + 1)
         if (strncmp(swm_env_buf + i, name, n) == 0 && swm_env_buf[i + n] == '=') return swm_env_buf + i + n + 1;

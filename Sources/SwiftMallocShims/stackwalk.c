@@ -141,7 +141,20 @@ static int swm_map_rules(void) {
 /// rules of the frames walked (at most 128). -1 when the cursor API is missing.
 /// The rules are added after the walk: libunwind may take the loader's lock, which
 /// a thread allocating inside dlopen holds, so no lock of ours is held during it.
+static int swm_walk_learn_now(uintptr_t *frames, int max);
+
+/// errno is left as it was (libunwind's checks of the addresses it reads may set
+/// it), and no cancellation acts inside (see swm_cancel_off).
 int swm_walk_learn(uintptr_t *frames, int max) {
+    int saved = errno;
+    int cancel = swm_cancel_off();
+    int n = swm_walk_learn_now(frames, max);
+    swm_cancel_restore(cancel);
+    errno = saved;
+    return n;
+}
+
+static int swm_walk_learn_now(uintptr_t *frames, int max) {
     if (swm_unw_step == NULL || swm_unw_getcontext == NULL || swm_unw_init_local == NULL || swm_unw_get_reg == NULL)
         return -1;
     if (!swm_map_rules()) return -1;

@@ -282,10 +282,12 @@ void swm_unwind_leave(void) { __atomic_fetch_sub(&swm_unwinders_inside, 1, __ATO
 void swm_unwind_fork_prepare(void) {
     __atomic_store_n(&swm_unwind_fork_pending, 1, __ATOMIC_SEQ_CST);
     // At most about two seconds: a thread may be stuck inside for reasons of its own.
+    int cancel = swm_cancel_off();
     for (int i = 0; i < 2000 && __atomic_load_n(&swm_unwinders_inside, __ATOMIC_SEQ_CST) != 0; i++) {
         struct timespec t = {0, 1000 * 1000};
         nanosleep(&t, NULL);
     }
+    swm_cancel_restore(cancel);
 }
 
 void swm_unwind_fork_parent(void) { __atomic_store_n(&swm_unwind_fork_pending, 0, __ATOMIC_SEQ_CST); }
@@ -421,7 +423,22 @@ static int swm_fp_walk(uintptr_t *frames, int max) {
     return n;
 }
 
+static int swm_backtrace_walk(uintptr_t *frames, int max);
+
+/// The calling thread's stack (see swm_backtrace_walk). errno is left as it was:
+/// libunwind's checks of the addresses it reads (a write to a pipe, a system
+/// call) can fail and set it, inside an allocation that succeeds; and no
+/// cancellation acts inside them (see swm_cancel_off).
 int swm_backtrace(uintptr_t *frames, int max) {
+    int saved = errno;
+    int cancel = swm_cancel_off();   // libunwind's address checks use a pipe
+    int n = swm_backtrace_walk(frames, max);
+    swm_cancel_restore(cancel);
+    errno = saved;
+    return n;
+}
+
+static int swm_backtrace_walk(uintptr_t *frames, int max) {
     if (!__atomic_load_n(&swm_unwinder_ready, __ATOMIC_ACQUIRE)) return 0;
     // unw_backtrace keeps a per-thread cache of frame shapes by address that no
     // flush reaches: once code was unloaded, walk with the cursor API instead.
@@ -481,7 +498,7 @@ void swm_walk_check_report(int fd) {
     char line[160];
     int len = snprintf(line, sizeof line, "swiftmalloc: stack walk check: %lu cached walks compared with libunwind, %lu differed\n",
                        __atomic_load_n(&swm_walk_checked, __ATOMIC_RELAXED), __atomic_load_n(&swm_walk_differed, __ATOMIC_RELAXED));
-    if (len > 0) (void)!write(fd, line, (size_t)len);
+    if (len > 0) (void)swm_write_fd(fd, line, (size_t)len);
 }
 
 /// The captures that are not a plain cached walk: checked walks, walks with
@@ -587,30 +604,32 @@ __attribute__((noinline)) void *swm_malloc_sampled_out(size_t n, void *tc) {
 }
 
 long swm_read_file(const char *path, char *buf, long cap) {
+    int cancel = swm_cancel_off();
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    long total = 0;
-    while (total < cap) {
+    long total = fd < 0 ? -1 : 0;
+    while (fd >= 0 && total < cap) {
         ssize_t r = read(fd, buf + total, (size_t)(cap - total));
         if (r < 0) { if (errno == EINTR) continue; break; }
         if (r == 0) break;
         total += r;
     }
-    close(fd);
+    if (fd >= 0) close(fd);
+    swm_cancel_restore(cancel);
     return total;
 }
 
 long swm_count_lines(const char *path) {
+    int cancel = swm_cancel_off();
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
     char buf[4096];
-    long lines = 0;
-    for (;;) {
+    long lines = fd < 0 ? -1 : 0;
+    while (fd >= 0) {
         ssize_t r = read(fd, buf, sizeof buf);
         if (r < 0) { if (errno == EINTR) continue; lines = -1; break; }
         if (r == 0) break;
         for (ssize_t i = 0; i < r; i++) lines += buf[i] == '\n';
     }
-    close(fd);
+    if (fd >= 0) close(fd);
+    swm_cancel_restore(cancel);
     return lines;
 }

@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #define TEST_NAME "api"
 #include <errno.h>
+#include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -831,8 +833,95 @@ static void test_libc_names(void)
     }
 }
 
+/* errno is left alone by calls that succeed, even where the allocator tried
+ * something that failed on the way: a huge block's growth where it lies (blocked
+ * here by a page mapped right after it) before moving it, and a first stack
+ * capture by libunwind in profiling mode (each call below is a new stack). */
+__attribute__((noinline)) static void *errno_site_a(size_t n) { return malloc(n); }
+__attribute__((noinline)) static void *errno_site_b(size_t n) { return calloc(1, n); }
+
+/* The program's first allocations (run first in main). */
+static void test_errno_first_calls(void)
+{
+    for (int i = 0; i < 2; i++) {
+        errno = 12345;
+        void *p = i == 0 ? errno_site_a(100 + (size_t)i) : errno_site_b(200);
+        CHECK(p != NULL && errno == 12345, "allocation %d at a new call site: errno %d, expected 12345", i, errno);
+        free(p);
+    }
+}
+
+static void test_errno_kept(void)
+{
+    size_t old = (size_t)64 << 20, grown = (size_t)128 << 20;
+    char *p = malloc(old);
+    CHECK(p != NULL, "malloc(64 MiB) returned NULL");
+    memset(p, 0x5a, old);
+    size_t usable = malloc_usable_size(p);
+    /* A page right after the block's mapping, so it cannot grow where it is. */
+    char *end = p + ((usable + page_size - 1) / page_size) * page_size;
+    void *guard = mmap(end, page_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    errno = 12345;
+    char *q = realloc(p, grown);
+    CHECK(q != NULL, "realloc(64 MiB -> 128 MiB) returned NULL");
+    CHECK(errno == 12345, "realloc(64 MiB -> 128 MiB) succeeded but set errno to %d", errno);
+    CHECK(q[0] == 0x5a && q[old - 1] == 0x5a, "realloc(64 MiB -> 128 MiB) lost the block's bytes");
+    free(q);
+    if (guard != MAP_FAILED) munmap(guard, page_size);
+
+    /* mallopt(M_MXFAST) within glibc's range only; malloc_info's EINVAL leaves errno. */
+    CHECK(mallopt(M_MXFAST, 64) == 1, "mallopt(M_MXFAST, 64) refused");
+    CHECK(mallopt(M_MXFAST, 1 << 20) == 0, "mallopt(M_MXFAST, 1 MiB) accepted (glibc refuses above 160)");
+    CHECK(mallopt(M_MXFAST, -1) == 0, "mallopt(M_MXFAST, -1) accepted");
+    errno = 12345;
+    CHECK(malloc_info(1, stdout) == EINVAL && errno == 12345, "malloc_info(1, stdout): errno %d", errno);
+}
+
+/* Under the kernel's default overcommit policy a request far beyond memory and
+ * swap fails at once, as glibc's does, rather than succeeding and ending the
+ * program when it touches the pages. */
+static void test_beyond_memory(void)
+{
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int policy = -1;
+    if (f != NULL) {
+        if (fscanf(f, "%d", &policy) != 1) policy = -1;
+        fclose(f);
+    }
+    struct sysinfo si;
+    if (policy != 0 || sysinfo(&si) != 0) {
+        printf("api: overcommit policy %d: requests beyond memory not checked\n", policy);
+        return;
+    }
+    unsigned long long memory = ((unsigned long long)si.totalram + si.totalswap) * si.mem_unit;
+    size_t beyond = (size_t)(memory * 4 < (1ull << 44) ? memory * 4 : 1ull << 44);
+    if (beyond < memory + (1ull << 30)) return;
+    errno = 0;
+    void *p = malloc(beyond);
+    CHECK(p == NULL && errno == ENOMEM, "malloc(%zu) with %llu bytes of memory and swap: %p errno %d", beyond, memory, p, errno);
+    errno = 0;
+    p = calloc(1, beyond);
+    CHECK(p == NULL && errno == ENOMEM, "calloc(1, %zu): %p errno %d", beyond, p, errno);
+    errno = 0;
+    p = aligned_alloc((size_t)1 << 30, beyond);
+    CHECK(p == NULL && errno == ENOMEM, "aligned_alloc(1 GiB, %zu): %p errno %d", beyond, p, errno);
+    /* The allocator still works afterwards. */
+    p = malloc((size_t)8 << 20);
+    CHECK(p != NULL, "malloc(8 MiB) after refused requests returned NULL");
+    memset(p, 1, (size_t)8 << 20);
+    free(p);
+}
+
 int main(void)
 {
+    /* The program's first allocation, from main itself (a stack whose first walk
+     * libunwind does, in profiling mode). */
+    errno = 12345;
+    void *volatile first = malloc(100);
+    int first_errno = errno;
+    free(first);
+    CHECK(first != NULL && first_errno == 12345, "the first malloc: errno %d, expected 12345", first_errno);
+    test_errno_first_calls();
     page_size = (size_t)sysconf(_SC_PAGESIZE);
     test_malloc_zero();
     test_malloc_too_big();
@@ -848,6 +937,8 @@ int main(void)
     test_mallinfo_trim_opt();
     test_malloc_info();
     test_libc_names();
+    test_errno_kept();
+    test_beyond_memory();
     printf("api: all checks passed\n");
     return 0;
 }

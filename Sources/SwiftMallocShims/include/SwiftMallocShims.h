@@ -182,8 +182,11 @@ static inline int swm_cas(uintptr_t *p, uintptr_t expected, uintptr_t desired) {
 
 // ---- Operating system ---------------------------------------------------------
 /// Fresh zeroed read-write pages, or NULL (errno from mmap).
+/// Without MAP_NORESERVE: under the kernel's default overcommit policy a request
+/// far beyond memory and swap then fails here, as glibc's does, instead of
+/// succeeding and ending the program when it touches the pages.
 static inline void *swm_os_map(size_t size) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 /// Fresh zeroed pages at exactly `at`, or NULL when anything is mapped there
@@ -195,7 +198,7 @@ static inline void *swm_os_map_at(void *at, size_t size) {
 #endif
     int saved = errno;
     void *p = mmap(at, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (p != MAP_FAILED && p != at) { munmap(p, size); p = MAP_FAILED; }
     errno = saved;
     return p == MAP_FAILED ? NULL : p;
@@ -232,9 +235,12 @@ static inline int swm_os_hugepage(void *p, size_t size, int on) {
 }
 /// Give the pages' physical memory back; the range stays mapped and reads as zero.
 static inline int swm_os_purge(void *p, size_t size) { return madvise(p, size, MADV_DONTNEED); }
-/// Resizes a mapping where it is; NULL when it cannot grow in place.
+/// Resizes a mapping where it is; NULL when it cannot grow in place. errno is left
+/// as it was (the caller moves the block then, and may well succeed).
 static inline void *swm_os_remap_in_place(void *p, size_t oldSize, size_t newSize) {
+    int saved = errno;
     void *q = mremap(p, oldSize, newSize, 0);
+    errno = saved;
     return q == MAP_FAILED ? NULL : q;
 }
 /// Moves a mapping's pages onto `target` (a mapping the caller owns, replaced).
@@ -267,20 +273,50 @@ static inline int swm_os_residency(void *p, size_t size, unsigned char *vec) {
 /// fwrite to a stdio stream (a FILE *, kept opaque here); it may allocate, so the
 /// caller holds no allocator lock. Returns 0, or -1 when the stream reports an error.
 int swm_stream_write(void *stream, const void *buf, size_t len);
+/// Turns the calling thread's cancellation off and returns the state to restore.
+/// open, read, write, close and nanosleep are cancellation points: a thread
+/// cancelled in one of them (deferred cancellation, the default) unwinds on the
+/// spot, and inside the allocator it would leave its locks held and every other
+/// thread waiting on them for ever. Every such call in the library runs between
+/// swm_cancel_off and swm_cancel_restore.
+static inline int swm_cancel_off(void) {
+    int old = PTHREAD_CANCEL_ENABLE;
+    (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    return old;
+}
+static inline void swm_cancel_restore(int old) {
+    int ignored;
+    (void)pthread_setcancelstate(old, &ignored);
+}
 /// Writes all of `buf`; 0, or -1 with write's errno when a write fails.
 static inline int swm_write_fd(int fd, const void *buf, size_t len) {
+    int cancel = swm_cancel_off();
     const char *b = (const char *)buf;
+    int result = 0;
     while (len > 0) {
         ssize_t n = write(fd, b, len);
-        if (n < 0) { if (errno == EINTR) continue; return -1; }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            result = -1;
+            break;
+        }
         b += n; len -= (size_t)n;
     }
-    return 0;
+    swm_cancel_restore(cancel);
+    return result;
 }
 static inline int swm_open_write(const char *path) {
-    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int cancel = swm_cancel_off();
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    swm_cancel_restore(cancel);
+    return fd;
 }
-static inline int swm_close(int fd) { return close(fd); }
+static inline int swm_close(int fd) {
+    int cancel = swm_cancel_off();
+    int r = close(fd);
+    swm_cancel_restore(cancel);
+    return r;
+}
 /// Whether a report may be written beside `path` and renamed over it: nothing is
 /// there yet, or a regular file (not a device such as /dev/null, a pipe, or a
 /// symbolic link, which must be written through, not replaced). errno is left as it was.
