@@ -546,6 +546,58 @@ helper_start_case() {
 }
 check "profile/the library's thread start is not counted at the program's sites" helper_start_case
 
+# Reallocs in place are allocations of the new size in sampled mode too, and the
+# heap's requested bytes (estimates in sampled mode, exact at one sample per byte)
+# and their peak are the program's: the library's own blocks are not in them, in
+# the report nor in the summary line at exit (Tests/profile/realloc_chain.c).
+realloc_chain_case() {
+    local prog="$work/realloc_chain" dir="$work/realloc_chain.d" mode figures
+    build_profile_prog realloc_chain || return 1
+    for mode in SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_SAMPLE=1; do
+        timeout "$timeout_s" env LD_PRELOAD="$lib" "$mode" SWIFTMALLOC_REPORT="$dir/r.report" "$prog" >"$dir/out" 2>&1 ||
+            { show output "$dir/out"; return 1; }
+        "$cli" report "$dir/r.report" --format json >"$dir/json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        figures=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["totals"]; h=d["heap"]
+print(t["alloc_count"], t["free_count"], t["live_count"], t["live_bytes"], h["requested_bytes"], t["peak_live_bytes"], h["peak_requested_bytes"])' "$dir/json")
+        echo "    $mode: $figures (allocations, frees, live blocks, live bytes, heap requested; peak by sites, heap peak); $(grep -o 'peak [0-9.]* [KMG]*i*B' "$dir/out")"
+        [ "$figures" = "3930 3928 2 24128 24128 40961 40961" ] || return 1
+        grep -q 'peak 40.0 KiB$' "$dir/out" || { show output "$dir/out"; return 1; }
+    done
+}
+check "profile/reallocs in place, and the heap's requested bytes and peak, in full and sampled mode" realloc_chain_case
+
+# A signal handler's allocations: the frame between the handler and the code it
+# interrupted is the kernel's signal return trampoline, named as such (glibc's
+# __restore_rt), not the function before it (Tests/profile/signal_frame.c).
+signal_frame_case() {
+    local prog="$work/signal_frame" dir="$work/signal_frame.d" stack
+    build_profile_prog signal_frame || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/r.report" "$prog" >"$dir/out" 2>&1 || { show output "$dir/out"; return 1; }
+    "$cli" report "$dir/r.report" --format collapsed >"$dir/folded" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    stack=$(grep ';on_signal;allocate_in_handler 5550$' "$dir/folded")
+    echo "    ${stack:-no stack through the handler with 5550 bytes}"
+    case "$stack" in
+    *';raise_signals;'*';__restore_rt;on_signal;allocate_in_handler 5550') ;;
+    *) show "folded stacks" "$dir/folded"; return 1 ;;
+    esac
+}
+check "profile/a signal handler's stacks name the signal trampoline" signal_frame_case
+
+# A program that allocates rarely (twenty blocks 10 ms apart) still has its peak
+# in the timeline (Tests/profile/timeline_sparse.c).
+timeline_sparse_case() {
+    local prog="$work/timeline_sparse" dir="$work/timeline_sparse.d" points highest
+    build_profile_prog timeline_sparse || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/r.report" "$prog" >"$dir/out" 2>&1 || { show output "$dir/out"; return 1; }
+    points=$(grep -c '^sample ' "$dir/r.report")
+    highest=$(awk '/^sample /{if ($3 > m) m = $3} END {print m + 0}' "$dir/r.report")
+    echo "    $points timeline points, the highest at $highest bytes requested"
+    [ "$highest" -ge 2000000 ] || return 1
+}
+check "profile/the timeline shows the peak of a program that allocates rarely" timeline_sparse_case
+
 # A report that cannot be written whole (here a file size limit) is an error
 # (-1, EFBIG) and leaves the earlier report at the path (Tests/profile/write_errors.c).
 write_errors_case() {

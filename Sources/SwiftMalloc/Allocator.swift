@@ -66,7 +66,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
     private func freeSampled(_ p: UInt, span: UnsafeMutablePointer<Span>) {
         let central = lockOwner(of: span)
         var freed = BlockInfo()
-        let held = UInt(span.pointee.blockSize)
+        // Read before the put, which may give the emptied span back.
+        let held = UInt(span.pointee.blockSize), cls = Int(span.pointee.sizeClass)
         if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
             freed = info[index]
             info[index] = BlockInfo()
@@ -74,7 +75,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         central.put(p, span: span, heap: self)
         swm_unlock(&central.pointee.lock)
         if freed.isLive, let profiler = pointee.profiler {
-            profiler.recordFree(site: freed.site, cls: Int(span.pointee.sizeClass), size: UInt(freed.requested), held: held, heap: self)
+            profiler.recordFree(site: freed.site, cls: cls, size: UInt(freed.requested), held: held, heap: self)
         }
     }
 
@@ -462,8 +463,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         switch span.pointee.state {
         case .small:
             let size = UInt(span.pointee.blockSize)
-            if n <= size && n &* 2 >= size {
-                retrack(p, span: span, n, site: site ?? 0)
+            if n <= size && n &* 2 >= size && resizedSmallInPlace(p, span: span, n, site: site ?? 0) {
                 return UnsafeMutableRawPointer(bitPattern: p)
             }
         case .large:
@@ -471,8 +471,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         case .huge:
             if n >= pointee.config.hugeThreshold, let q = resizeHuge(span, n, site: site ?? 0) { return q }
         case .mixed:
+            // Never a sampled block; a sampled realloc moves it to a span for samples.
             let size = usableSize(p, span)
-            if n <= size && n &* 2 >= size { return UnsafeMutableRawPointer(bitPattern: p) }
+            if n <= size && n &* 2 >= size && (site ?? 0) == 0 { return UnsafeMutableRawPointer(bitPattern: p) }
         case .freeRun:
             break
         }
@@ -481,6 +482,33 @@ extension UnsafeMutablePointer where Pointee == Heap {
         q.copyMemory(from: UnsafeRawPointer(bitPattern: p).unsafelyUnwrapped, byteCount: Int(min(old, n)))
         free(p, call: "realloc()")
         return q
+    }
+
+    /// A small block resized where it is, told to whatever follows its size: the
+    /// tracked record, or the sampling profiler's. A block in a span for samples
+    /// gets this realloc's record (its sample if the realloc is sampled, else
+    /// none), its old sample freed. false when the block must move instead: an
+    /// ordinary block whose realloc is sampled, so that the sampled block lies in a
+    /// span for samples, whose frees the profiler hears of.
+    private func resizedSmallInPlace(_ p: UInt, span: UnsafeMutablePointer<Span>, _ n: UInt, site: UInt32) -> Bool {
+        if pointee.config.tracking {
+            retrack(p, span: span, n, site: site)
+            return true
+        }
+        guard let profiler = pointee.profiler else { return true }
+        if !span.pointee.forSampling { return site == 0 }
+        let central = lockOwner(of: span)
+        var before = BlockInfo()
+        if let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p) {
+            before = info[index]
+            // Live either way: a span for samples tells a free block by its bitmap.
+            info[index] = BlockInfo(requested: UInt32(truncatingIfNeeded: n), site: site)
+        }
+        swm_unlock(&central.pointee.lock)
+        let cls = Int(span.pointee.sizeClass), held = UInt(span.pointee.blockSize)
+        if before.isLive { profiler.recordFree(site: before.site, cls: cls, size: UInt(before.requested), held: held, heap: self) }
+        if site != 0 { profiler.recordAllocation(site: site, cls: cls, size: n, held: held, heap: self) }
+        return true
     }
 
     /// Updates a small block's tracked requested size after an in-place realloc.
@@ -619,20 +647,28 @@ extension UnsafeMutablePointer where Pointee == Heap {
         _ = swm_fetch_add(&central.pointee.requestedLive, delta)
     }
 
-    /// The live requested total and its peak: the profiler's in full mode, which
-    /// keeps them under its lock (`config.requestedByProfiler`), else the heap's own
-    /// (tracking only; see noteRequested).
+    /// The profiler that keeps the requested totals: in full mode exactly, under its
+    /// lock (`config.requestedByProfiler`); in sampled mode without tracking as
+    /// estimates from the samples (nothing else knows them then).
+    @inline(__always) var requestedKeeper: UnsafeMutablePointer<Profiler>? {
+        guard let profiler = pointee.profiler else { return nil }
+        if pointee.config.requestedByProfiler { return profiler }
+        return !pointee.config.tracking && profiler.pointee.sampleMean != 0 ? profiler : nil
+    }
+
+    /// The live requested total and its peak: the profiler's (requestedKeeper), else
+    /// the heap's own (tracking only; see noteRequested).
     var requestedNow: (live: UInt, peak: UInt) {
-        if pointee.config.requestedByProfiler, let profiler = pointee.profiler {
+        if let profiler = requestedKeeper {
             return (atLeastZero(swm_load_relaxed(&profiler.pointee.liveRequested)), swm_load_relaxed(&profiler.pointee.peakRequested))
         }
         return (swm_load_relaxed(&pointee.requestedTotal), swm_load_relaxed(&pointee.peakRequestedBytes))
     }
 
-    /// Class `cls`'s live requested bytes: the profiler's count in full mode, else
-    /// its Central's (tracking only; see noteClassRequested).
+    /// Class `cls`'s live requested bytes: the profiler's count (requestedKeeper),
+    /// else its Central's (tracking only; see noteClassRequested).
     func classRequestedNow(_ cls: Int) -> UInt {
-        if pointee.config.requestedByProfiler, let profiler = pointee.profiler, let counts = profiler.pointee.classRequested {
+        if let profiler = requestedKeeper, let counts = profiler.pointee.classRequested {
             return atLeastZero(swm_load_relaxed(counts + cls))
         }
         var sum: UInt = 0

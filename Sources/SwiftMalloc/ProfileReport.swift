@@ -132,7 +132,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
                 id &+= 1
             }
         }
-        let peak = profiler.pointee.peakRequested
+        // The program's peak: the heap's less the library's own blocks live then.
+        var peak = atLeastZero(profiler.pointee.peakRequested)
+        if profiler.pointee.ownSite != 0, let sites = profiler.pointee.sites {
+            let own = sites + Int(profiler.pointee.ownSite)
+            let ownAtPeak = own.pointee.seenEpoch == profiler.pointee.peakEpoch ? own.pointee.peakLiveBytes
+                                                                                  : atLeastZero(own.pointee.liveBytes)
+            peak = peak > ownAtPeak ? peak &- ownAtPeak : 0
+        }
         swm_unlock(&profiler.pointee.lock)
         let fd = pointee.reportFD
         withLine(fd: fd) { out in

@@ -222,10 +222,7 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         // Signed: with several threads the shared total can be below zero for a
         // while (a block freed and merged by one thread, its allocation not yet by
         // another), and such a total is no peak.
-        if Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) {
-            pointee.peakRequested = pointee.liveRequested
-            pointee.peakEpoch &+= 1      // every site's current value is now its peak value
-        }
+        if Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) { notePeak(heap: heap) }
         if owned {
             let events = t.pointee.events
             t.pointee.events = 0

@@ -335,7 +335,7 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     /// timeline and, in full mode, the heap's per-class requested bytes.
     @inline(__always)
     private func record(site: UInt32, cls: Int, size: UInt, held: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
-        if pointee.sampleMean != 0 { return recordSampled(site: site, size: size, held: held, allocated: allocated, heap: heap) }
+        if pointee.sampleMean != 0 { return recordSampled(site: site, cls: cls, size: size, held: held, allocated: allocated, heap: heap) }
         // Full mode: every block is recorded once when allocated and once when
         // freed, so once every thread's tally is merged no counter is below zero.
         // `sites` holds `site` (ids come from siteID, and 0 is the entry for stacks
@@ -349,10 +349,7 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         count(site: site, size: size, held: held, allocated: allocated)
         if allocated {
             pointee.liveRequested &+= size
-            if Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) {
-                pointee.peakRequested = pointee.liveRequested
-                pointee.peakEpoch &+= 1      // every site's current value is now its peak value
-            }
+            if Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) { notePeak(heap: heap) }
         } else {
             pointee.liveRequested &-= size
         }
@@ -362,9 +359,12 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     }
 
     /// `record` in sampled mode: scaled estimates, which can undershoot a site's
-    /// live values when its blocks are freed, so they stop at zero.
+    /// live values when its blocks are freed, so they stop at zero. The heap's live
+    /// requested bytes, their peak and each small class's (`classRequested`) are
+    /// estimates too, which the report gives unless statistics track them exactly
+    /// (Heap.requestedNow).
     @inline(never)
-    private func recordSampled(site: UInt32, size: UInt, held: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
+    private func recordSampled(site: UInt32, cls: Int, size: UInt, held: UInt, allocated: Bool, heap: UnsafeMutablePointer<Heap>) {
         if site == 0 { return noteTimeline(heap: heap) }
         let (count, bytes, heldBytes) = scaled(size, held, site: site)
         swm_lock(&pointee.lock)
@@ -386,12 +386,14 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         }
         if allocated {
             pointee.liveRequested &+= bytes
-            if pointee.liveRequested > pointee.peakRequested {
-                pointee.peakRequested = pointee.liveRequested
-                pointee.peakEpoch &+= 1
-            }
+            if pointee.liveRequested > pointee.peakRequested { notePeak(heap: heap) }
         } else {
             pointee.liveRequested &-= min(bytes, pointee.liveRequested)
+        }
+        if cls > 0, let classes = pointee.classRequested {
+            let c = classes + cls
+            let now = swm_load_relaxed(c)
+            swm_store_relaxed(c, allocated ? now &+ bytes : now &- min(bytes, now))
         }
         sampleTimeline(heap: heap)
         swm_unlock(&pointee.lock)
@@ -412,6 +414,16 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         swm_lock(&pointee.lock)
         sampleTimeline(heap: heap)
         swm_unlock(&pointee.lock)
+    }
+
+    /// The live total is the heap's new peak: every site's current values are now
+    /// its values at the peak (`peakEpoch`), and the timeline gets the point (at most
+    /// one per `timelineInterval`, as every point), so that it shows the peak even
+    /// in a program that allocates rarely. Caller holds `lock`.
+    func notePeak(heap: UnsafeMutablePointer<Heap>) {
+        pointee.peakRequested = pointee.liveRequested
+        pointee.peakEpoch &+= 1
+        sampleTimelineNow(heap: heap)
     }
 
     /// Appends a timeline point at most every `timelineInterval`; when full, drops every
@@ -450,8 +462,7 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     func timelinePoint(at now: UInt64, heap: UnsafeMutablePointer<Heap>) -> TimelineSample {
         TimelineSample(
             elapsed: now &- pointee.startedAt,
-            requested: pointee.sampleMean != 0 && !heap.pointee.config.tracking
-                ? pointee.liveRequested : heap.requestedNow.live,
+            requested: heap.requestedNow.live,
             held: (heap.pageHeapPointer.pointee.usedPages << pageShift) &+ heap.pointee.hugeBytes)
     }
 }

@@ -135,7 +135,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_lock(&ph.pointee.lock)
         t.largeBytes = pointee.largePages << pageShift
         t.largeCount = pointee.largeCount
-        t.requested &+= pointee.config.tracking ? pointee.largeRequested &+ pointee.hugeRequested : 0
+        t.requested &+= pointee.config.tracking || requestedKeeper != nil ? pointee.largeRequested &+ pointee.hugeRequested : 0
         t.hugeBytes = pointee.hugeBytes
         t.hugeCount = pointee.hugeCount
         t.mappedBytes = ph.pointee.mappedPages << pageShift

@@ -242,11 +242,21 @@ extension Profile {
 
     /// The site an `own` record names is not the program's: its counters go to
     /// `ownStats`, and it leaves the sites every view is made from.
+    /// The heap's requested bytes, now and at its peak, count the library's own
+    /// blocks as well: what the program requested is those less the own site's.
     private mutating func setOwnSiteApart() {
         guard let id = ownSite else { return }
-        ownStats = stats.removeValue(forKey: id) ?? .zero
+        let own = stats.removeValue(forKey: id) ?? .zero
+        ownStats = own
         siteFrames.removeValue(forKey: id)
         pins.removeValue(forKey: id)
+        if var h = heap {
+            // Within range before any arithmetic: figures are checked after this.
+            func bounded(_ v: Int64) -> Int64 { max(0, min(v, Profile.maxFigure)) }
+            h.requestedBytes = max(0, bounded(h.requestedBytes) - bounded(own.liveBytes))
+            h.peakRequestedBytes = max(0, bounded(h.peakRequestedBytes) - bounded(own.peakLiveBytes))
+            heap = h
+        }
     }
 
     /// Applies one record; false when a known record is malformed.

@@ -83,28 +83,42 @@ final class Symbolizer: @unchecked Sendable {
     /// Symbolizes every site of a profile: site id → frames, innermost first.
     func frames(for profile: Profile) -> [UInt64: [Frame]] {
         // 1. Place every address in its module and find what is not cached yet.
+        // Return addresses point after the call: the byte before is looked up,
+        // which is inside the call instruction and so on its line. Not so for a
+        // signal frame (the handler "returns" to the start of the kernel's
+        // trampoline) and the frame it interrupted (the exact instruction).
         struct Placed { var module: ModuleRecord?; var offset: UInt64; var link: UInt64 }
-        var placed: [UInt64: Placed] = [:]
+        struct Key: Hashable { var address: UInt64; var exact: Bool }
+        var placed: [Key: Placed] = [:]
         var wanted: [String: Set<UInt64>] = [:]
-        for frames in profile.siteFrames.values {
-            for address in frames where placed[address] == nil {
-                guard let module = profile.module(containing: address) else {
-                    placed[address] = Placed(module: nil, offset: 0, link: 0)
+        var keys: [UInt64: [Key]] = [:]
+        for (id, frames) in profile.siteFrames {
+            var afterSignalFrame = false
+            var siteKeys: [Key] = []
+            siteKeys.reserveCapacity(frames.count)
+            for address in frames {
+                let module = profile.module(containing: address)
+                let trampoline = module.map { isSignalTrampoline($0, address) } ?? false
+                let key = Key(address: address, exact: trampoline || afterSignalFrame)
+                afterSignalFrame = trampoline
+                siteKeys.append(key)
+                if placed[key] != nil { continue }
+                guard let module else {
+                    placed[key] = Placed(module: nil, offset: 0, link: 0)
                     continue
                 }
                 let offset = address - module.start + module.fileOffset
                 if Frame.isAllocatorModule(module.path) {
                     // Dropped from every stack: nothing to look up.
-                    placed[address] = Placed(module: module, offset: offset, link: 0)
+                    placed[key] = Placed(module: module, offset: offset, link: 0)
                     continue
                 }
-                // Return addresses point after the call: look up the byte before,
-                // which is inside the call instruction and so on its line.
-                let lookup = (address > module.start ? address - 1 : address) - module.start + module.fileOffset
+                let lookup = (address > module.start && !key.exact ? address - 1 : address) - module.start + module.fileOffset
                 let link = layout(of: module.path)?.address(ofFileOffset: lookup) ?? lookup
-                placed[address] = Placed(module: module, offset: offset, link: link)
+                placed[key] = Placed(module: module, offset: offset, link: link)
                 if cached(module.path, link) == nil { wanted[module.path, default: []].insert(link) }
             }
+            keys[id] = siteKeys
         }
 
         // 2. One addr2line per module, run side by side.
@@ -121,9 +135,10 @@ final class Symbolizer: @unchecked Sendable {
 
         // 3. Build the frames.
         var out: [UInt64: [Frame]] = [:]
-        for (id, addresses) in profile.siteFrames {
-            out[id] = addresses.map { address in
-                let p = placed[address]!
+        for (id, siteKeys) in keys {
+            out[id] = siteKeys.map { key in
+                let p = placed[key]!
+                let address = key.address
                 guard let module = p.module else { return Frame(address: address) }
                 var frame = Frame(address: address, modulePath: module.path, moduleOffset: p.offset)
                 if let r = cached(module.path, p.link) {
@@ -135,6 +150,32 @@ final class Symbolizer: @unchecked Sendable {
             }
         }
         return out
+    }
+
+    /// Module path and file offset → whether the code there is a signal return
+    /// trampoline.
+    private var trampolines: [String: [UInt64: Bool]] = [:]
+    private var openModules: [String: FileHandle?] = [:]
+
+    /// Whether `address` is the start of the kernel's signal return trampoline
+    /// (glibc's `__restore_rt` on x86-64: `mov $15, %rax; syscall`), read from the
+    /// module's file, as debuggers recognize a signal frame.
+    private func isSignalTrampoline(_ module: ModuleRecord, _ address: UInt64) -> Bool {
+        #if arch(x86_64)
+        let offset = address - module.start + module.fileOffset
+        if let known = trampolines[module.path]?[offset] { return known }
+        let code: [UInt8] = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05]
+        var found = false
+        if openModules[module.path] == nil { openModules[module.path] = FileHandle(forReadingAtPath: module.path) }
+        if let handle = openModules[module.path] ?? nil, (try? handle.seek(toOffset: offset)) != nil,
+           let bytes = try? handle.read(upToCount: code.count) {
+            found = Array(bytes) == code
+        }
+        trampolines[module.path, default: [:]][offset] = found
+        return found
+        #else
+        return false
+        #endif
     }
 
     private func cached(_ path: String, _ link: UInt64) -> Resolved? {
