@@ -10,8 +10,9 @@ private struct ReportScratch {
     static let procBytes = 4 << 20
 }
 
-/// What writing a profile to a path came to.
-enum ProfileWrite {
+/// What writing a profile to a path came to. A raw-value enum, as PointerError
+/// (Diagnostics.swift): a plain one would import a glibc 2.36 symbol.
+enum ProfileWrite: UInt8 {
     case written
     /// The file could not be created (open's errno).
     case notOpened
