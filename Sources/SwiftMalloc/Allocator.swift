@@ -429,7 +429,24 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 
     // ---- allocation entry points used by the C API ---------------------------------------------
+    /// A block of `n` bytes; when the system refuses memory (an address-space
+    /// limit, overcommit refused), once more after giving back everything free
+    /// (`trim`): blocks cached by this thread and empty spans kept for reuse may
+    /// hold the pages the request needs.
     func allocate(_ n: UInt, site: UInt32? = nil) -> UnsafeMutableRawPointer? {
+        if let p = allocateOnce(n, site: site) { return p }
+        return n <= maxRequest ? allocateAfterTrim(n, site: site, alignment: 16) : nil
+    }
+
+    @inline(never)
+    private func allocateAfterTrim(_ n: UInt, site: UInt32?, alignment: UInt) -> UnsafeMutableRawPointer? {
+        let error = swm_get_errno()
+        _ = trim()
+        swm_set_errno(error)
+        return alignment <= 16 ? allocateOnce(n, site: site) : allocateAlignedOnce(n, alignment: alignment)
+    }
+
+    private func allocateOnce(_ n: UInt, site: UInt32?) -> UnsafeMutableRawPointer? {
         if n <= maxSmallSize {
             return UnsafeMutableRawPointer(bitPattern: allocateSmall(SizeClasses.index(for: n), requested: n, site: site))
         }
@@ -440,6 +457,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
     func allocateAligned(_ n: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
         if alignment <= 16 { return allocate(n) }
         if n > maxRequest { return nil }
+        if let p = allocateAlignedOnce(n, alignment: alignment) { return p }
+        return allocateAfterTrim(n, site: nil, alignment: alignment)
+    }
+
+    private func allocateAlignedOnce(_ n: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
         if alignment <= pageSize && n <= maxSmallSize {
             var cls = SizeClasses.index(for: n)
             while cls < smallClassCount && UInt(pointee.classTable[cls].size) & (alignment &- 1) != 0 { cls &+= 1 }

@@ -301,24 +301,35 @@ public func swiftmalloc_malloc_stats() {
 @_cdecl("swiftmalloc_trim")
 public func swiftmalloc_trim(_ pad: Int) -> Int32 {
     guard let heap = currentHeap() else { return 0 }
-    if let raw = swm_tls_cache_get(), raw != swm_empty_cache_get() {
-        raw.assumingMemoryBound(to: ThreadCache.self).flushAll(heap: heap)
+    return heap.trim() > 0 ? 1 : 0
+}
+
+extension UnsafeMutablePointer where Pointee == Heap {
+    /// Gives back what can be given back: the calling thread's cached blocks to
+    /// their spans, the shards' stashed empty spans and the mixed arenas' spare
+    /// spans to the page heap, and every free page to the system (whole free
+    /// chunks unmapped). Returns the pages purged or unmapped. Call with no
+    /// allocator lock held.
+    func trim() -> UInt {
+        if let raw = swm_tls_cache_get(), raw != swm_empty_cache_get() {
+            raw.assumingMemoryBound(to: ThreadCache.self).flushAll(heap: self)
+        }
+        drainStashes(onlyIdle: false)
+        _ = purgeMixed(all: true)
+        var shard = 0
+        while shard < pointee.shardCount {
+            let arena = mixedArena(shard)
+            swm_lock(&arena.pointee.lock)
+            arena.releaseSpare(heap: self)
+            swm_unlock(&arena.pointee.lock)
+            shard &+= 1
+        }
+        let ph = pageHeapPointer
+        swm_lock(&ph.pointee.lock)
+        let pages = ph.purgeAll() &+ ph.releaseFreeChunks(heap: self)
+        swm_unlock(&ph.pointee.lock)
+        return pages
     }
-    heap.drainStashes(onlyIdle: false)
-    _ = heap.purgeMixed(all: true)
-    var shard = 0
-    while shard < heap.pointee.shardCount {
-        let arena = heap.mixedArena(shard)
-        swm_lock(&arena.pointee.lock)
-        arena.releaseSpare(heap: heap)
-        swm_unlock(&arena.pointee.lock)
-        shard &+= 1
-    }
-    let ph = heap.pageHeapPointer
-    swm_lock(&ph.pointee.lock)
-    let pages = ph.purgeAll() &+ ph.releaseFreeChunks(heap: heap)
-    swm_unlock(&ph.pointee.lock)
-    return pages > 0 ? 1 : 0
 }
 
 /// malloc_info: glibc's XML layout, one heap. `<sizes>` lists the free blocks of
