@@ -143,6 +143,12 @@ run_badfree() {
     done
 }
 
+# Plugins the tests open from beside their own binary ($ORIGIN): Tests/c/plugins/*.c.
+for src in "$root"/Tests/c/plugins/*.c; do
+    "$CC" -O2 -g -shared -fPIC "$src" -o "$work/lib$(basename "$src" .c).so" >"$work/cc.log" 2>&1 ||
+        { fail "plugin $(basename "$src"): compile"; show "compiler" "$work/cc.log"; }
+done
+
 start=$(date +%s)
 for t in "${tests[@]}"; do
     src="$root/Tests/c/$t.c"

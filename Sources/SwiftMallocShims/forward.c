@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stddef.h>
 // The reserved C names, each a single jump to the Swift entry point of the same
 // function under the `swiftmalloc_` prefix. The prefixed symbols are protected:
@@ -74,8 +75,54 @@ SWM_FORWARD_INDIRECT(__libc_free, free)
 // would describe wrongly, so they are forgotten after every unload, and the
 // unloaded libraries' mappings are kept for the report (swm_dlclose, unwind.c).
 // Passed on to the next definition (libc's); costs one load when profiling is off.
-extern int swm_dlclose(int (*next)(void *), void *handle);
 extern void *swm_next_definition(void **slot, const char *name);
+
+// dlopen: RTLD_DEEPBIND is taken off. A library opened with it resolves its own
+// references in its own dependencies first, libc among them, so its malloc and free
+// would be libc's while the rest of the process uses this library's, and the first
+// block to cross between them ends the program (PHP opens its extensions so).
+// SWIFTMALLOC_DEEPBIND=1 keeps the flag. dlopen takes the library that calls it from
+// its return address (whose search paths apply), so this jumps to libc's dlopen,
+// leaving the caller's return address in place. x86-64 only; elsewhere the flag
+// stays as the program passed it.
+__attribute__((visibility("hidden"))) void *swm_next_dlopen;
+__attribute__((visibility("hidden"))) unsigned char swm_keep_deepbind;
+__attribute__((visibility("hidden"), used)) void *swm_dlopen_resolve(void) {
+    return swm_next_definition(&swm_next_dlopen, "dlopen");
+}
+extern const char *swm_getenv(const char *name);
+__attribute__((constructor)) static void swm_dlopen_setup(void) {
+    const char *keep = swm_getenv("SWIFTMALLOC_DEEPBIND");
+    swm_keep_deepbind = keep != NULL && keep[0] == '1' && keep[1] == 0;
+    (void)swm_dlopen_resolve();
+}
+#if defined(__x86_64__)
+_Static_assert(RTLD_DEEPBIND == 8, "RTLD_DEEPBIND is cleared with andl $-9");
+__asm__(".text\n.globl dlopen\n.type dlopen,@function\n.p2align 4\n"
+        "dlopen:\n"
+        "\tmovq swm_next_dlopen(%rip), %rax\n"
+        "\ttestq %rax, %rax\n"
+        "\tjz 2f\n"
+        "1:\tcmpb $0, swm_keep_deepbind(%rip)\n"
+        "\tjne 3f\n"
+        "\tandl $-9, %esi\n"
+        "3:\tjmp *%rax\n"
+        // Not looked up yet (a call before the constructor): look it up, keeping
+        // the arguments, then jump; NULL when libc has none.
+        "2:\tpushq %rdi\n"
+        "\tpushq %rsi\n"
+        "\tsubq $8, %rsp\n"
+        "\tcall swm_dlopen_resolve\n"
+        "\taddq $8, %rsp\n"
+        "\tpopq %rsi\n"
+        "\tpopq %rdi\n"
+        "\ttestq %rax, %rax\n"
+        "\tjnz 1b\n"
+        "\tret\n"
+        ".size dlopen, .-dlopen\n");
+#endif
+
+extern int swm_dlclose(int (*next)(void *), void *handle);
 typedef int (*swm_dlclose_fn)(void *);
 int dlclose(void *handle) {
     static swm_dlclose_fn next;
