@@ -32,8 +32,8 @@ private func number(_ name: StaticString) -> UInt? {
     return decimal(v)
 }
 
-/// The C string `v` as a decimal number, or nil when it is empty, holds anything but
-/// digits, or overflows.
+/// The C string `v` as a decimal number, or nil when it is empty or holds anything
+/// but digits; a number past UInt's range is UInt.max (callers clamp).
 func decimal(_ v: UnsafePointer<CChar>) -> UInt? {
     if v[0] == 0 { return nil }
     var n: UInt = 0
@@ -43,8 +43,7 @@ func decimal(_ v: UnsafePointer<CChar>) -> UInt? {
         if d < 48 || d > 57 { return nil }
         let (m, o1) = n.multipliedReportingOverflow(by: 10)
         let (a, o2) = m.addingReportingOverflow(UInt(d &- 48))
-        if o1 || o2 { return nil }
-        n = a
+        n = o1 || o2 ? UInt.max : a
         i &+= 1
     }
     return n
@@ -62,7 +61,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         // sampling arithmetic (ProfileMath) stays far from overflow.
         let sample = min(number("SWIFTMALLOC_PROFILE_SAMPLE") ?? 0, UInt(1) << 40)
         if flag("SWIFTMALLOC_PROFILE") || sample > 0 {
-            configureProfiler(sampleMean: sample, depth: Int(number("SWIFTMALLOC_PROFILE_DEPTH") ?? 32),
+            configureProfiler(sampleMean: sample, depth: Int(min(number("SWIFTMALLOC_PROFILE_DEPTH") ?? 32, UInt(maxProfileDepth))),
                               reportTemplate: environment("SWIFTMALLOC_REPORT"), quiet: flag("SWIFTMALLOC_PROFILE_QUIET"))
         }
         // Check mode records requested sizes too: the overflow canary starts there.

@@ -467,6 +467,22 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     }
 }
 
+/// The longest SWIFTMALLOC_REPORT taken: with each of at most 4 `%p` replaced by a
+/// pid (at most 10 digits) and the suffix of the file written beside it
+/// (`.<pid>.<tid>.tmp`), the path fits the 256-byte buffers that hold it.
+let reportTemplateLimit = 190
+
+/// Whether `template` fits those buffers (see reportTemplateLimit).
+func reportTemplateFits(_ template: UnsafePointer<CChar>) -> Bool {
+    var i = 0, pids = 0
+    while template[i] != 0 {
+        if template[i] == 37 && template[i &+ 1] == 112 { pids &+= 1 }   // "%p"
+        i &+= 1
+        if i > reportTemplateLimit { return false }
+    }
+    return pids <= 4
+}
+
 extension UnsafeMutablePointer where Pointee == Heap {
     /// Sets up profiling from the environment; called once at initialization.
     func configureProfiler(sampleMean: UInt, depth: Int, reportTemplate: UnsafePointer<CChar>?, quiet: Bool) {
@@ -493,9 +509,17 @@ extension UnsafeMutablePointer where Pointee == Heap {
             profiler.pointee.timeline = t.bindMemory(to: TimelineSample.self, capacity: timelineCapacity)
         }
         if let template = reportTemplate {
-            withUnsafeMutableBytes(of: &profiler.pointee.reportTemplate) { out in
-                var i = 0
-                while i < out.count &- 1 && template[i] != 0 { out[i] = UInt8(bitPattern: template[i]); i &+= 1 }
+            if reportTemplateFits(template) {
+                withUnsafeMutableBytes(of: &profiler.pointee.reportTemplate) { out in
+                    var i = 0
+                    while i < out.count &- 1 && template[i] != 0 { out[i] = UInt8(bitPattern: template[i]); i &+= 1 }
+                }
+            } else {
+                withLine { out in
+                    out.text("swiftmalloc: SWIFTMALLOC_REPORT is longer than ")
+                    out.decimal(UInt(reportTemplateLimit))
+                    out.text(" bytes or has more than 4 %p: the profile goes to swiftmalloc.<pid>.report in the working directory\n")
+                }
             }
         }
         pointee.profiler = profiler

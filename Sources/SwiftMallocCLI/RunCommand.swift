@@ -78,6 +78,11 @@ struct RunCommand: ParsableCommand {
         let cwd = FileManager.default.currentDirectoryPath
         var template = report ?? "swiftmalloc.%p.report"
         if !template.hasPrefix("/") { template = (cwd as NSString).appendingPathComponent(template) }
+        // The library keeps the path in fixed buffers (at most 190 bytes, 4 %p).
+        if template.utf8.count > 190 || template.components(separatedBy: "%p").count - 1 > 4 {
+            throw ProfileError("the profile path \(template) is longer than 190 bytes (or has more than 4 %p): "
+                + "choose a shorter --report, or run in a directory with a shorter path")
+        }
         let reportDirectory = (template as NSString).deletingLastPathComponent
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: template, isDirectory: &isDirectory), isDirectory.boolValue {
