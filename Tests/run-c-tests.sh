@@ -132,6 +132,11 @@ run_badfree() {
                 END { exit !found }' "$work/err"; then
             problems+=("expected a stderr line starting 'swiftmalloc: ' naming $call and $addr")
         fi
+        # An interior pointer is named as one, in small, mixed and page-sized blocks.
+        case $c in interior-*)
+            grep -q '^swiftmalloc: .*points inside a block' "$work/err" ||
+                problems+=("expected the report to say the pointer points inside a block") ;;
+        esac
         if [ ${#problems[@]} -eq 0 ]; then
             pass "badfree $c ($mode)"
         else

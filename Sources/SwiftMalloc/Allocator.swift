@@ -233,7 +233,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// A block of whole pages aligned to `alignment` (a power of two >= pageSize).
     func allocatePages(_ n: UInt, alignment: UInt, site givenSite: UInt32? = nil) -> UnsafeMutableRawPointer? {
         if n > maxRequest { return nil }
-        let pages = max(pagesFor(bytes: n), 1)
+        let pages = max(pagesFor(bytes: sizing(n)), 1)
         let site = givenSite ?? (pointee.profiler?.capture(size: n) ?? 0)
         if n >= pointee.config.hugeThreshold || alignment > (UInt(1) << 20) {
             return allocateHuge(n, pages: pages, alignment: alignment, site: site)
@@ -347,7 +347,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
     // ---- validation --------------------------------------------------------------------------
     /// The span owning block `p`, or a report and abort when `p` is not a live block.
     func validatedSpan(_ p: UInt, call: StaticString) -> UnsafeMutablePointer<Span> {
-        guard let span = pageMapPointer.pointee.span(at: p) else { reportBadPointer(call, p, .notOurs) }
+        guard let span = pageMapPointer.pointee.span(at: p) else {
+            reportBadPointer(call, p, liesInsideBlock(p) ? .insideBlock : .notOurs)
+        }
         switch span.pointee.state {
         case .small:
             if span.pointee.blockIndex(of: p) == nil { reportBadPointer(call, p, .insideBlock) }
@@ -369,6 +371,26 @@ extension UnsafeMutablePointer where Pointee == Heap {
             reportBadPointer(call, p, .notOurs)
         }
         return span
+    }
+
+    /// Whether `p`, on a page the page map does not know, lies inside a large or
+    /// huge block: the map knows such a block's first page, so the pages below `p`
+    /// are looked up one by one (at most 2^20 of them), for a bad-pointer report only.
+    @inline(never)
+    func liesInsideBlock(_ p: UInt) -> Bool {
+        let map = pageMapPointer
+        var page = p & ~pageMask
+        var steps = 0
+        while page >= pageSize && steps < 1 << 20 {
+            page &-= pageSize
+            steps &+= 1
+            if let span = map.pointee.span(at: page) {
+                let state = span.pointee.state
+                let end = max(span.pointee.end, span.pointee.start &+ span.pointee.mappedBytes)
+                return (state == .large || state == .huge) && span.pointee.start <= p && p < end
+            }
+        }
+        return false
     }
 
     // ---- overflow canaries (SWIFTMALLOC_CHECK=1) ---------------------------------------
@@ -419,6 +441,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// malloc_usable_size: in check mode only the requested size, so a program that
     /// uses the slack does not trip the overflow canary.
     func usableSize(of p: UInt, span: UnsafeMutablePointer<Span>) -> UInt {
+        // Tracking modes: a small block's record is live exactly while it is
+        // allocated (allocateDirect, popTracked), whatever its bytes now hold (a
+        // freed block in a tracked bin, or one the program overwrote, carries no
+        // free key).
+        if pointee.config.tracking && span.pointee.state == .small && !span.pointee.forSampling,
+           let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), !info[index].isLive {
+            reportBadPointer("malloc_usable_size()", p, .doubleFree)
+        }
         guard pointee.config.check else { return usableSize(p, span) }
         if span.pointee.state == .large || span.pointee.state == .huge { return span.pointee.requested }
         if span.pointee.state != .small { return usableSize(p, span) }
@@ -446,9 +476,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
         return alignment <= 16 ? allocateOnce(n, site: site) : allocateAlignedOnce(n, alignment: alignment)
     }
 
+    /// Bytes a block of `n` requested bytes must have: in check mode one more, so
+    /// that every block has slack after its requested size for the overflow canary.
+    /// (A request past maxRequest is refused as it is.)
+    @inline(__always) func sizing(_ n: UInt) -> UInt { pointee.config.check && n < maxRequest ? n &+ 1 : n }
+
     private func allocateOnce(_ n: UInt, site: UInt32?) -> UnsafeMutableRawPointer? {
-        if n <= maxSmallSize {
-            return UnsafeMutableRawPointer(bitPattern: allocateSmall(SizeClasses.index(for: n), requested: n, site: site))
+        if sizing(n) <= maxSmallSize {
+            return UnsafeMutableRawPointer(bitPattern: allocateSmall(SizeClasses.index(for: sizing(n)), requested: n, site: site))
         }
         return allocatePages(n, alignment: pageSize, site: site)
     }
@@ -462,8 +497,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 
     private func allocateAlignedOnce(_ n: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
-        if alignment <= pageSize && n <= maxSmallSize {
-            var cls = SizeClasses.index(for: n)
+        if alignment <= pageSize && sizing(n) <= maxSmallSize {
+            var cls = SizeClasses.index(for: sizing(n))
             while cls < smallClassCount && UInt(pointee.classTable[cls].size) & (alignment &- 1) != 0 { cls &+= 1 }
             if cls < smallClassCount {
                 // Mixed spans align blocks to their granule only: a larger alignment
@@ -485,7 +520,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         switch span.pointee.state {
         case .small:
             let size = UInt(span.pointee.blockSize)
-            if n <= size && n &* 2 >= size && resizedSmallInPlace(p, span: span, n, site: site ?? 0) {
+            if sizing(n) <= size && n &* 2 >= size && resizedSmallInPlace(p, span: span, n, site: site ?? 0) {
                 return UnsafeMutableRawPointer(bitPattern: p)
             }
         case .large:
@@ -571,7 +606,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// In-place resize of a large block: same page count, shrink, or growth into a free
     /// neighbour. nil when it must move.
     private func resizeLarge(_ span: UnsafeMutablePointer<Span>, _ n: UInt, site: UInt32) -> UnsafeMutableRawPointer? {
-        let pages = pagesFor(bytes: n)
+        let pages = pagesFor(bytes: sizing(n))
         let have = span.pointee.pageCount
         let oldSize = span.pointee.requested
         if pages < have && pointee.config.hugePages {
@@ -601,7 +636,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
 
     /// Resizes a huge block with mremap (the kernel moves page tables, not bytes).
     private func resizeHuge(_ span: UnsafeMutablePointer<Span>, _ n: UInt, site: UInt32) -> UnsafeMutableRawPointer? {
-        let pages = pagesFor(bytes: n)
+        let pages = pagesFor(bytes: sizing(n))
         let bytes = pages << pageShift
         if bytes > maxRequest { return nil }
         let oldStart = span.pointee.start

@@ -187,7 +187,21 @@ static void c_interior_mixed(void)
 }
 static void c_realloc_freed_mixed(void) { realloc_freed(700); }
 static void c_interior_large(void) { interior(256 << 10, 4096); }
+static void c_interior_large_16(void) { interior(256 << 10, 16); }
+static void c_interior_huge(void) { interior((size_t)80 << 20, (size_t)3 << 20); }
 static void c_misaligned(void) { interior(64, 1); }
+
+static void c_usable_freed(void)
+{
+    void *keep = malloc(2000);
+    char *p = malloc(2000);
+    CHECK(keep != NULL && p != NULL, "malloc returned NULL");
+    free(p);
+    announce(p, "malloc_usable_size()");
+    size_t n = malloc_usable_size(opaque_ptr(p));
+    (void)n;
+    returned("malloc_usable_size() of a freed block");
+}
 
 static void c_stack(void)
 {
@@ -261,6 +275,9 @@ static const struct { const char *name; case_fn fn; } cases[] = {
     { "interior-mixed", c_interior_mixed },
     { "realloc-freed-mixed", c_realloc_freed_mixed },
     { "interior-large", c_interior_large },
+    { "interior-large-16", c_interior_large_16 },
+    { "interior-huge", c_interior_huge },
+    { "usable-size-freed", c_usable_freed },
     { "misaligned", c_misaligned },
     { "stack", c_stack },
     { "global", c_global },

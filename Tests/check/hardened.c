@@ -7,6 +7,9 @@
  *   overflow-realloc write past a 3000-byte block, then realloc it in place
  *   write-after-free overwrite a freed block's first word, then allocate again
  *   double-free-late free a block, let it be overwritten, free it again
+ *   overflow-exact-N write one byte past a block of N bytes, a size with no
+ *                    rounding of its own (32, 4096 or 65536: a class size, whole pages)
+ *   usable-freed     malloc_usable_size of a freed block the program overwrote
  *   usable           (no corruption) malloc_usable_size reports the requested size,
  *                    and writing up to it is fine: must exit 0
  */
@@ -44,6 +47,21 @@ int main(int argc, char **argv) {
         memset(p, 0, 48);                            /* erases any mark in the block */
         free(p);
         free(keep);
+    } else if (strncmp(c, "overflow-exact-", 15) == 0) {
+        size_t n = (size_t)atol(c + 15);
+        char *next = malloc(n);
+        char *p = malloc(n);
+        memset(p, 1, n + 1);
+        free(p);
+        free(next);
+    } else if (strcmp(c, "usable-freed") == 0) {
+        void *keep = malloc(2000);
+        char *p = malloc(2000);
+        free(p);
+        memset(p, 0, 2000);                          /* erases any mark in the block */
+        printf("%zu\n", malloc_usable_size(p));
+        free(keep);
+        return 1;
     } else if (strcmp(c, "usable") == 0) {
         for (size_t n = 1; n < 70000; n = n * 3 + 1) {
             char *p = malloc(n);
