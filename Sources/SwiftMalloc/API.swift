@@ -66,7 +66,9 @@ func swm_malloc_captured(_ size: Int, _ cache: UnsafeMutableRawPointer, _ depth:
         if p != 0 { return UnsafeMutableRawPointer(bitPattern: p) }
         heap.startPurgerIfWanted()
         let q = heap.allocateTracked(cls, requested: n, site: site)
-        return q != 0 ? UnsafeMutableRawPointer(bitPattern: q) : fail(ENOMEM)
+        if q != 0 { return UnsafeMutableRawPointer(bitPattern: q) }
+        // Out of memory: the general path gives back what is free and tries again.
+        return heap.allocate(n, site: site) ?? fail(ENOMEM)
     }
     heap.startPurgerIfWanted()
     return heap.allocate(n, site: site) ?? fail(ENOMEM)
