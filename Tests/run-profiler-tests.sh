@@ -598,6 +598,51 @@ timeline_sparse_case() {
 }
 check "profile/the timeline shows the peak of a program that allocates rarely" timeline_sparse_case
 
+# An ending signal that lands in a thread holding one of the allocator's locks
+# (most of them, in a program whose threads all allocate): the reports are written
+# as the thread releases its last lock, then the signal ends the process (once
+# most such runs wrote nothing). Six runs, SIGTERM, SIGINT and SIGHUP twice each
+# (Tests/profile/signal_busy.c).
+signal_busy_case() {
+    local prog="$work/signal_busy" dir="$work/signal_busy.d" s n pid status runner whole=0 runs=0
+    build_profile_prog signal_busy -pthread || return 1
+    for s in TERM INT HUP TERM INT HUP; do
+        runs=$((runs + 1))
+        rm -f "$dir"/*
+        # A background job of a script starts with SIGINT ignored: env puts back the
+        # default actions, so that the library installs its report handlers. The
+        # subshell records the exit status (and keeps the shell's note of a job
+        # ended by a signal out of the output).
+        ( exec 2>/dev/null
+          env --default-signal=INT,TERM,HUP LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+              SWIFTMALLOC_REPORT="$dir/r.report" "$prog" >"$dir/out" 2>"$dir/err"
+          echo $? >"$dir/status" ) &
+        runner=$!
+        pid=
+        for n in $(seq 100); do pid=$(sed -n 's/^ready //p' "$dir/out" 2>/dev/null); [ -n "$pid" ] && break; sleep 0.05; done
+        [ -n "$pid" ] || { echo "    the program did not start"; return 1; }
+        sleep 0.3
+        kill -s "$s" "$pid"
+        # At most 20 s for the reports and the end; then it is killed, a failure.
+        for n in $(seq 200); do [ -s "$dir/status" ] && break; sleep 0.1; done
+        [ -s "$dir/status" ] || { kill -9 "$pid"; echo "    SIG$s: still running 20 s after the signal"; sleep 0.5; }
+        wait "$runner"
+        status=$(cat "$dir/status" 2>/dev/null || echo 0)
+        n=$(kill -l "$s")
+        if [ "$status" -ne $((128 + n)) ]; then
+            echo "    SIG$s: exit status $status, expected $((128 + n))"; show stderr "$dir/err"; return 1
+        fi
+        if grep -q '^reason signal' "$dir/r.report" 2>/dev/null && [ "$(tail -n 1 "$dir/r.report")" = end ]; then
+            whole=$((whole + 1))
+        else
+            echo "    SIG$s: no whole profile ($(ls "$dir" | tr '\n' ' '))"
+        fi
+    done
+    echo "    $whole of $runs runs ended by the signal wrote their whole profile"
+    [ "$whole" -eq "$runs" ]
+}
+check "profile/a signal that lands in a thread holding an allocator lock still writes the profile" signal_busy_case
+
 # A report that cannot be written whole (here a file size limit) is an error
 # (-1, EFBIG) and leaves the earlier report at the path (Tests/profile/write_errors.c).
 write_errors_case() {
@@ -607,6 +652,16 @@ write_errors_case() {
         SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" "$dir/asked.report" >"$dir/out" 2>&1 ||
         { show output "$dir/out"; return 1; }
     sed 's/^/    /' "$dir/out"
+    # Under a 1 KiB file size limit (SIGXFSZ left at its default, which ends the
+    # process) the exit report fails cleanly: ls exits 0, one message, no file left.
+    local status=0
+    timeout "$timeout_s" sh -c 'ulimit -f 1; exec env LD_PRELOAD="$1" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_REPORT="$2" ls /' \
+        sh "$lib" "$dir/limited.report" >/dev/null 2>"$dir/limited.err" || status=$?
+    local left
+    left=$(cd "$dir" && ls | grep -c '^limited\.report')
+    echo "    ls under ulimit -f 1: exit status $status, $left file(s) left; $(grep -c 'could not write the report' "$dir/limited.err") message(s)"
+    [ "$status" -eq 0 ] && [ "$left" -eq 0 ] && grep -q 'could not write the report' "$dir/limited.err" ||
+        { show stderr "$dir/limited.err"; return 1; }
 }
 check "profile/a report that cannot be written whole fails and keeps the earlier one" write_errors_case
 

@@ -176,6 +176,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
     /// Writes the whole profile to `path`: `.notOpened` when the file cannot be
     /// created, `.failed` (errno set) when a write or the close fails.
     func writeProfile(to path: UnsafePointer<CChar>, reason: StaticString) -> ProfileWrite {
+        guard pointee.profiler != nil else { return .notOpened }
+        // A file size limit makes a write fail (EFBIG), not end the process.
+        let xfsz = swm_xfsz_hold()
+        defer { swm_xfsz_release(xfsz) }
+        return writeProfileNow(to: path, reason: reason)
+    }
+
+    private func writeProfileNow(to path: UnsafePointer<CChar>, reason: StaticString) -> ProfileWrite {
         guard let profiler = pointee.profiler else { return .notOpened }
         settleProfileTallies()
         let fd = swm_open_write(path)

@@ -155,9 +155,13 @@ int swm_report_fd_intact(int fd) {
 // For those signals the library installs a handler at start-up (a program that
 // installs its own replaces it) that writes the exit reports, with the profile's
 // reason "signal", then restores the default action and raises the signal again,
-// so the process ends as it would have. The reports take the allocator's locks: a
-// thread that holds one of them (swm_tls_locks) writes nothing and just ends.
+// so the process ends as it would have. The reports take the allocator's locks: in
+// a thread that holds one of them (swm_tls_locks) the handler only notes the
+// signal (swm_tls_deferred_signal) and returns, and the thread writes the reports
+// and raises the signal again as it releases its last lock (swm_locks_leave), a
+// few instructions later.
 __thread int swm_tls_locks __attribute__((tls_model("initial-exec")));
+__thread volatile int swm_tls_deferred_signal __attribute__((tls_model("initial-exec")));
 extern void swm_on_signal(int sig);
 static const int swm_ending_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 enum { SWM_ENDING_SIGNALS = sizeof swm_ending_signals / sizeof swm_ending_signals[0] };
@@ -209,13 +213,19 @@ sighandler_t signal(int sig, sighandler_t handler) {
 
 static void swm_signal_report(int sig) {
     int saved = errno;
+    if (swm_tls_locks != 0) {
+        // Inside the allocator: later, as the thread leaves it.
+        if (swm_tls_deferred_signal == 0) swm_tls_deferred_signal = sig;
+        errno = saved;
+        return;
+    }
     // Another thread is writing them: at exit (the process ends when it returns)
     // or for a signal (it ends the process when it is done).
     if (!swm_final_reports_claim()) {
         errno = saved;
         return;
     }
-    if (swm_tls_locks == 0) swm_on_signal(sig);
+    swm_on_signal(sig);
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = SIG_DFL;
@@ -228,6 +238,14 @@ static void swm_signal_report(int sig) {
     pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
     raise(sig);
     errno = saved;
+}
+
+/// The signal the thread noted while it held a lock, now that it holds none: the
+/// reports, then the signal again (which ends the process).
+void swm_deferred_signal_deliver(void) {
+    int sig = swm_tls_deferred_signal;
+    swm_tls_deferred_signal = 0;
+    if (sig != 0) swm_signal_report(sig);
 }
 
 void swm_install_signal_reports(void) {

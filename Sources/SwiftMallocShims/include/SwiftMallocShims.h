@@ -21,6 +21,7 @@
 #include <sys/auxv.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <malloc.h>
 
@@ -118,13 +119,18 @@ static inline int swm_get_errno(void) { return errno; }
 // the compiler from moving either across), so a signal handler can tell that its
 // thread is inside the allocator (shims.c, reports when a signal ends the process).
 extern __thread int swm_tls_locks __attribute__((tls_model("initial-exec")));
+/// An ending signal that arrived while the thread held a lock of ours (0: none):
+/// its reports are written, and the signal raised again, when the thread releases
+/// its last lock (shims.c).
+extern __thread volatile int swm_tls_deferred_signal __attribute__((tls_model("initial-exec")));
+void swm_deferred_signal_deliver(void);
 static inline __attribute__((always_inline)) void swm_locks_enter(void) {
     swm_tls_locks++;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 static inline __attribute__((always_inline)) void swm_locks_leave(void) {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    swm_tls_locks--;
+    if (--swm_tls_locks == 0 && __builtin_expect(swm_tls_deferred_signal != 0, 0)) swm_deferred_signal_deliver();
 }
 static inline void swm_lock_slow(int32_t *l) {
     int32_t c = __atomic_exchange_n(l, 2, __ATOMIC_ACQUIRE);
@@ -161,7 +167,7 @@ static inline __attribute__((always_inline)) void swm_unlock(int32_t *l) {
 /// Only for the child after fork(): no other thread exists, so the lock is simply free.
 static inline void swm_lock_reset(int32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELAXED); }
 /// In the child after fork(): the forking thread's locks were reset, not released.
-static inline void swm_locks_reset(void) { swm_tls_locks = 0; }
+static inline void swm_locks_reset(void) { swm_tls_locks = 0; swm_tls_deferred_signal = 0; }
 /// Installs the handler that writes the exit reports when SIGINT, SIGTERM, SIGHUP
 /// or SIGPIPE ends the process, for those of them whose action is the default.
 void swm_install_signal_reports(void);
@@ -287,6 +293,31 @@ static inline int swm_cancel_off(void) {
 static inline void swm_cancel_restore(int old) {
     int ignored;
     (void)pthread_setcancelstate(old, &ignored);
+}
+/// SIGXFSZ held off while the calling thread writes a report: a write past the file
+/// size limit (RLIMIT_FSIZE) then fails with EFBIG instead of ending the process.
+/// Returns whether the signal was blocked already (for swm_xfsz_release).
+static inline int swm_xfsz_hold(void) {
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGXFSZ);
+    if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0) return 1;
+    return sigismember(&old, SIGXFSZ) == 1;
+}
+/// Ends swm_xfsz_hold: a SIGXFSZ the writes raised meanwhile is taken off, unseen,
+/// and the signal unblocked unless it was blocked before.
+static inline void swm_xfsz_release(int was_blocked) {
+    if (was_blocked) return;
+    int saved = errno;
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGXFSZ);
+    if (sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ) == 1) {
+        struct timespec now = {0, 0};
+        (void)sigtimedwait(&set, NULL, &now);
+    }
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    errno = saved;
 }
 /// Writes all of `buf`; 0, or -1 with write's errno when a write fails.
 static inline int swm_write_fd(int fd, const void *buf, size_t len) {
