@@ -643,6 +643,23 @@ signal_busy_case() {
 }
 check "profile/a signal that lands in a thread holding an allocator lock still writes the profile" signal_busy_case
 
+# Inlined functions are frames of their own, with their lines (addr2line -i):
+# Tests/profile/inlined.c leaks from a function inlined into another.
+inlined_case() {
+    local prog="$work/inlined" dir="$work/inlined.d" stack
+    build_profile_prog inlined || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/r.report" "$prog" >"$dir/out" 2>&1 || { show output "$dir/out"; return 1; }
+    "$cli" report "$dir/r.report" --format collapsed --metric live-bytes >"$dir/folded" 2>"$work/err" ||
+        { show stderr "$work/err"; return 1; }
+    stack=$(grep ' 4242$' "$dir/folded")
+    echo "    ${stack:-no stack with the 4242-byte leak}"
+    case "$stack" in *';main;outer_function;keep_block 4242') ;; *) show "folded stacks" "$dir/folded"; return 1 ;; esac
+    "$cli" report "$dir/r.report" >"$dir/text" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    grep -q 'keep_block.*inlined\.c:14' "$dir/text" || { show report "$dir/text"; return 1; }
+}
+check "profile/functions the compiler inlined are frames of their own" inlined_case
+
 # A report that cannot be written whole (here a file size limit) is an error
 # (-1, EFBIG) and leaves the earlier report at the path (Tests/profile/write_errors.c).
 write_errors_case() {

@@ -64,6 +64,10 @@ final class Symbolizer: @unchecked Sendable {
         var function: String?
         var file: String?
         var line: Int?
+        /// Where the code at the address was inlined into, innermost first: the
+        /// function that called the one above, at the line of that call, up to the
+        /// function the address lies in (addr2line -i).
+        var callers: [Resolved] = []
     }
 
     private let lock = NSLock()
@@ -136,17 +140,25 @@ final class Symbolizer: @unchecked Sendable {
         // 3. Build the frames.
         var out: [UInt64: [Frame]] = [:]
         for (id, siteKeys) in keys {
-            out[id] = siteKeys.map { key in
+            // A frame whose code was inlined is followed by the functions it was
+            // inlined into, each a frame of its own at the same address.
+            out[id] = siteKeys.flatMap { key -> [Frame] in
                 let p = placed[key]!
                 let address = key.address
-                guard let module = p.module else { return Frame(address: address) }
+                guard let module = p.module else { return [Frame(address: address)] }
                 var frame = Frame(address: address, modulePath: module.path, moduleOffset: p.offset)
-                if let r = cached(module.path, p.link) {
-                    frame.function = r.function.map { demangled[$0] ?? $0 }
-                    frame.file = r.file
-                    frame.line = r.line
+                guard let r = cached(module.path, p.link) else { return [frame] }
+                var frames: [Frame] = []
+                for part in [r] + r.callers {
+                    // The same function twice in a row (an alias inlined into itself) is one frame.
+                    if let previous = frames.last, part.function != nil,
+                       previous.function == part.function.map({ demangled[$0] ?? $0 }) { continue }
+                    frame.function = part.function.map { demangled[$0] ?? $0 }
+                    frame.file = part.file
+                    frame.line = part.line
+                    frames.append(frame)
                 }
-                return frame
+                return frames
             }
         }
         return out
@@ -211,34 +223,49 @@ final class Symbolizer: @unchecked Sendable {
             return none
         }
         let input = addresses.map { "0x" + String($0, radix: 16) }.joined(separator: "\n") + "\n"
-        guard let output = Symbolizer.runTool(tool, ["-f", "-C", "-e", path], input: input) else {
+        // -a: each address's answer starts with the address itself; -i: then a
+        // function and location for the code there and one more for each function
+        // it was inlined into.
+        guard let output = Symbolizer.runTool(tool, ["-a", "-i", "-f", "-C", "-e", path], input: input) else {
             warn("addr2line failed on \(path): its frames are shown as module+offset")
             return none
         }
-        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count >= 2 * addresses.count else {
+        var groups: [[Substring]] = []
+        for line in output.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("0x") { groups.append([]) } else if !groups.isEmpty { groups[groups.count - 1].append(line) }
+        }
+        guard groups.count == addresses.count, groups.allSatisfy({ $0.count >= 2 }) else {
             warn("addr2line gave unexpected output for \(path): its frames are shown as module+offset")
             return none
         }
-        var results: [Resolved] = []
-        results.reserveCapacity(addresses.count)
-        for i in 0..<addresses.count {
-            var r = Resolved()
-            let function = lines[2 * i]
-            if function != "??" && !function.isEmpty { r.function = String(function) }
-            var location = lines[2 * i + 1]
-            if let cut = location.range(of: " (discriminator") { location = location[..<cut.lowerBound] }
-            if let colon = location.lastIndex(of: ":") {
-                let file = location[..<colon]
-                let line = location[location.index(after: colon)...]
-                if file != "??" && !file.isEmpty {
-                    r.file = String(file)
-                    if let n = Int(line), n > 0 { r.line = n }
-                }
+        return groups.map { group in
+            var parts: [Resolved] = []
+            var i = 0
+            while i + 1 < group.count {
+                parts.append(Symbolizer.resolved(function: group[i], location: group[i + 1]))
+                i += 2
             }
-            results.append(r)
+            var r = parts[0]
+            r.callers = Array(parts.dropFirst())
+            return r
         }
-        return results
+    }
+
+    /// One function and `file:line` pair of addr2line's answer.
+    private static func resolved(function: Substring, location whole: Substring) -> Resolved {
+        var r = Resolved()
+        if function != "??" && !function.isEmpty { r.function = String(function) }
+        var location = whole
+        if let cut = location.range(of: " (discriminator") { location = location[..<cut.lowerBound] }
+        if let colon = location.lastIndex(of: ":") {
+            let file = location[..<colon]
+            let line = location[location.index(after: colon)...]
+            if file != "??" && !file.isEmpty {
+                r.file = String(file)
+                if let n = Int(line), n > 0 { r.line = n }
+            }
+        }
+        return r
     }
 
     /// Demangles the Swift names addr2line returned (it does not know Swift's
@@ -247,7 +274,9 @@ final class Symbolizer: @unchecked Sendable {
         var names: Set<String> = []
         for perModule in cache.values {
             for r in perModule.values {
-                if let f = r.function, demangled[f] == nil, Symbolizer.looksSwiftMangled(f) { names.insert(f) }
+                for part in [r] + r.callers {
+                    if let f = part.function, demangled[f] == nil, Symbolizer.looksSwiftMangled(f) { names.insert(f) }
+                }
             }
         }
         guard !names.isEmpty, let tool = swiftDemangle else { return }
