@@ -39,32 +39,31 @@ done
 # SWIFTMALLOC_PROFILE_SAMPLE=2^64-1 once made the sampling gap overflow.
 odd_ok=0
 odd_bad=()
-for var in SWIFTMALLOC_SHARDS SWIFTMALLOC_PROFILE_DEPTH SWIFTMALLOC_PROFILE_SAMPLE SWIFTMALLOC_REPORT_INTERVAL \
-           SWIFTMALLOC_GATHER_MAPPINGS SWIFTMALLOC_STATS SWIFTMALLOC_CHECK SWIFTMALLOC_MIXED SWIFTMALLOC_BACKGROUND \
-           SWIFTMALLOC_THP SWIFTMALLOC_PROFILE SWIFTMALLOC_PROFILE_WALK SWIFTMALLOC_PROFILE_SIGNALS; do
-    for value in "" 0 1 -1 abc 1x 65 18446744073709551615 9223372036854775807 99999999999999999999999; do
-        if (cd "$work" && env "$var=$value" SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT="$work/report.%p" \
-                LD_PRELOAD="$lib" timeout 60 ./api >"$work/odd.out" 2>&1); then
-            odd_ok=$((odd_ok + 1))
-        else
-            odd_bad+=("$var='$value' (exit $?)")
-        fi
-        rm -f "$work"/report.*
+# odd_values SETTING... -- VAR...: the api test under each odd value of each VAR,
+# with the SETTINGs (NAME=VALUE) as well.
+odd_values() {
+    local fixed=() var value
+    while [ "$1" != -- ]; do fixed+=("$1"); shift; done
+    shift
+    for var in "$@"; do
+        for value in "" 0 1 -1 abc 1x 65 18446744073709551615 9223372036854775807 99999999999999999999999; do
+            if (cd "$work" && env "${fixed[@]}" "$var=$value" SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT="$work/report.%p" \
+                    LD_PRELOAD="$lib" timeout 60 ./api >"$work/odd.out" 2>&1); then
+                odd_ok=$((odd_ok + 1))
+            else
+                odd_bad+=("${fixed[*]} $var='$value' (exit $?)")
+            fi
+            rm -f "$work"/report.*
+        done
     done
-done
+}
+odd_values -- SWIFTMALLOC_SHARDS SWIFTMALLOC_PROFILE_DEPTH SWIFTMALLOC_PROFILE_SAMPLE SWIFTMALLOC_REPORT_INTERVAL \
+    SWIFTMALLOC_GATHER_MAPPINGS SWIFTMALLOC_STATS SWIFTMALLOC_CHECK SWIFTMALLOC_MIXED SWIFTMALLOC_BACKGROUND \
+    SWIFTMALLOC_THP SWIFTMALLOC_PROFILE SWIFTMALLOC_PROFILE_WALK SWIFTMALLOC_PROFILE_SIGNALS
 # The profiler's own settings again with profiling on (SWIFTMALLOC_PROFILE_DEPTH=2^64-1
 # once crashed the program at start-up then).
-for var in SWIFTMALLOC_PROFILE_DEPTH SWIFTMALLOC_REPORT_INTERVAL SWIFTMALLOC_PROFILE_WALK SWIFTMALLOC_PROFILE_SIGNALS; do
-    for value in "" 0 1 -1 abc 1x 65 18446744073709551615 9223372036854775807 99999999999999999999999; do
-        if (cd "$work" && env SWIFTMALLOC_PROFILE=1 "$var=$value" SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT="$work/report.%p" \
-                LD_PRELOAD="$lib" timeout 60 ./api >"$work/odd.out" 2>&1); then
-            odd_ok=$((odd_ok + 1))
-        else
-            odd_bad+=("SWIFTMALLOC_PROFILE=1 $var='$value' (exit $?)")
-        fi
-        rm -f "$work"/report.*
-    done
-done
+odd_values SWIFTMALLOC_PROFILE=1 -- SWIFTMALLOC_PROFILE_DEPTH SWIFTMALLOC_REPORT_INTERVAL SWIFTMALLOC_PROFILE_WALK \
+    SWIFTMALLOC_PROFILE_SIGNALS
 if [ ${#odd_bad[@]} -eq 0 ]; then
     pass "odd setting values: the api test passes under each of $odd_ok"
 else

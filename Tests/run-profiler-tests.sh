@@ -569,12 +569,21 @@ check "profile/reallocs in place, and the heap's requested bytes and peak, in fu
 # A signal handler's allocations: the frame between the handler and the code it
 # interrupted is the kernel's signal return trampoline, named as such (glibc's
 # __restore_rt), not the function before it (Tests/profile/signal_frame.c).
-signal_frame_case() {
-    local prog="$work/signal_frame" dir="$work/signal_frame.d" stack
-    build_profile_prog signal_frame || return 1
+# profiled_folded NAME: builds Tests/profile/NAME.c, runs it under full profiling
+# into $work/NAME.d/r.report, and writes its folded stacks of live bytes to
+# $work/NAME.d/folded.
+profiled_folded() {
+    local name=$1 dir="$work/$1.d"
+    build_profile_prog "$name" || return 1
     timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
-        SWIFTMALLOC_REPORT="$dir/r.report" "$prog" >"$dir/out" 2>&1 || { show output "$dir/out"; return 1; }
-    "$cli" report "$dir/r.report" --format collapsed >"$dir/folded" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        SWIFTMALLOC_REPORT="$dir/r.report" "$work/$name" >"$dir/out" 2>&1 || { show output "$dir/out"; return 1; }
+    "$cli" report "$dir/r.report" --format collapsed --metric live-bytes >"$dir/folded" 2>"$work/err" ||
+        { show stderr "$work/err"; return 1; }
+}
+
+signal_frame_case() {
+    local dir="$work/signal_frame.d" stack
+    profiled_folded signal_frame || return 1
     stack=$(grep ';on_signal;allocate_in_handler 5550$' "$dir/folded")
     echo "    ${stack:-no stack through the handler with 5550 bytes}"
     case "$stack" in
@@ -646,12 +655,8 @@ check "profile/a signal that lands in a thread holding an allocator lock still w
 # Inlined functions are frames of their own, with their lines (addr2line -i):
 # Tests/profile/inlined.c leaks from a function inlined into another.
 inlined_case() {
-    local prog="$work/inlined" dir="$work/inlined.d" stack
-    build_profile_prog inlined || return 1
-    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
-        SWIFTMALLOC_REPORT="$dir/r.report" "$prog" >"$dir/out" 2>&1 || { show output "$dir/out"; return 1; }
-    "$cli" report "$dir/r.report" --format collapsed --metric live-bytes >"$dir/folded" 2>"$work/err" ||
-        { show stderr "$work/err"; return 1; }
+    local dir="$work/inlined.d" stack
+    profiled_folded inlined || return 1
     stack=$(grep ' 4242$' "$dir/folded")
     echo "    ${stack:-no stack with the 4242-byte leak}"
     case "$stack" in *';main;outer_function;keep_block 4242') ;; *) show "folded stacks" "$dir/folded"; return 1 ;; esac
