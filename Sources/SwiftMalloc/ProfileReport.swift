@@ -137,8 +137,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         var peak = atLeastZero(profiler.pointee.peakRequested)
         if profiler.pointee.ownSite != 0, let sites = profiler.pointee.sites {
             let own = sites + Int(profiler.pointee.ownSite)
-            let ownAtPeak = own.pointee.seenEpoch == profiler.pointee.peakEpoch ? own.pointee.peakLiveBytes
-                                                                                  : atLeastZero(own.pointee.liveBytes)
+            let ownAtPeak = atLeastZero(profiler.valuesAtPeak(own) ? own.pointee.peakLiveBytes : own.pointee.liveBytes)
             peak = peak > ownAtPeak ? peak &- ownAtPeak : 0
         }
         swm_unlock(&profiler.pointee.lock)
@@ -350,7 +349,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             if id > 0 && UInt32(id) == profiler.pointee.ownSite {
                 out.text("own "); out.decimal(UInt(id)); out.byte(10)
             }
-            let atPeak = s.pointee.seenEpoch == profiler.pointee.peakEpoch
+            let atPeak = profiler.valuesAtPeak(s)
             out.text("stat "); out.decimal(UInt(id))
             out.byte(32); out.decimal(s.pointee.allocCount)
             out.byte(32); out.decimal(s.pointee.allocBytes)

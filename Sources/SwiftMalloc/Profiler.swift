@@ -280,9 +280,15 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         return (UInt(w + 0.5), UInt(Double(size) * w + 0.5), UInt(Double(held) * w + 0.5))
     }
 
+    /// Whether the site's `peakLive…` fields hold its values at the heap's last peak;
+    /// else it has not changed since, and its current values are those.
+    @inline(__always) func valuesAtPeak(_ s: UnsafeMutablePointer<Site>) -> Bool {
+        s.pointee.seenEpoch == pointee.peakEpoch
+    }
+
     /// Saves the site's values as they were at the last peak before changing them.
     @inline(__always) func touch(_ s: UnsafeMutablePointer<Site>) {
-        if s.pointee.seenEpoch != pointee.peakEpoch {
+        if !valuesAtPeak(s) {
             s.pointee.peakLiveBytes = atLeastZero(s.pointee.liveBytes)
             s.pointee.peakLiveCount = atLeastZero(s.pointee.liveCount)
             s.pointee.seenEpoch = pointee.peakEpoch
