@@ -188,7 +188,7 @@ check_exports() { # NAME LIB EXPECTED-LIST
         [ -n "$absent" ] && echo "    missing: $absent"
     fi
 }
-check_exports libswiftmalloc.so "$lib" "$api dlopen dlclose sigaction signal unshare setns _exit _Exit $prefixed_api $declared"
+check_exports libswiftmalloc.so "$lib" "$api dlopen dlclose sigaction signal unshare setns _exit _Exit exit $prefixed_api $declared"
 check_exports libswiftmalloc-prefixed.so "$plib" "$prefixed_api $declared"
 bad=$(imported "$plib" | grep -x -E 'malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|cfree' | tr '\n' ' ')
 if [ -z "$bad" ]; then pass "imports: prefixed library uses no allocation function"; else fail "imports: prefixed library uses no allocation function"; echo "    imports: $bad"; fi

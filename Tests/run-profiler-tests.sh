@@ -715,6 +715,25 @@ underscore_exit_case() {
 }
 check "profile/a process ending with _exit still writes its profile" underscore_exit_case
 
+# A second thread's exit() while the first is still exiting waits for it: glibc
+# 2.36 would end the process before the library's destructor wrote anything
+# (Tests/profile/exit_race.c). The statistics at exit likewise.
+exit_race_case() {
+    local prog="$work/exit_race" dir="$work/exit_race.d" status=0
+    build_profile_prog exit_race -pthread || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" >"$dir/out" 2>&1 || status=$?
+    [ "$status" -eq 7 ] || { echo "    exit status $status, expected 7 (the first exit's)"; show output "$dir/out"; return 1; }
+    [ -f "$dir/exit.report" ] || { echo "    no profile written"; return 1; }
+    live_check "second exit() during the first" "$dir/exit.report" leak_before_exit 10000 5 || return 1
+    status=0
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_STATS=1 "$prog" >"$dir/stats.out" 2>&1 || status=$?
+    [ "$status" -eq 7 ] && grep -q "^total: held" "$dir/stats.out" ||
+        { echo "    statistics: exit status $status, expected 7 and the statistics"; show output "$dir/stats.out"; return 1; }
+    echo "    statistics written, exit status 7"
+}
+check "profile/exit() from a second thread while the first exits keeps the profile" exit_race_case
+
 # A program that a signal with its default action ends (Ctrl-C, kill, a closed
 # pipe) runs no exit handlers: the library writes the profile and statistics from
 # a handler of its own and ends the process by the same signal. The 100 blocks

@@ -101,6 +101,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             profiler.pointee.reportInterval = UInt64(min(seconds, 1 << 30)) &* 1_000_000_000
             pointee.reporterState = .wanted
         }
+        if pointee.profiler != nil || pointee.config.statsAtExit { swm_exit_reports_want() }
         // Reports for a process that a signal ends (SWIFTMALLOC_PROFILE_SIGNALS=0: none).
         if pointee.profiler != nil || pointee.config.statsAtExit,
            !(environment("SWIFTMALLOC_PROFILE_SIGNALS").map { $0[0] == 48 } ?? false) {

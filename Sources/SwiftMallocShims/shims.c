@@ -72,7 +72,11 @@ void swm_thread_key_set(void *cache) { pthread_setspecific(swm_key, cache); }
 // or in fork's child handler writes. Not from a thread that holds an allocator lock
 // (_exit called from a signal handler that interrupted the allocator).
 static pid_t swm_report_pid;
-static void swm_note_report_pid(void) { swm_report_pid = getpid(); }
+static pid_t swm_exit_owner;
+static void swm_note_report_pid(void) {
+    swm_report_pid = getpid();
+    swm_exit_owner = 0;  // in a child: its only thread is not exiting
+}
 typedef void (*swm_exit_fn)(int);
 // Looked up in the constructor: a vfork child must not enter the loader.
 static swm_exit_fn swm_next_exit;
@@ -103,6 +107,37 @@ void _exit(int status) {
 }
 void _Exit(int status) __attribute__((alias("_exit")));
 
+// ---- exit() from several threads at once --------------------------------------
+// glibc before 2.41 lets a thread that calls exit() while another runs the exit
+// handlers find none left and end the process at once, cutting off the reports the
+// first thread is writing in the library's destructor. When the library has exit
+// reports to write, a second thread's exit() waits (for the first to end the
+// process), as glibc 2.41 and later do themselves. Not in a child that shares its
+// parent's memory (vfork: its pid is not the report pid), nor from a thread inside
+// the allocator (exit() from a signal handler that interrupted it: the first
+// thread's reports may need the lock it holds), nor a second call from the thread
+// already exiting (exit() from an exit handler, which glibc continues).
+static int swm_exit_reports_wanted;
+typedef void (*swm_exit_full_fn)(int);
+static swm_exit_full_fn swm_next_exit_full;
+
+void swm_exit_reports_want(void) { swm_exit_reports_wanted = 1; }
+
+void exit(int status) {
+    if (swm_exit_reports_wanted && swm_tls_locks == 0 && getpid() == swm_report_pid) {
+        pid_t me = (pid_t)syscall(SYS_gettid), owner = 0;
+        if (!__atomic_compare_exchange_n(&swm_exit_owner, &owner, me, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
+            owner != me) {
+            pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+            for (;;) pause();
+        }
+    }
+    swm_exit_full_fn next = swm_next_exit_full;
+    if (next == NULL) next = (swm_exit_full_fn)swm_next_definition((void **)&swm_next_exit_full, "exit");
+    if (next != NULL) next(status);
+    swm_exit_now(status);
+}
+
 // ---- Load, exit, fork ------------------------------------------------------------
 uintptr_t swm_main_stack_top __attribute__((visibility("hidden")));
 
@@ -115,6 +150,7 @@ __attribute__((constructor)) static void swm_constructor(int argc, char **argv, 
     swm_on_load();
     pthread_atfork(swm_fork_prepare, swm_fork_parent, swm_fork_child);
     swm_next_definition((void **)&swm_next_exit, "_exit");
+    swm_next_definition((void **)&swm_next_exit_full, "exit");
     swm_note_report_pid();
     pthread_atfork(NULL, NULL, swm_note_report_pid);
 }

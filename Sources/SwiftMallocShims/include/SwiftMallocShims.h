@@ -171,6 +171,8 @@ static inline void swm_locks_reset(void) { swm_tls_locks = 0; swm_tls_deferred_s
 /// Installs the handler that writes the exit reports when SIGINT, SIGTERM, SIGHUP
 /// or SIGPIPE ends the process, for those of them whose action is the default.
 void swm_install_signal_reports(void);
+/// The library has exit reports to write: a second thread's exit() waits for the first's.
+void swm_exit_reports_want(void);
 
 // ---- Atomics on plain words ---------------------------------------------------
 static inline uintptr_t swm_load_acquire(uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
