@@ -566,6 +566,20 @@ print(t["alloc_count"], t["free_count"], t["live_count"], t["live_bytes"], h["re
 }
 check "profile/reallocs in place, and the heap's requested bytes and peak, in full and sampled mode" realloc_chain_case
 
+# Sampled estimates without bias where a sample stands for a fraction of a block
+# more (blocks as large as the mean gap), and for realloc(NULL, n), which the
+# sampler missed (Tests/profile/sampled_weights.c).
+sampled_weights_case() {
+    local prog="$work/sampled_weights" dir="$work/sampled_weights.d"
+    build_profile_prog sampled_weights || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE_SAMPLE=65536 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/r.report" "$prog" >"$dir/out" 2>&1 || { show output "$dir/out"; return 1; }
+    "$cli" report "$dir/r.report" --format json >"$dir/r.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    python3 "$checks" sampled-allocs "$dir/r.json" grow_from_null 1000000 64000000 0.12 || return 1
+    python3 "$checks" sampled-allocs "$dir/r.json" mean_sized 2000 131072000 0.12
+}
+check "profile/sampled estimates of realloc(NULL) and of blocks the size of the gap" sampled_weights_case
+
 # A signal handler's allocations: the frame between the handler and the code it
 # interrupted is the kernel's signal return trampoline, named as such (glibc's
 # __restore_rt), not the function before it (Tests/profile/signal_frame.c).

@@ -212,7 +212,9 @@ public func swiftmalloc_calloc(_ count: Int, _ size: Int) -> UnsafeMutableRawPoi
 
 @_cdecl("swiftmalloc_realloc")
 public func swiftmalloc_realloc(_ ptr: UnsafeMutableRawPointer?, _ size: Int) -> UnsafeMutableRawPointer? {
-    guard let ptr else { return swiftmalloc_malloc(size) }
+    // realloc(NULL, n) is malloc(n), but by the general path while a profiler runs:
+    // the fast path does not charge the sampling profiler's countdown.
+    guard let ptr else { return swm_heap_get()?.assumingMemoryBound(to: Heap.self).pointee.profiler != nil ? mallocSlow(UInt(bitPattern: size)) : swiftmalloc_malloc(size) }
     if size == 0 {
         freeSlow(UInt(bitPattern: ptr), call: "realloc()")
         return nil

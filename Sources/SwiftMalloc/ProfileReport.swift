@@ -150,7 +150,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             out.text(" call sites; live at exit ")
             out.bytes(liveBytes)
             out.text(" in ")
-            out.decimal(liveCount)
+            out.decimal(profiler.reportedCount(liveCount))
             out.text(" blocks from ")
             out.decimal(liveSites)
             out.text(" sites; peak ")
@@ -351,16 +351,16 @@ extension UnsafeMutablePointer where Pointee == Heap {
             }
             let atPeak = profiler.valuesAtPeak(s)
             out.text("stat "); out.decimal(UInt(id))
-            out.byte(32); out.decimal(s.pointee.allocCount)
+            out.byte(32); out.decimal(profiler.reportedCount(s.pointee.allocCount))
             out.byte(32); out.decimal(s.pointee.allocBytes)
-            out.byte(32); out.decimal(s.pointee.freeCount)
+            out.byte(32); out.decimal(profiler.reportedCount(s.pointee.freeCount))
             // Live values below zero are possible only while other threads have
             // counts not yet merged (ProfileTally.swift).
-            out.byte(32); out.decimal(atLeastZero(s.pointee.liveCount))
+            out.byte(32); out.decimal(profiler.reportedCount(atLeastZero(s.pointee.liveCount)))
             out.byte(32); out.decimal(atLeastZero(s.pointee.liveBytes))
             out.byte(32); out.decimal(atLeastZero(s.pointee.liveHeld))
             out.byte(32); out.decimal(atLeastZero(atPeak ? s.pointee.peakLiveBytes : s.pointee.liveBytes))
-            out.byte(32); out.decimal(atLeastZero(atPeak ? s.pointee.peakLiveCount : s.pointee.liveCount))
+            out.byte(32); out.decimal(profiler.reportedCount(atLeastZero(atPeak ? s.pointee.peakLiveCount : s.pointee.liveCount)))
             out.byte(10)
             id &+= 1
         }

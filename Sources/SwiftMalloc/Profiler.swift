@@ -15,8 +15,12 @@
 // lock held, except the internal memory lock it may take inside.
 import SwiftMallocShims
 
+/// Fraction bits of the block counts of a site in sampled mode (Profiler.scaled).
+let sampledCountShift: UInt = 16
+
 /// One call site: a distinct stack. Counters are exact in full mode and scaled
-/// estimates in sampled mode (see ProfileMath). 128 bytes, in an array that starts
+/// estimates in sampled mode (see ProfileMath), where the counts (not the bytes)
+/// are in units of 2^-sampledCountShift blocks. 128 bytes, in an array that starts
 /// on a page: what every allocation and free of the site reads and writes (the
 /// epoch and the six counters) fills the first cache line of its entry.
 struct Site {
@@ -273,11 +277,20 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         return id
     }
 
-    /// Counter increments for one block: 1 and its bytes, or the sampled estimate.
+    /// Counter increments for one block: 1 and its bytes, or the sampled estimate,
+    /// whose count is in units of 2^-sampledCountShift blocks (a sample of a block
+    /// as large as the mean gap stands for about 1.58 blocks: a whole count would
+    /// make that 2, a bias of 26%).
     @inline(__always) private func scaled(_ size: UInt, _ held: UInt, site: UInt32) -> (count: UInt, bytes: UInt, held: UInt) {
         if pointee.sampleMean == 0 || site == 0 { return (1, size, held) }
         let w = ProfileMath.weight(size: size, mean: pointee.sampleMean)
-        return (UInt(w + 0.5), UInt(Double(size) * w + 0.5), UInt(Double(held) * w + 0.5))
+        return (UInt(w * Double(UInt(1) << sampledCountShift) + 0.5), UInt(Double(size) * w + 0.5), UInt(Double(held) * w + 0.5))
+    }
+
+    /// A site's block count as the report gives it: whole blocks (sampled mode
+    /// keeps fractions of a block, see `scaled`).
+    @inline(__always) func reportedCount(_ c: UInt) -> UInt {
+        pointee.sampleMean == 0 ? c : (c &+ (UInt(1) << (sampledCountShift &- 1))) >> sampledCountShift
     }
 
     /// Whether the site's `peakLive…` fields hold its values at the heap's last peak;

@@ -6,6 +6,7 @@ prints a one-line summary and exits 0.
     checks.py leaks JSON SCALE            leaky's live-at-exit sites, exact
     checks.py live JSON FUNCTION BYTES COUNT [ALLOCS]   one function's sites, exact
     checks.py sampled JSON FUNCTION BYTES TOLERANCE
+    checks.py sampled-allocs JSON FUNCTION COUNT BYTES TOLERANCE   estimated allocations
     checks.py collapsed FILE              folded stacks of a leaky run
     checks.py diff JSON                   leaky LEAKY_SCALE=1 -> 2
     checks.py png FILE                    a rendered SVG is not blank
@@ -137,6 +138,19 @@ def check_sampled(path, function, expected, tolerance):
         problem(f"{function}: estimated {got} B live, expected {expected} B within +-{tolerance:.0%} "
                 f"({low:.0f}..{high:.0f})")
     finish(f"{function}: estimated {got} B live, truth {expected} B ({(got - expected) / expected:+.1%})")
+
+
+def check_sampled_allocs(path, function, count, bytes_, tolerance):
+    doc = load(path)
+    if doc["source"]["mode"] != "sampled":
+        problem(f"mode is {doc['source']['mode']!r}, expected 'sampled'")
+    made = sum(s["alloc_count"] for s in doc["sites"] if top_function(s) == function)
+    size = sum(s["alloc_bytes"] for s in doc["sites"] if top_function(s) == function)
+    for what, got, truth in (("allocations", made, count), ("bytes", size, bytes_)):
+        if not truth * (1 - tolerance) <= got <= truth * (1 + tolerance):
+            problem(f"{function}: estimated {got} {what}, expected {truth} within +-{tolerance:.0%}")
+    finish(f"{function}: estimated {made} allocations ({(made - count) / count:+.1%}) "
+           f"and {size} B ({(size - bytes_) / bytes_:+.1%})")
 
 
 def parse_collapsed(path):
@@ -376,6 +390,8 @@ def main():
         check_leaks(args[0], int(args[1]))
     elif cmd == "live":
         check_live(args[0], args[1], int(args[2]), int(args[3]), int(args[4]) if len(args) > 4 else None)
+    elif cmd == "sampled-allocs":
+        check_sampled_allocs(args[0], args[1], int(args[2]), int(args[3]), float(args[4]))
     elif cmd == "sampled":
         check_sampled(args[0], args[1], int(args[2]), float(args[3]))
     elif cmd == "collapsed":
