@@ -905,6 +905,31 @@ check "profile/cached stack walks equal libunwind's (6)" walk_case
 walk_sampled_case() { walk_run SWIFTMALLOC_PROFILE_SAMPLE=1 walk-sampled "sampled stacks"; }
 check "profile/sampled captures take the cached walk, equal to libunwind's" walk_sampled_case
 
+# Code without unwind tables that keeps data in rbp: libunwind guesses the next
+# frame from rbp and reads a return address of 0, where its backtrace ends. The
+# learned rules end there too: every allocation at the one-frame stack libunwind
+# gives, in each walk mode (Tests/profile/zero_return.c).
+zero_return_case() {
+    local prog="$work/zero_return" dir="$work/zero_return.d" walk
+    build_profile_prog zero_return -pthread || return 1
+    for walk in cached check libunwind; do
+        timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+            SWIFTMALLOC_PROFILE_WALK=$walk SWIFTMALLOC_REPORT="$dir/$walk.report" "$prog" >"$dir/$walk.out" 2>&1 ||
+            { show output "$dir/$walk.out"; return 1; }
+        "$cli" report "$dir/$walk.report" --format json >"$dir/$walk.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        echo -n "    $walk:"
+        python3 "$checks" one-stack "$dir/$walk.json" alloc_without_cfi 40 1 || return 1
+    done
+    # The check's counts are printed at exit: by the run without QUIET.
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_WALK=check \
+        SWIFTMALLOC_REPORT="$dir/counts.report" "$prog" >"$dir/counts.out" 2>&1 || { show output "$dir/counts.out"; return 1; }
+    walk_check_ok "$dir/counts.out"
+    [ "${WALK_COMPARED:-0}" -ge 30 ] && [ "${WALK_DIFFERED:-1}" -eq 0 ] ||
+        { echo "    check: ${WALK_COMPARED:-no} cached walks compared, ${WALK_DIFFERED:-?} differed"; return 1; }
+    echo "    check: $WALK_COMPARED cached walks compared with libunwind, $WALK_DIFFERED differed"
+}
+check "profile/code without unwind tables: stacks end where libunwind's backtrace ends" zero_return_case
+
 # A program that unloads a plugin and loads another where it was, whose code has
 # the same return address over a frame of another size: after the dlclose (which
 # the library passes on and notes) neither the learned frame rules nor

@@ -175,6 +175,13 @@ static int swm_walk_learn_now(uintptr_t *frames, int max) {
         swm_unw_get_reg(&cursor, UNW_REG_SP, &sp);
         swm_unw_get_reg(&cursor, UNW_X86_64_RBP, &bp);
         walked++;
+        // A return address of 0 ends the stack, as it ends unw_backtrace's: libunwind
+        // guessed this frame from rbp (code without unwind tables), and the frame
+        // before it is learned as the last, so cached walks stop where libunwind's do.
+        if (have_prev && ip == 0) {
+            ended = 1;
+            break;
+        }
         if (have_prev || !swm_is_self_frame(ip)) {
             if (have_prev) {
                 uintptr_t save = 0;

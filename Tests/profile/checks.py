@@ -7,6 +7,7 @@ prints a one-line summary and exits 0.
     checks.py live JSON FUNCTION BYTES COUNT [ALLOCS]   one function's sites, exact
     checks.py sampled JSON FUNCTION BYTES TOLERANCE
     checks.py sampled-allocs JSON FUNCTION COUNT BYTES TOLERANCE   estimated allocations
+    checks.py one-stack JSON FUNCTION COUNT DEPTH   all of a function's allocations at one stack
     checks.py collapsed FILE              folded stacks of a leaky run
     checks.py diff JSON                   leaky LEAKY_SCALE=1 -> 2
     checks.py png FILE                    a rendered SVG is not blank
@@ -151,6 +152,21 @@ def check_sampled_allocs(path, function, count, bytes_, tolerance):
             problem(f"{function}: estimated {got} {what}, expected {truth} within +-{tolerance:.0%}")
     finish(f"{function}: estimated {made} allocations ({(made - count) / count:+.1%}) "
            f"and {size} B ({(size - bytes_) / bytes_:+.1%})")
+
+
+def check_one_stack(path, function, count, depth):
+    doc = load(path)
+    sites = [s for s in doc["sites"] if top_function(s) == function]
+    if len(sites) != 1:
+        problem(f"{function}: {len(sites)} sites, expected one: " + "; ".join(
+            f"{s['alloc_count']} allocations at " + " <- ".join(f["address"] for f in s["frames"]) for s in sites))
+    else:
+        s = sites[0]
+        frames = [f["address"] for f in s["frames"]]
+        if s["alloc_count"] != count or len(frames) != depth or "0x0" in frames:
+            problem(f"{function}: {s['alloc_count']} allocations at {' <- '.join(frames)}, "
+                    f"expected {count} at a stack of {depth} frames")
+    finish(f"{function}: {count} allocations at one stack of {depth} frame(s)")
 
 
 def parse_collapsed(path):
@@ -390,6 +406,8 @@ def main():
         check_leaks(args[0], int(args[1]))
     elif cmd == "live":
         check_live(args[0], args[1], int(args[2]), int(args[3]), int(args[4]) if len(args) > 4 else None)
+    elif cmd == "one-stack":
+        check_one_stack(args[0], args[1], int(args[2]), int(args[3]))
     elif cmd == "sampled-allocs":
         check_sampled_allocs(args[0], args[1], int(args[2]), int(args[3]), float(args[4]))
     elif cmd == "sampled":
