@@ -136,16 +136,19 @@ void swm_helpers_fork_child(void) {
 
 /// Calls `call(a, b)` with the helpers paused. A call that fails with EINVAL
 /// after a pause that waited for a helper is retried (for at most about 2 s) while
-/// the process has more threads than it will have once the helper is gone.
+/// the process has more threads than it will have once the helper is gone, and
+/// once more when it has no more: the helper may have gone between the call and
+/// the count.
 static int swm_call_paused(int (*call)(int, int), int a, int b) {
     int expected = swm_helpers_pause();
     int rc = call(a, b);
     for (int i = 0; rc != 0 && errno == EINVAL && expected != 0 && i < 20000; i++) {
         int threads = swm_thread_count();
-        if (threads >= 0 && expected > 0 && threads <= expected) break;
+        int gone = threads >= 0 && expected > 0 && threads <= expected;
         if (threads < 0 && i >= 2000) break;
-        swm_pause_sleep();
+        if (!gone) swm_pause_sleep();
         rc = call(a, b);
+        if (gone) break;
     }
     int saved = errno;
     swm_helpers_resume();
