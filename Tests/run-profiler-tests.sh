@@ -1020,6 +1020,43 @@ fp_walk_case() {
 }
 check "profile/frame-pointer walk: exact leaks, and no data taken for return addresses" fp_walk_case
 
+# Code generated at run time lies in no loaded object: the frame-pointer walk
+# keeps the program's call into the library wherever it lies, and the other walks
+# find it too (Tests/profile/generated_code.c).
+generated_code_case() {
+    local prog="$work/generated_code" dir="$work/generated_code.d" walk
+    build_profile_prog generated_code -fno-omit-frame-pointer || return 1
+    for walk in fp cached libunwind; do
+        timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+            SWIFTMALLOC_PROFILE_WALK=$walk SWIFTMALLOC_REPORT="$dir/$walk.report" "$prog" >"$dir/$walk.out" 2>&1 ||
+            { show output "$dir/$walk.out"; return 1; }
+        grep -q skipped "$dir/$walk.out" && { echo "    skipped (not x86-64)"; return 0; }
+        "$cli" report "$dir/$walk.report" --format json >"$dir/$walk.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        echo -n "    $walk:"
+        python3 "$checks" caller-live "$dir/$walk.json" call_generated 624 13 || return 1
+    done
+}
+check "profile/stacks through code generated at run time" generated_code_case
+
+# The frame-pointer walk through a library loaded a moment ago: a dlopen makes
+# the next lookup that misses look for new objects (Tests/profile/fp_new_code.c).
+fp_new_code_case() {
+    local dir="$work/fp_new_code.d" through
+    mkdir -p "$dir"
+    { "$CC" -O2 -g -fno-omit-frame-pointer -shared -fPIC -DFRAME=8 "$root/Tests/profile/dlclose_plugin.c" -o "$dir/plugin-a.so" &&
+      "$CC" -O2 -g -fno-omit-frame-pointer -shared -fPIC -DFRAME=88 "$root/Tests/profile/dlclose_plugin.c" -o "$dir/plugin-b.so" &&
+      "$CC" -O2 -g -fno-omit-frame-pointer "$root/Tests/profile/fp_new_code.c" -o "$dir/fp_new_code" -ldl; } >"$dir/cc.log" 2>&1 ||
+        { show compiler "$dir/cc.log"; return 1; }
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_PROFILE_WALK=fp \
+        SWIFTMALLOC_REPORT="$dir/r.report" "$dir/fp_new_code" "$dir/plugin-a.so" "$dir/plugin-b.so" >"$dir/out" 2>&1 ||
+        { show output "$dir/out"; return 1; }
+    "$cli" report "$dir/r.report" --format collapsed --metric live-bytes >"$dir/r.folded" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    through=$(grep ';plugin_alloc;inner_alloc ' "$dir/r.folded" | awk '{s += $NF} END {print s + 0}')
+    echo "    $through B of 512 live through the plugins at their stacks"
+    [ "$through" -eq 512 ] || { show "folded stacks" "$dir/r.folded"; return 1; }
+}
+check "profile/frame-pointer walk through a library loaded a moment ago" fp_new_code_case
+
 # A fork while another thread is inside libunwind (which holds its own lock and the
 # loader's dl_iterate_phdr lock, neither reset in a child): the child's first
 # capture must not hang. The program stalls the other thread inside

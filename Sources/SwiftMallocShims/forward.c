@@ -39,6 +39,10 @@ SWM_PROTECT(swiftmalloc_calloc)
 SWM_PROTECT(swiftmalloc_realloc)
 SWM_PROTECT(swiftmalloc_free)
 __attribute__((used)) static void *const swm_protected_refs[] = { SWM_API(SWM_REFERENCE) };
+/// The program's dlopen calls so far, counted before libc's dlopen runs (none in
+/// the prefixed build, which has no dlopen): the frame-pointer walk's code table
+/// looks for new objects at its next miss when this has changed (unwind.c).
+__attribute__((visibility("hidden"))) unsigned long swm_dlopen_calls;
 // The prefixed-only build (libswiftmalloc-prefixed.so) leaves the reserved names
 // to the system allocator and exports only the swiftmalloc_* functions.
 #ifndef SWIFTMALLOC_PREFIXED_ONLY
@@ -100,6 +104,7 @@ __attribute__((constructor)) static void swm_dlopen_setup(void) {
 _Static_assert(RTLD_DEEPBIND == 8, "RTLD_DEEPBIND is cleared with andl $-9");
 __asm__(".text\n.globl dlopen\n.type dlopen,@function\n.p2align 4\n"
         "dlopen:\n"
+        "\tlock addq $1, swm_dlopen_calls(%rip)\n"
         "\tmovq swm_next_dlopen(%rip), %rax\n"
         "\ttestq %rax, %rax\n"
         "\tjz 2f\n"

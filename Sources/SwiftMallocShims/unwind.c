@@ -307,8 +307,9 @@ void swm_unwind_fork_child(void) {
 // every thread of such a program stacks of its own, ending in values from its
 // stack. Two tables: a rebuild fills the one not in use and then publishes it. A
 // lookup that misses rebuilds when the loader has added objects since
-// (dlpi_adds), checked at most every 100 ms, so code loaded later is found
-// within that time.
+// (dlpi_adds), checked at the first miss after a dlopen call of the program's
+// and otherwise at most every 100 ms, so code loaded later is found within that
+// time (the loader's own loads, libc's NSS modules for one, pass no dlopen of ours).
 enum { SWM_CODE_RANGES = 512 };
 typedef struct { uintptr_t start, end; } swm_code_range;
 static swm_code_range swm_code[2][SWM_CODE_RANGES];
@@ -316,6 +317,8 @@ static int swm_code_count[2];
 static int swm_code_current;           // the table lookups read (0 or 1)
 static unsigned long long swm_code_adds;
 static uint64_t swm_code_checked_at;   // swm_now_ns of the last check for new objects
+static unsigned long swm_code_dlopens_seen;   // swm_dlopen_calls at the last check
+extern unsigned long swm_dlopen_calls;
 static int32_t swm_code_lock;
 /// Set in a forked child: another thread of the parent may have held the loader's
 /// lock that dl_iterate_phdr takes, so the child keeps the table it inherited.
@@ -386,7 +389,11 @@ static int swm_is_code(uintptr_t a) {
     if (swm_code_find(a)) return 1;
     if (swm_code_frozen) return 0;
     uint64_t now = swm_now_ns();
-    if (now - __atomic_load_n(&swm_code_checked_at, __ATOMIC_RELAXED) < 100000000ull) return 0;
+    unsigned long dlopens = __atomic_load_n(&swm_dlopen_calls, __ATOMIC_RELAXED);
+    if (dlopens == __atomic_load_n(&swm_code_dlopens_seen, __ATOMIC_RELAXED) &&
+        now - __atomic_load_n(&swm_code_checked_at, __ATOMIC_RELAXED) < 100000000ull)
+        return 0;
+    __atomic_store_n(&swm_code_dlopens_seen, dlopens, __ATOMIC_RELAXED);
     __atomic_store_n(&swm_code_checked_at, now, __ATOMIC_RELAXED);
     unsigned long long adds = swm_code_adds;
     dl_iterate_phdr(swm_read_adds, &adds);
@@ -401,7 +408,10 @@ static int swm_is_code(uintptr_t a) {
 /// (whose thread pointer lies below its stack) below its environment array
 /// (swm_main_stack_top; without it, as far as the chain goes up in steps under
 /// 1 MiB). Stops at a return address outside code, or when the chain does not go
-/// up the stack.
+/// up the stack; except the first one above the library's frames, read from a
+/// frame of the library's own, which is the program's call into it and is kept
+/// wherever it lies (code generated at run time, or a library loaded since the
+/// code table was last rebuilt).
 static int swm_fp_walk(uintptr_t *frames, int max) {
     uintptr_t *fp = (uintptr_t *)__builtin_frame_address(0);
     uintptr_t tp = 0;
@@ -415,7 +425,9 @@ static int swm_fp_walk(uintptr_t *frames, int max) {
     while (fp != NULL && n < max && (uintptr_t)(fp + 2) <= top) {
         uintptr_t *next = (uintptr_t *)fp[0];
         uintptr_t ret = fp[1];
-        if (ret == 0 || !swm_is_code(ret)) break;
+        if (ret == 0) break;
+        int called_us = n == 0 || swm_is_self_frame(frames[n - 1]);
+        if (!swm_is_code(ret) && !called_us) break;
         frames[n++] = ret;
         if (next <= fp || (uintptr_t)next - (uintptr_t)fp > (1u << 20) || ((uintptr_t)next & 7)) break;
         fp = next;

@@ -8,6 +8,7 @@ prints a one-line summary and exits 0.
     checks.py sampled JSON FUNCTION BYTES TOLERANCE
     checks.py sampled-allocs JSON FUNCTION COUNT BYTES TOLERANCE   estimated allocations
     checks.py one-stack JSON FUNCTION COUNT DEPTH   all of a function's allocations at one stack
+    checks.py caller-live JSON FUNCTION BYTES COUNT   live blocks whose second frame is FUNCTION
     checks.py collapsed FILE              folded stacks of a leaky run
     checks.py diff JSON                   leaky LEAKY_SCALE=1 -> 2
     checks.py png FILE                    a rendered SVG is not blank
@@ -167,6 +168,15 @@ def check_one_stack(path, function, count, depth):
             problem(f"{function}: {s['alloc_count']} allocations at {' <- '.join(frames)}, "
                     f"expected {count} at a stack of {depth} frames")
     finish(f"{function}: {count} allocations at one stack of {depth} frame(s)")
+
+
+def check_caller_live(path, function, bytes_, count):
+    doc = load(path)
+    sites = [s for s in doc["sites"] if len(s["frames"]) > 1 and s["frames"][1]["function"] == function]
+    got = (sum(s["live_bytes"] for s in sites), sum(s["live_count"] for s in sites))
+    if got != (bytes_, count):
+        problem(f"{function}: live {got[0]} B in {got[1]} blocks one frame below the top, expected {bytes_} B in {count} blocks")
+    finish(f"{function}: {bytes_} B in {count} blocks live one frame below the top")
 
 
 def parse_collapsed(path):
@@ -406,6 +416,8 @@ def main():
         check_leaks(args[0], int(args[1]))
     elif cmd == "live":
         check_live(args[0], args[1], int(args[2]), int(args[3]), int(args[4]) if len(args) > 4 else None)
+    elif cmd == "caller-live":
+        check_caller_live(args[0], args[1], int(args[2]), int(args[3]))
     elif cmd == "one-stack":
         check_one_stack(args[0], args[1], int(args[2]), int(args[3]))
     elif cmd == "sampled-allocs":
