@@ -215,6 +215,73 @@ EOF
         echo "    clear errors, non-zero exit"
     }
     check "report/errors" bad_case
+
+    # mini_profile FILE LINE...: a profile with a header, the given records and an end line.
+    mini_profile() {
+        local file=$1
+        shift
+        { printf '%s\n' "swiftmalloc-profile 1" "pid 77" "command ./mini" "mode full" "depth 32" \
+              "unwinder libunwind" "elapsed_ns 3000000" "reason exit"
+          printf '%s\n' "$@" end; } >"$file"
+    }
+
+    # no_trap ERRFILE: stderr shows no Swift runtime trap or crash.
+    no_trap() {
+        ! grep -qE "Fatal error|runtime failure|Backtrace|Illegal instruction|Segmentation" "$1"
+    }
+
+    # A module whose file offset, added to its size, passes what an off_t holds:
+    # the line is malformed; it used to trap on the arithmetic or the seek.
+    module_offset_case() {
+        local d="$work/module_offset.d" problems=() rc
+        mkdir -p "$d"
+        mini_profile "$d/wrap.report" "module 0x1000 0x2000 0xffffffffffffffff $fx/sites" "site 1 1 0x1800" \
+            "stat 1 1 10 0 1 10 16 10 1"
+        mini_profile "$d/seek.report" "module 0x1000 0x2000 0x7fffffffffffffff $fx/sites" "site 1 1 0x1800" \
+            "stat 1 1 10 0 1 10 16 10 1"
+        mini_profile "$d/inverted.report" "module 0x2000 0x1000 0x0 $fx/sites" "site 1 1 0x1800" \
+            "stat 1 1 10 0 1 10 16 10 1"
+        for r in wrap seek inverted; do
+            for args in "" "--no-symbolize" "--format json" "--format collapsed" "--format svg" "--no-symbolize --format svg"; do
+                # shellcheck disable=SC2086
+                "$cli" report "$d/$r.report" $args >"$d/out" 2>"$d/err"
+                rc=$?
+                [ "$rc" -eq 0 ] && no_trap "$d/err" || problems+=("$r.report $args: exit status $rc")
+                if [ -z "$args" ]; then
+                    grep -q "skipped 1 malformed line (line 9)" "$d/out" || problems+=("$r.report: no malformed-line warning")
+                fi
+            done
+            "$cli" diff "$d/$r.report" "$d/$r.report" --no-symbolize >"$d/out" 2>"$d/err"
+            rc=$?
+            [ "$rc" -eq 0 ] && no_trap "$d/err" || problems+=("diff of $r.report: exit status $rc")
+        done
+        if [ ${#problems[@]} -gt 0 ]; then
+            printf '    %s\n' "${problems[@]}"
+            show stderr "$d/err"
+            return 1
+        fi
+        echo "    offsets 2^64-1 and 2^63-1, and an end before the start: malformed lines, every format and diff"
+    }
+    check "report/module offsets no file can have are malformed lines, never a trap" module_offset_case
+
+    # A module path that names a FIFO: opening it for reading would wait for a
+    # writer forever. Only regular files are opened, none under --no-symbolize.
+    module_fifo_case() {
+        local d="$work/module_fifo.d" rc args
+        mkdir -p "$d"
+        rm -f "$d/fifo"
+        mkfifo "$d/fifo" || { echo "    mkfifo failed"; return 1; }
+        mini_profile "$d/fifo.report" "module 0x1000 0x2000 0x0 $d/fifo" "site 1 1 0x1800" "stat 1 1 10 0 1 10 16 10 1"
+        for args in "--no-symbolize" ""; do
+            # shellcheck disable=SC2086
+            timeout 10 "$cli" report "$d/fifo.report" $args >"$d/out" 2>"$d/err"
+            rc=$?
+            [ "$rc" -eq 0 ] || { echo "    report $args: exit status $rc (124: it hung)"; show stderr "$d/err"; return 1; }
+        done
+        grep -q "fifo is not a regular file" "$d/out" || { echo "    no warning about the FIFO"; show report "$d/out"; return 1; }
+        echo "    a FIFO as a module: not opened, frames shown as module+offset, with a warning"
+    }
+    check "report/a module path naming a FIFO is never opened" module_fifo_case
 fi
 
 # ---------------------------------------------------------------------------

@@ -19,6 +19,11 @@ struct ModuleRecord {
     var path: String
 
     func contains(_ address: UInt64) -> Bool { address >= start && address < end }
+
+    /// The file offset of an address in the mapping. Records are checked when
+    /// read so that this does not wrap for an address the mapping contains; it
+    /// wraps rather than traps for any other.
+    func fileOffset(of address: UInt64) -> UInt64 { address &- start &+ fileOffset }
 }
 
 /// A site's counters (`stat` record). Exact in full mode, scaled estimates in
@@ -302,7 +307,11 @@ extension Profile {
             reason = String(fields[1])
         case "module", "unloaded":
             guard fields.count >= 5, let start = Profile.address(fields[1]), let end = Profile.address(fields[2]),
-                  let offset = Profile.address(fields[3]) else { return false }
+                  let offset = Profile.address(fields[3]), start < end else { return false }
+            // Every address in the mapping must have a file offset a file can have
+            // (an off_t): offsets are computed as `address - start + offset`.
+            let (last, overflow) = (end - 1 - start).addingReportingOverflow(offset)
+            guard !overflow, last <= UInt64(Int64.max) else { return false }
             // The path is the rest of the line: it may contain spaces.
             var rest = line[...]
             for _ in 0..<4 {
