@@ -264,6 +264,29 @@ EOF
     }
     check "report/module offsets no file can have are malformed lines, never a trap" module_offset_case
 
+    # A stack far deeper than any recorder writes (a crafted file): the flame
+    # graph is laid out without recursion.
+    deep_svg_case() {
+        local d="$work/deep_svg.d"
+        mkdir -p "$d"
+        python3 - "$d/deep.report" 25000 <<'PY'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+frames = " ".join(hex(0x401000 + 16 * i) for i in range(n))
+with open(path, "w") as f:
+    f.write("swiftmalloc-profile 1\npid 9\ncommand ./deep\nmode full\ndepth 100000\nunwinder libunwind\n"
+            "elapsed_ns 1000\nreason exit\n")
+    f.write(f"site 1 {n} {frames}\nstat 1 1 64 0 1 64 64 64 1\nsample 500 64 4096\nend\n")
+PY
+        timeout "$timeout_s" "$cli" report "$d/deep.report" --format svg --no-symbolize -o "$d/deep.svg" 2>"$d/err" ||
+            { echo "    exit status $?"; show stderr "$d/err"; return 1; }
+        python3 -c 'import sys, xml.etree.ElementTree as ET
+n = sum(1 for e in ET.parse(sys.argv[1]).iter() if e.get("class") == "f")
+assert n == 25001, n
+print("    25,000 frames deep: %d frames drawn, well-formed XML" % n)' "$d/deep.svg"
+    }
+    check "report/svg of a stack 25,000 frames deep" deep_svg_case
+
     # A module path that names a FIFO: opening it for reading would wait for a
     # writer forever. Only regular files are opened, none under --no-symbolize.
     module_fifo_case() {
