@@ -305,6 +305,44 @@ print("    25,000 frames deep: %d frames drawn, well-formed XML" % n)' "$d/deep.
         echo "    a FIFO as a module: not opened, frames shown as module+offset, with a warning"
     }
     check "report/a module path naming a FIFO is never opened" module_fifo_case
+
+    # Output that cannot be written: a closed stdout is an error, a reader that
+    # went away (SIGPIPE ignored, so the write fails with EPIPE) ends the tool
+    # quietly with 141, as the signal would.
+    output_errors_case() {
+        local d="$work/output_errors.d" rc
+        mkdir -p "$d"
+        "$cli" report "$fx/a.report" --no-symbolize >&- 2>"$d/err"
+        rc=$?
+        [ "$rc" -ne 0 ] && no_trap "$d/err" && [ "$(wc -l <"$d/err")" -eq 1 ] &&
+            grep -q "standard output is closed" "$d/err" ||
+            { echo "    closed stdout: exit status $rc"; show stderr "$d/err"; return 1; }
+        python3 - "$d/big.report" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("swiftmalloc-profile 1\npid 9\ncommand ./big\nmode full\ndepth 32\n")
+    for i in range(1, 4001):
+        f.write(f"site {i} 3 {hex(0x401000 + i)} {hex(0x402000 + i)} {hex(0x403000 + i)}\n")
+        f.write(f"stat {i} 1 {i} 0 1 {i} {i} {i} 1\n")
+    f.write("end\n")
+PY
+        rc=$( (trap '' PIPE; "$cli" report "$d/big.report" --format json --no-symbolize 2>"$d/err" | head -c1 >/dev/null
+               echo "${PIPESTATUS[0]}") )
+        [ "$rc" -eq 141 ] && no_trap "$d/err" && [ ! -s "$d/err" ] ||
+            { echo "    broken pipe with SIGPIPE ignored: exit status $rc, expected 141 and no message"; show stderr "$d/err"; return 1; }
+        echo "    closed stdout: one-line error, status $rc; broken pipe: quiet, status 141"
+    }
+    check "report/a closed stdout or a broken pipe ends with an error, not a trap" output_errors_case
+
+    output_directory_case() {
+        local rc
+        "$cli" report "$fx/a.report" --no-symbolize -o "$work" >/dev/null 2>"$work/err"
+        rc=$?
+        [ "$rc" -ne 0 ] && grep -q "^Error: cannot write $work: it is a directory$" "$work/err" ||
+            { echo "    -o DIRECTORY: status $rc"; show stderr "$work/err"; return 1; }
+        echo "    -o DIRECTORY: $(cat "$work/err")"
+    }
+    check "report/-o naming a directory is a clear error" output_directory_case
 fi
 
 # ---------------------------------------------------------------------------
@@ -430,6 +468,18 @@ fake_case() {
     echo "    forking command: the command's own profile shown, the child's listed"
 }
 check "run/choosing the profile (stand-in recorder)" fake_case
+
+# The command's status is this tool's, even when its own messages cannot be
+# written (stderr closed: the report and notes go nowhere).
+closed_stderr_case() {
+    local rc
+    (cd "$work" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run --report "$work/closed.%p" -- sh -c 'exit 5' 2>&-) \
+        >/dev/null
+    rc=$?
+    [ "$rc" -eq 5 ] || { echo "    exit status $rc with stderr closed, expected 5"; return 1; }
+    echo "    stderr closed: status 5 passed through"
+}
+check "run/the command's status wins when the report cannot be written" closed_stderr_case
 
 # ---------------------------------------------------------------------------
 # profile/*: the recorder end to end

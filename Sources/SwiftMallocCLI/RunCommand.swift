@@ -74,6 +74,9 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        // This process's own messages failing (stderr closed or a broken pipe)
+        // must not end it before the command's status is passed on.
+        signal(SIGPIPE, SIG_IGN)
         let library = try RunCommand.findLibrary()
         let cwd = FileManager.default.currentDirectoryPath
         var template = report ?? "swiftmalloc.%p.report"
@@ -299,7 +302,7 @@ struct RunCommand: ParsableCommand {
             let symbolizer = Symbolizer()
             let analysis = try AnalyzedProfile.load(path: chosen, symbolizer: symbolizer)
             let text = TextReport(analysis: analysis, top: top).render(warnings: symbolizer.warnings)
-            FileHandle.standardError.write(Data(("\n" + text).utf8))
+            StandardStreams.writeMessage("\n" + text)
         } catch {
             printError("cannot read the profile: \(error)")
         }

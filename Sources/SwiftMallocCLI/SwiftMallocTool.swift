@@ -20,6 +20,11 @@ struct SwiftMallocTool: ParsableCommand {
             """,
         subcommands: [RunCommand.self, ReportCommand.self, DiffCommand.self]
     )
+
+    static func main() {
+        StandardStreams.claimClosedDescriptors()
+        main(nil)
+    }
 }
 
 /// Report formats of `swiftmalloc report`.
@@ -41,18 +46,15 @@ func renderReport(_ analysis: AnalyzedProfile, format: OutputFormat, metric: Met
 /// Writes `text` to `path`, or to standard output when `path` is nil or "-".
 func emit(_ text: String, to path: String?) throws {
     if let path, path != "-" {
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw ProfileError("cannot write \(path): \(error.localizedDescription)")
-        }
+        try OutputFile.write(text, to: path)
     } else {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        try StandardStreams.writeOutput(text)
     }
 }
 
+/// One message on stderr, `swiftmalloc: ` first; a failure to write it is ignored.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data("swiftmalloc: \(message)\n".utf8))
+    StandardStreams.writeMessage("swiftmalloc: \(message)\n")
 }
 
 struct ReportCommand: ParsableCommand {
