@@ -343,6 +343,34 @@ PY
         echo "    -o DIRECTORY: $(cat "$work/err")"
     }
     check "report/-o naming a directory is a clear error" output_directory_case
+
+    crlf_case() {
+        local d="$work/crlf.d"
+        mkdir -p "$d"
+        sed 's/$/\r/' "$fx/a.report" >"$d/a.report"
+        cp "$fx/a.report" "$d/lf.report"
+        (cd "$d" && "$cli" report a.report >"$d/crlf.txt" 2>"$d/err" && "$cli" report lf.report >"$d/lf.txt" 2>>"$d/err") ||
+            { echo "    exit status $?"; show stderr "$d/err"; return 1; }
+        sed -i '1d' "$d/crlf.txt" "$d/lf.txt"
+        diff -u "$d/lf.txt" "$d/crlf.txt" >"$d/diff" || { echo "    CRLF and LF reports differ"; show diff "$d/diff"; return 1; }
+        echo "    a CRLF file reads as the LF one"
+    }
+    check "report/files with CRLF line ends" crlf_case
+
+    streams_input_case() {
+        local rc
+        "$cli" report <(cat "$fx/a.report") --no-symbolize >"$work/fifo.txt" 2>"$work/err" ||
+            { echo "    a process substitution: exit status $?"; show stderr "$work/err"; return 1; }
+        grep -q "LIVE AT EXIT (leaks): " "$work/fifo.txt" || { show report "$work/fifo.txt"; return 1; }
+        "$cli" report - --no-symbolize <"$fx/a.report" >"$work/stdin.txt" 2>"$work/err" ||
+            { echo "    report -: exit status $?"; show stderr "$work/err"; return 1; }
+        grep -q "LIVE AT EXIT (leaks): " "$work/stdin.txt" || { show report "$work/stdin.txt"; return 1; }
+        "$cli" report "$work" >/dev/null 2>"$work/err"
+        rc=$?
+        [ "$rc" -ne 0 ] && grep -q "is a directory" "$work/err" || { echo "    a directory: status $rc"; show stderr "$work/err"; return 1; }
+        echo "    FIFO and standard input read; a directory refused"
+    }
+    check "report/reads a FIFO and standard input; a directory is refused" streams_input_case
 fi
 
 # ---------------------------------------------------------------------------

@@ -155,15 +155,10 @@ struct Profile {
 }
 
 extension Profile {
-    /// Reads and parses a profile file.
+    /// Reads and parses a profile file, or standard input for "-".
     static func load(path: String) throws -> Profile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            if !FileManager.default.fileExists(atPath: path) {
-                throw ProfileError("\(path): no such file")
-            }
-            throw ProfileError("\(path): cannot read the file")
-        }
-        return try parse(String(decoding: data, as: UTF8.self), path: path)
+        let data = try InputFile.read(path)
+        return try parse(String(decoding: data, as: UTF8.self), path: InputFile.displayName(path))
     }
 
     /// Parses the text of a profile file. Unknown records are skipped, as the
@@ -175,10 +170,13 @@ extension Profile {
         var sawHeader = false
         var badLines: [Int] = []
 
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Lines are split on the byte: a String splits on Characters, and "\r\n"
+        // is one Character, so a file with CRLF line ends would be one line.
+        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
-            var line = rawLine
-            if line.last == "\r" { line = line.dropLast() }
+            var bytes = rawLine
+            if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
+            let line = Substring(bytes)
             if line.isEmpty { continue }
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard let record = fields.first else { continue }

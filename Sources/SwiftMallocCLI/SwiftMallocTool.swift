@@ -69,7 +69,7 @@ struct ReportCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "A profile file (swiftmalloc.<pid>.report).")
+    @Argument(help: "A profile file (swiftmalloc.<pid>.report), or - for standard input.")
     var file: String
 
     @Option(help: "Sites shown per ranking (text: 10 by default; json: all by default).")
