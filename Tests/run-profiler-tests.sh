@@ -357,6 +357,29 @@ PY
     }
     check "report/files with CRLF line ends" crlf_case
 
+    # The heap's requested figures leave out the library's own site; so do the
+    # timeline's points, and none is above the peak the report states.
+    timeline_own_case() {
+        local d="$work/timeline_own.d"
+        mkdir -p "$d"
+        mini_profile "$d/own.report" "site 1 1 0x1800" "site 2 1 0x1900" "own 2" \
+            "stat 1 3 1000 0 3 1000 1000 1000 3" "stat 2 2 100 0 2 100 128 100 2" \
+            "heap 8192 1100 8192 1100 4194304 0 0" \
+            "sample 1000 100 4096" "sample 2000 1164 8192" "sample 3000 1100 8192"
+        "$cli" report "$d/own.report" --no-symbolize --format json >"$d/own.json" 2>"$d/err" ||
+            { show stderr "$d/err"; return 1; }
+        python3 - "$d/own.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+peak = d["heap"]["peak_requested_bytes"]
+points = [s["requested_bytes"] for s in d["timeline"]]
+assert peak == 1000, peak
+assert points == [0, 1000, 1000], points
+print("    peak %d B requested; timeline %s" % (peak, points))
+PY
+    }
+    check "report/the timeline leaves out the library's own bytes and stays under the peak" timeline_own_case
+
     streams_input_case() {
         local rc
         "$cli" report <(cat "$fx/a.report") --no-symbolize >"$work/fifo.txt" 2>"$work/err" ||

@@ -211,6 +211,7 @@ extension Profile {
         profile.samples.sort { $0.elapsedNs < $1.elapsedNs }
         profile.modules.sort { $0.start < $1.start }
         profile.setOwnSiteApart()
+        profile.capTimelineAtPeak()
         try profile.checkFigures()
         return profile
     }
@@ -245,21 +246,37 @@ extension Profile {
 
     /// The site an `own` record names is not the program's: its counters go to
     /// `ownStats`, and it leaves the sites every view is made from.
-    /// The heap's requested bytes, now and at its peak, count the library's own
-    /// blocks as well: what the program requested is those less the own site's.
+    /// The heap's requested bytes, now and at its peak, and the timeline's count
+    /// the library's own blocks as well: what the program requested is those less
+    /// the own site's. When the own site's bytes were at a point of the timeline
+    /// is not recorded, so each point loses the most the record says it held (its
+    /// live bytes at the peak or at the report, whichever is larger), and no point
+    /// is shown above the program's peak.
     private mutating func setOwnSiteApart() {
         guard let id = ownSite else { return }
         let own = stats.removeValue(forKey: id) ?? .zero
         ownStats = own
         siteFrames.removeValue(forKey: id)
         pins.removeValue(forKey: id)
+        // Within range before any arithmetic: figures are checked after this.
+        func bounded(_ v: Int64) -> Int64 { max(0, min(v, Profile.maxFigure)) }
         if var h = heap {
-            // Within range before any arithmetic: figures are checked after this.
-            func bounded(_ v: Int64) -> Int64 { max(0, min(v, Profile.maxFigure)) }
             h.requestedBytes = max(0, bounded(h.requestedBytes) - bounded(own.liveBytes))
             h.peakRequestedBytes = max(0, bounded(h.peakRequestedBytes) - bounded(own.peakLiveBytes))
             heap = h
         }
+        let ownMost = max(bounded(own.liveBytes), bounded(own.peakLiveBytes))
+        for i in samples.indices {
+            samples[i].requestedBytes = max(0, bounded(samples[i].requestedBytes) - ownMost)
+        }
+    }
+
+    /// No point of the timeline above the heap's peak: the two are read at
+    /// different moments from counters that threads merge in batches, and the
+    /// peak is the figure every report states.
+    private mutating func capTimelineAtPeak() {
+        guard let peak = heap?.peakRequestedBytes else { return }
+        for i in samples.indices where samples[i].requestedBytes > peak { samples[i].requestedBytes = peak }
     }
 
     /// Applies one record; false when a known record is malformed.
