@@ -380,6 +380,25 @@ PY
     }
     check "report/the timeline leaves out the library's own bytes and stays under the peak" timeline_own_case
 
+    # Strings from the file reach a terminal and an XML document: control
+    # characters are shown escaped in text, and XML's forbidden characters
+    # are replaced in the SVG.
+    strange_strings_case() {
+        local d="$work/strange.d"
+        mkdir -p "$d"
+        printf 'swiftmalloc-profile 1\npid 5\ncommand ./x \033[2J\033]0;title\007 \357\277\277 \357\277\276 \342\200\256end\nmode full\nsite 1 1 0x1800\nstat 1 1 10 0 1 10 16 10 1\nsample 10 10 4096\nend\n' \
+            >"$d/s.report"
+        "$cli" report "$d/s.report" --no-symbolize >"$d/s.txt" 2>"$d/err" || { show stderr "$d/err"; return 1; }
+        if LC_ALL=C grep -q "$(printf '[\033\007]')" "$d/s.txt"; then echo "    raw control characters in the text report"; return 1; fi
+        grep -qF 'command   ./x \x1b[2J\x1b]0;title\x07' "$d/s.txt" ||
+            { echo "    the command line is not shown escaped"; show report "$d/s.txt"; return 1; }
+        "$cli" report "$d/s.report" --no-symbolize --format svg -o "$d/s.svg" 2>"$d/err" || { show stderr "$d/err"; return 1; }
+        python3 -c 'import sys, xml.etree.ElementTree as ET; ET.parse(sys.argv[1])' "$d/s.svg" ||
+            { echo "    the SVG is not well-formed XML"; return 1; }
+        echo "    text shows escapes; the SVG is well-formed"
+    }
+    check "report/control and XML-forbidden characters from the file" strange_strings_case
+
     streams_input_case() {
         local rc
         "$cli" report <(cat "$fx/a.report") --no-symbolize >"$work/fifo.txt" 2>"$work/err" ||

@@ -162,7 +162,8 @@ struct DiffCommand: ParsableCommand {
         section("GREW (live bytes)", diff.grew)
         section("SHRANK (live bytes)", diff.shrank)
         section("ALLOCATED MORE (live unchanged)", diff.allocatedMore, allocation: true)
-        return out.joined(separator: "\n") + "\n"
+        // Strings from the files may hold characters a terminal would act on.
+        return out.map { Format.visible($0) }.joined(separator: "\n") + "\n"
     }
 
     private func renderJSON(_ diff: ProfileDiff) -> String {

@@ -97,3 +97,32 @@ enum Format {
         return [render(header)] + rows.map(render)
     }
 }
+
+extension Format {
+    /// `s` with every character that a terminal would act on rather than show
+    /// written as an escape: C0 and C1 controls and DEL as `\xNN` (line breaks
+    /// too unless kept), bidirectional overrides and noncharacters as `\u{NNNN}`.
+    /// Everything else, and so every string without such characters, is unchanged.
+    static func visible(_ s: String, keepingLineBreaks: Bool = false) -> String {
+        func needsEscape(_ c: Unicode.Scalar) -> Bool {
+            switch c.value {
+            case 0x0A: return !keepingLineBreaks
+            case 0x00..<0x20, 0x7F...0x9F: return true
+            case 0x202A...0x202E, 0x2066...0x2069, 0xFFFE, 0xFFFF: return true
+            default: return false
+            }
+        }
+        guard s.unicodeScalars.contains(where: needsEscape) else { return s }
+        var out = String.UnicodeScalarView()
+        for c in s.unicodeScalars {
+            if !needsEscape(c) {
+                out.append(c)
+            } else if c.value < 0x100 {
+                out.append(contentsOf: ("\\x" + String(format: "%02x", c.value)).unicodeScalars)
+            } else {
+                out.append(contentsOf: ("\\u{" + String(c.value, radix: 16) + "}").unicodeScalars)
+            }
+        }
+        return String(out)
+    }
+}

@@ -285,8 +285,16 @@ enum SVGReport {
             case "'": out += "&apos;"
             case "\n": out += "&#10;"
             default:
-                // Control characters are not allowed in XML 1.0.
-                if c.value < 0x20 && c != "\t" { out += " " } else { out.unicodeScalars.append(c) }
+                // XML 1.0 allows tab, line feed, carriage return, and U+0020 up,
+                // less U+FFFE and U+FFFF (Swift strings hold no surrogates): the
+                // other controls become spaces, the two non-characters U+FFFD.
+                if c.value < 0x20 && c != "\t" && c != "\r" {
+                    out += " "
+                } else if c.value == 0xFFFE || c.value == 0xFFFF {
+                    out.unicodeScalars.append("\u{FFFD}")
+                } else {
+                    out.unicodeScalars.append(c)
+                }
             }
         }
         return out

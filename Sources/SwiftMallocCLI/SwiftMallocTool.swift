@@ -52,9 +52,11 @@ func emit(_ text: String, to path: String?) throws {
     }
 }
 
-/// One message on stderr, `swiftmalloc: ` first; a failure to write it is ignored.
+/// One message on stderr, `swiftmalloc: ` first; characters that would act on a
+/// terminal are shown escaped (Format.visible), line breaks are kept. A failure
+/// to write it is ignored.
 func printError(_ message: String) {
-    StandardStreams.writeMessage("swiftmalloc: \(message)\n")
+    StandardStreams.writeMessage("swiftmalloc: \(Format.visible(message, keepingLineBreaks: true))\n")
 }
 
 struct ReportCommand: ParsableCommand {

@@ -23,7 +23,9 @@ struct TextReport {
         peakSection(&out)
         fragmentationSection(&out)
         timelineSection(&out)
-        return out.joined(separator: "\n") + "\n"
+        // Strings from the file (the command line, paths, names) may hold
+        // characters a terminal would act on: every line is shown escaped.
+        return out.map { Format.visible($0) }.joined(separator: "\n") + "\n"
     }
 
     // MARK: Header
@@ -169,7 +171,8 @@ struct TextReport {
                 + "\(Format.bytesWithExact(heap.peakHeldBytes)) held at most"
         }
         guard !ranked.isEmpty else {
-            out.append("\(title)\n  no site held memory at the peak")
+            out.append(title)
+            out.append("  no site held memory at the peak")
             return
         }
         out.append(title)
