@@ -551,6 +551,36 @@ closed_stderr_case() {
 }
 check "run/the command's status wins when the report cannot be written" closed_stderr_case
 
+# Only profiles written by this run count: one left by an earlier run (within
+# the same second, or rewritten in place) is neither shown nor listed.
+stale_profiles_case() {
+    local d="$work/stale.d" problems=() rc
+    mkdir -p "$d"
+    (cd "$d" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run --quiet -- sh -c 'exit 0') >/dev/null 2>&1
+    # (in a group with stderr discarded: bash reports "Killed" for the subshell)
+    { (cd "$d" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run -- sh -c 'kill -KILL $$') >/dev/null 2>"$d/killed.err"; } 2>/dev/null
+    grep -q "showing the only profile" "$d/killed.err" && problems+=("a KILLed command was shown an earlier run's profile")
+    grep -q "other process" "$d/killed.err" && problems+=("an earlier run's profile was listed for a KILLed command")
+    grep -q "killed by signal 9" "$d/killed.err" || problems+=("no 'killed by signal 9' note")
+    (cd "$d" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run -- true) >/dev/null 2>"$d/second.err"
+    grep -q "other process" "$d/second.err" && problems+=("the run before's profile was listed as another process's")
+    grep -q "^swiftmalloc: profile of pid" "$d/second.err" || problems+=("no profile of the second run")
+    printf 'not a library\n' >"$d/text.so"
+    for bad in "$d" "$d/text.so"; do
+        SWIFTMALLOC_LIB="$bad" "$cli" run -- true >/dev/null 2>"$d/err"
+        rc=$?
+        [ "$rc" -ne 0 ] && grep -qE "SWIFTMALLOC_LIB is set to .*, which is not (a readable regular file|an ELF shared library)" "$d/err" ||
+            problems+=("SWIFTMALLOC_LIB=$bad: status $rc, $(head -1 "$d/err")")
+    done
+    if [ ${#problems[@]} -gt 0 ]; then
+        printf '    %s\n' "${problems[@]}"
+        show "stderr of the KILLed run" "$d/killed.err"
+        return 1
+    fi
+    echo "    earlier runs' profiles ignored; SWIFTMALLOC_LIB must be an ELF regular file"
+}
+check "run/only profiles written during the run are shown; the library must be a file" stale_profiles_case
+
 # ---------------------------------------------------------------------------
 # profile/*: the recorder end to end
 # ---------------------------------------------------------------------------

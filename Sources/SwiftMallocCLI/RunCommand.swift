@@ -115,12 +115,12 @@ struct RunCommand: ParsableCommand {
         // This command prints the report itself; the library's one-line summary would repeat it.
         environment["SWIFTMALLOC_PROFILE_QUIET"] = "1"
 
-        let started = Date()
+        let before = ProfileSnapshot(template: template)
         let pid = try RunCommand.spawn(commandLine, environment: environment)
         let status = RunCommand.wait(for: pid)
 
         if !quiet {
-            showReport(template: template, pid: pid, started: started, status: status, library: library)
+            showReport(written: before.written(), template: template, pid: pid, status: status, library: library)
         }
         switch status {
         case .exited(let code):
@@ -143,6 +143,12 @@ struct RunCommand: ParsableCommand {
         if let fromEnvironment = ProcessInfo.processInfo.environment["SWIFTMALLOC_LIB"], !fromEnvironment.isEmpty {
             guard FileManager.default.fileExists(atPath: fromEnvironment) else {
                 throw ProfileError("SWIFTMALLOC_LIB is set to \(fromEnvironment), which does not exist")
+            }
+            guard let handle = RegularFile.open(fromEnvironment) else {
+                throw ProfileError("SWIFTMALLOC_LIB is set to \(fromEnvironment), which is not a readable regular file")
+            }
+            guard isELF(handle) else {
+                throw ProfileError("SWIFTMALLOC_LIB is set to \(fromEnvironment), which is not an ELF shared library")
             }
             return absolute(fromEnvironment)
         }
@@ -169,14 +175,19 @@ struct RunCommand: ParsableCommand {
             #endif
             candidates.append("\(parent)/lib64/\(name)")
         }
-        for candidate in candidates where FileManager.default.fileExists(atPath: candidate) {
-            return absolute(candidate)
+        for candidate in candidates {
+            if let handle = RegularFile.open(candidate), isELF(handle) { return absolute(candidate) }
         }
         throw ProfileError("""
             cannot find \(name). Looked in:
             \(candidates.map { "  " + $0 }.joined(separator: "\n"))
             Set SWIFTMALLOC_LIB to the library's path (swift build -c release builds .build/release/\(name)).
             """)
+    }
+
+    /// Whether the file starts as an ELF object does ("\u{7f}ELF").
+    private static func isELF(_ handle: FileHandle) -> Bool {
+        (try? handle.read(upToCount: 4)).map { Array($0) == [0x7f, 0x45, 0x4c, 0x46] } ?? false
     }
 
     private static func parentDirectory(_ path: String) -> String {
@@ -258,9 +269,9 @@ struct RunCommand: ParsableCommand {
 
     // MARK: Reporting
 
-    /// Finds the profiles written during the run and prints the command's own.
-    private func showReport(template: String, pid: pid_t, started: Date, status: Status, library: String) {
-        let found = RunCommand.findProfiles(template: template, since: started)
+    /// Of the profiles written during the run, prints the command's own.
+    private func showReport(written found: [WrittenProfile], template: String, pid: pid_t, status: Status,
+                            library: String) {
         let own = template.replacingOccurrences(of: "%p", with: String(pid))
         let others = found.filter { $0.path != own }
         var chosen: String? = found.contains { $0.path == own } ? own : nil
@@ -306,39 +317,5 @@ struct RunCommand: ParsableCommand {
         } catch {
             printError("cannot read the profile: \(error)")
         }
-    }
-
-    struct WrittenProfile {
-        var path: String
-        var pid: Int
-    }
-
-    /// Profiles matching the template (`%p` = any pid) modified since `since`.
-    static func findProfiles(template: String, since: Date) -> [WrittenProfile] {
-        let dir = (template as NSString).deletingLastPathComponent
-        let base = (template as NSString).lastPathComponent
-        let earliest = since.addingTimeInterval(-2) // file times may be coarser than the clock
-        func fresh(_ path: String) -> Bool {
-            guard let attrs = try? FileManager.default.attributesOfItem(atPath: path),
-                  let modified = attrs[.modificationDate] as? Date else { return false }
-            return modified >= earliest
-        }
-        guard base.contains("%p"), !dir.contains("%p") else {
-            let path = template.replacingOccurrences(of: "%p", with: "")
-            return fresh(template) ? [WrittenProfile(path: template, pid: 0)] : (fresh(path) ? [WrittenProfile(path: path, pid: 0)] : [])
-        }
-        let parts = base.components(separatedBy: "%p")
-        let pattern = "^" + parts.map(NSRegularExpression.escapedPattern(for:)).joined(separator: "([0-9]+)") + "$"
-        guard let regex = try? NSRegularExpression(pattern: pattern),
-              let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return [] }
-        var out: [WrittenProfile] = []
-        for name in names {
-            let range = NSRange(name.startIndex..., in: name)
-            guard let m = regex.firstMatch(in: name, range: range), let r = Range(m.range(at: 1), in: name),
-                  let pid = Int(name[r]) else { continue }
-            let path = (dir as NSString).appendingPathComponent(name)
-            if fresh(path) { out.append(WrittenProfile(path: path, pid: pid)) }
-        }
-        return out.sorted { $0.pid < $1.pid }
     }
 }
