@@ -413,6 +413,24 @@ PY
         echo "    FIFO and standard input read; a directory refused"
     }
     check "report/reads a FIFO and standard input; a directory is refused" streams_input_case
+
+    max_depth_case() {
+        local d="$work/max_depth.d" frames
+        mkdir -p "$d"
+        frames=$(seq 1 64 | sed 's/^/0x10/' | tr '\n' ' ')
+        mini_profile "$d/64.report" "site 1 64 $frames" "stat 1 1 10 0 1 10 16 10 1"
+        sed 's/^depth 32$/depth 64/' "$d/64.report" >"$d/at-max.report"
+        frames=$(seq 1 32 | sed 's/^/0x10/' | tr '\n' ' ')
+        mini_profile "$d/32.report" "site 1 32 $frames" "stat 1 1 10 0 1 10 16 10 1"
+        "$cli" report "$d/at-max.report" --no-symbolize >"$d/at-max.txt" 2>"$d/err" &&
+            "$cli" report "$d/32.report" --no-symbolize >"$d/32.txt" 2>>"$d/err" || { show stderr "$d/err"; return 1; }
+        grep -q "stack cut at 64 frames)" "$d/at-max.txt" && ! grep -q -- "--depth" "$d/at-max.txt" ||
+            { echo "    at the maximum depth:"; grep "stack cut" "$d/at-max.txt"; return 1; }
+        grep -q "stack cut at 32 frames; --depth records more" "$d/32.txt" ||
+            { echo "    at depth 32:"; grep "stack cut" "$d/32.txt"; return 1; }
+        echo "    --depth advised below the library's maximum only"
+    }
+    check "report/a stack cut at the library's maximum depth does not advise --depth" max_depth_case
 fi
 
 # ---------------------------------------------------------------------------
@@ -580,6 +598,17 @@ stale_profiles_case() {
     echo "    earlier runs' profiles ignored; SWIFTMALLOC_LIB must be an ELF regular file"
 }
 check "run/only profiles written during the run are shown; the library must be a file" stale_profiles_case
+
+depth_limit_case() {
+    local rc
+    SWIFTMALLOC_LIB="$lib" "$cli" run --depth 65 -- true >/dev/null 2>"$work/err"
+    rc=$?
+    [ "$rc" -eq 64 ] && grep -q -- "--depth must be at most 64" "$work/err" ||
+        { echo "    --depth 65: status $rc"; show stderr "$work/err"; return 1; }
+    "$cli" run --help 2>&1 | grep -q "1 to 64" || { echo "    --help does not give the range of --depth"; return 1; }
+    echo "    --depth 65 refused (status 64); --help says 1 to 64"
+}
+check "run/--depth above the library's maximum is refused" depth_limit_case
 
 # ---------------------------------------------------------------------------
 # profile/*: the recorder end to end

@@ -38,7 +38,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Where each process writes its profile; %p becomes the pid (default: swiftmalloc.%p.report).")
     var report: String?
 
-    @Option(help: "Maximum frames recorded per stack.")
+    @Option(help: "Maximum frames recorded per stack, 1 to \(RecorderLimits.maxDepth) (default \(RecorderLimits.defaultDepth)).")
     var depth: Int?
 
     @Option(help: ArgumentHelp("Also rewrite each profile every N seconds while the command runs.",
@@ -66,6 +66,9 @@ struct RunCommand: ParsableCommand {
         }
         if let sample, sample < 1 { throw ValidationError("--sample must be at least 1 (bytes)") }
         if let depth, depth < 1 { throw ValidationError("--depth must be at least 1") }
+        if let depth, depth > RecorderLimits.maxDepth {
+            throw ValidationError("--depth must be at most \(RecorderLimits.maxDepth), the most frames the library records")
+        }
         if let interval, interval < 1 { throw ValidationError("--interval must be at least 1 (second)") }
         if top < 1 { throw ValidationError("--top must be at least 1") }
         if let report, report.isEmpty || report.hasSuffix("/") {

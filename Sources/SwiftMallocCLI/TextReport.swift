@@ -111,7 +111,9 @@ struct TextReport {
             out.append("          … \(site.frames.count - maxFrames) more frames")
         }
         if site.truncated {
-            out.append("          … (stack cut at \(profile.depth ?? 0) frames; --depth records more)")
+            // At the library's maximum depth no option records more.
+            let more = (profile.depth ?? 0) < Int64(RecorderLimits.maxDepth) ? "; --depth records more" : ""
+            out.append("          … (stack cut at \(profile.depth ?? 0) frames\(more))")
         }
     }
 
