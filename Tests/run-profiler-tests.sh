@@ -610,6 +610,84 @@ depth_limit_case() {
 }
 check "run/--depth above the library's maximum is refused" depth_limit_case
 
+# SIGINT and SIGQUIT sent to this process (not its group) go on to the
+# command; Ctrl-C at a terminal, which reaches the whole group, is not sent
+# twice, and the command's profile tells of the signal.
+signals_case() {
+    local pid rc start
+    SWIFTMALLOC_LIB="$lib" "$cli" run --quiet --report "$work/sig.%p" -- sleep 30 &
+    pid=$!
+    sleep 1
+    start=$(date +%s)
+    kill -INT "$pid"
+    wait "$pid"
+    rc=$?
+    [ "$rc" -eq 130 ] && [ $(($(date +%s) - start)) -lt 10 ] ||
+        { echo "    SIGINT to swiftmalloc: status $rc after $(($(date +%s) - start)) s, expected 130 at once"; return 1; }
+    SWIFTMALLOC_LIB="$lib" "$cli" run --quiet --report "$work/sig.%p" -- sleep 30 &
+    pid=$!
+    sleep 1
+    kill -QUIT "$pid"
+    wait "$pid"
+    rc=$?
+    [ "$rc" -eq 131 ] || { echo "    SIGQUIT to swiftmalloc: status $rc, expected 131"; return 1; }
+    SWIFTMALLOC_LIB="$lib" python3 - "$cli" "$work/tty.%p" <<'PY'
+import os, pty, select, sys, time
+cli, report = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(cli, [cli, "run", "--report", report, "--", "sleep", "30"])
+time.sleep(1.5)
+os.write(fd, b"\x03")  # Ctrl-C: the terminal signals the foreground group
+out, start = b"", time.time()
+while time.time() - start < 30:
+    if select.select([fd], [], [], 1)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+status = 128 - code if code < 0 else code
+text = out.decode("utf-8", "replace")
+if status != 130 or "written as a signal ended it" not in text:
+    print("    Ctrl-C at a terminal: status %d, expected 130 and the report of a signal" % status)
+    print(text[-2000:])
+    sys.exit(1)
+PY
+    echo "    SIGINT (130) and SIGQUIT (131) to swiftmalloc reach the command; Ctrl-C at a terminal still reports"
+}
+check "run/SIGINT and SIGQUIT sent to swiftmalloc reach the command" signals_case
+
+sigchld_ignored_case() {
+    local rc
+    SWIFTMALLOC_LIB="$lib" python3 -c '
+import os, signal, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+os.execv(sys.argv[1], [sys.argv[1], "run", "--quiet", "--report", sys.argv[2], "--", "sh", "-c", "exit 3"])' \
+        "$cli" "$work/chld.%p" >/dev/null 2>"$work/err"
+    rc=$?
+    [ "$rc" -eq 3 ] || { echo "    started with SIGCHLD ignored: status $rc, expected 3"; show stderr "$work/err"; return 1; }
+    echo "    started with SIGCHLD ignored: status 3 passed through"
+}
+check "run/started with SIGCHLD ignored" sigchld_ignored_case
+
+# An executable file that is no binary and has no #! line runs under /bin/sh,
+# as execvp and shells run it.
+script_case() {
+    local out rc
+    printf 'echo from the script\nexit 7\n' >"$work/plain-script"
+    chmod +x "$work/plain-script"
+    out=$(cd "$work" && SWIFTMALLOC_LIB="$lib" "$cli" run --quiet --report "$work/script.%p" -- ./plain-script 2>"$work/err")
+    rc=$?
+    [ "$rc" -eq 7 ] && [ "$out" = "from the script" ] ||
+        { echo "    a script without #!: status $rc, output '$out'"; show stderr "$work/err"; return 1; }
+    echo "    a script without #! ran under /bin/sh (status 7)"
+}
+check "run/an executable script without #! runs under /bin/sh" script_case
+
 # ---------------------------------------------------------------------------
 # profile/*: the recorder end to end
 # ---------------------------------------------------------------------------

@@ -11,11 +11,20 @@ import Glibc
 import Musl
 #endif
 
-/// The child to which SIGTERM and SIGHUP sent to this process are passed on.
+/// The child to which signals sent to this process are passed on.
 nonisolated(unsafe) private var forwardSignalsTo: pid_t = 0
 
-private let forwardSignal: @convention(c) (Int32) -> Void = { signal in
-    if forwardSignalsTo > 0 { kill(forwardSignalsTo, signal) }
+/// Passes SIGTERM and SIGHUP on to the command, and SIGINT and SIGQUIT when a
+/// process sent them to this one (kill, sigqueue: si_code ≤ 0). The terminal
+/// sends Ctrl-C and Ctrl-\ to the whole foreground process group (si_code
+/// SI_KERNEL), the command included: those are not sent a second time.
+private let forwardSignal: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = {
+    signal, info, _ in
+    guard forwardSignalsTo > 0 else { return }
+    if signal == SIGINT || signal == SIGQUIT {
+        guard let info, info.pointee.si_code <= 0 else { return }
+    }
+    kill(forwardSignalsTo, signal)
 }
 
 struct RunCommand: ParsableCommand {
@@ -120,7 +129,7 @@ struct RunCommand: ParsableCommand {
 
         let before = ProfileSnapshot(template: template)
         let pid = try RunCommand.spawn(commandLine, environment: environment)
-        let status = RunCommand.wait(for: pid)
+        guard let status = RunCommand.wait(for: pid) else { throw ExitCode(1) }
 
         if !quiet {
             showReport(written: before.written(), template: template, pid: pid, status: status, library: library)
@@ -220,31 +229,49 @@ struct RunCommand: ParsableCommand {
 
     /// Starts the command (searched on PATH) with the given environment and
     /// this process's standard streams, and with default signal handling.
+    /// A file that is executable but no binary or `#!` script (ENOEXEC) is run
+    /// by /bin/sh, as execvp and a shell do.
     static func spawn(_ argv: [String], environment: [String: String]) throws -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, s) }
+        for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, s) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var mask = sigset_t()
         sigemptyset(&mask)
         posix_spawnattr_setsigmask(&attributes, &mask)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
-        let cArgs = argv.map { strdup($0) } + [nil]
+        // Standard descriptors that were closed when this tool started are
+        // closed for the command too (StandardStreams put /dev/null there).
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd in StandardStreams.closedAtStart.sorted() { posix_spawn_file_actions_addclose(&actions, fd) }
+
         let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for p in cArgs { free(p) }
-            for p in cEnv { free(p) }
+        defer { for p in cEnv { free(p) } }
+        func start(_ path: String, _ arguments: [String], searchingPath: Bool) -> (pid_t, Int32) {
+            let cArgs = arguments.map { strdup($0) } + [nil]
+            defer { for p in cArgs { free(p) } }
+            var pid: pid_t = 0
+            let rc = searchingPath ? posix_spawnp(&pid, path, &actions, &attributes, cArgs, cEnv)
+                : posix_spawn(&pid, path, &actions, &attributes, cArgs, cEnv)
+            return (pid, rc)
         }
+        // With SIGCHLD ignored (inherited), the kernel reaps the command itself
+        // and waitpid finds no child: this process needs the default.
+        signal(SIGCHLD, SIG_DFL)
         // Interrupts from the terminal reach the command too (same process
         // group); this process waits for it to end and then reports.
         signal(SIGINT, SIG_IGN)
         signal(SIGQUIT, SIG_IGN)
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, argv[0], nil, &attributes, cArgs, cEnv)
+        var (pid, rc) = start(argv[0], argv, searchingPath: true)
+        if rc == ENOEXEC, let file = RunCommand.executablePath(argv[0], environment: environment) {
+            (pid, rc) = start("/bin/sh", ["sh", file] + argv.dropFirst(), searchingPath: false)
+        }
         guard rc == 0 else {
             signal(SIGINT, SIG_DFL)
             signal(SIGQUIT, SIG_DFL)
@@ -253,15 +280,32 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(rc == ENOENT ? 127 : 126)
         }
         forwardSignalsTo = pid
-        signal(SIGTERM, forwardSignal)
-        signal(SIGHUP, forwardSignal)
+        var action = sigaction()
+        action.__sigaction_handler.sa_sigaction = forwardSignal
+        action.sa_flags = SA_SIGINFO | SA_RESTART
+        sigemptyset(&action.sa_mask)
+        for s in [SIGTERM, SIGHUP, SIGINT, SIGQUIT] { sigaction(s, &action, nil) }
         return pid
     }
 
-    static func wait(for pid: pid_t) -> Status {
+    /// The file execvp would run for `name`: itself when it has a slash, else
+    /// the first executable regular file of that name on the command's PATH.
+    static func executablePath(_ name: String, environment: [String: String]) -> String? {
+        if name.contains("/") { return name }
+        for dir in (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + name
+            if RegularFile.isReadable(candidate), access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    /// The command's end, or nil (with a message) when it cannot be waited for.
+    static func wait(for pid: pid_t) -> Status? {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 {
-            if errno != EINTR { return .exited(127) }
+            if errno == EINTR { continue }
+            printError("cannot wait for the command (pid \(pid)): \(String(cString: strerror(errno)))")
+            return nil
         }
         for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { signal(s, SIG_DFL) }
         forwardSignalsTo = 0
