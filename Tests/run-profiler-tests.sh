@@ -431,6 +431,51 @@ PY
         echo "    --depth advised below the library's maximum only"
     }
     check "report/a stack cut at the library's maximum depth does not advise --depth" max_depth_case
+
+    # Figures and words: units roll over as printed, one site holds, one sample,
+    # timeline labels aligned; a sampled mean out of range is malformed; options
+    # a format ignores are named.
+    wording_case() {
+        local d="$work/wording.d" problems=()
+        mkdir -p "$d"
+        mini_profile "$d/w.report" "site 1 1 0x1800" "stat 1 1 1048575 0 1 1048575 1048576 1048575 1" \
+            "sample 1000 1048575 1048576"
+        "$cli" report "$d/w.report" --no-symbolize >"$d/w.txt" 2>"$d/err" || { show stderr "$d/err"; return 1; }
+        grep -q "1 site holds 1.00 MiB (1,048,575 B)" "$d/w.txt" || problems+=("no '1 site holds 1.00 MiB'")
+        grep -q "1 sample over" "$d/w.txt" || problems+=("no '1 sample over'")
+        python3 - "$d/w.txt" <<'PY' || problems+=("timeline axis labels are not aligned")
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+i = next(k for k, l in enumerate(lines) if l.startswith("TIMELINE:"))
+axis = {l.find("|") if "|" in l else l.find("+") for l in lines[i + 1:i + 12]}
+sys.exit(0 if len(axis) == 1 else 1)
+PY
+        mini_profile "$d/k.report" "site 1 1 0x1800" "stat 1 1 10239 0 1 10239 10240 10239 1"
+        "$cli" report "$d/k.report" --no-symbolize >"$d/k.txt" 2>"$d/err" || { show stderr "$d/err"; return 1; }
+        grep -q "10.0 KiB live" "$d/k.txt" || problems+=("10,239 B is not '10.0 KiB'")
+        sed 's/^mode full$/mode sampled -5/' "$d/k.report" >"$d/neg.report"
+        "$cli" report "$d/neg.report" --no-symbolize >"$d/neg.txt" 2>"$d/err" || { show stderr "$d/err"; return 1; }
+        grep -q "skipped 1 malformed line (line 4)" "$d/neg.txt" || problems+=("mode sampled -5 is not malformed")
+        "$cli" report "$d/k.report" --no-symbolize --format collapsed --top 3 >/dev/null 2>"$d/err"
+        grep -q "warning: --top has no effect on collapsed output" "$d/err" || problems+=("--top with collapsed: no warning")
+        "$cli" report "$d/k.report" --no-symbolize --metric alloc-count >/dev/null 2>"$d/err"
+        grep -q "warning: --metric has no effect on text output" "$d/err" || problems+=("--metric with text: no warning")
+        if [ ${#problems[@]} -gt 0 ]; then
+            printf '    %s\n' "${problems[@]}"
+            show report "$d/w.txt"
+            return 1
+        fi
+        echo "    1.00 MiB, 10.0 KiB, singulars, aligned labels, mean range-checked, ignored options named"
+    }
+    check "report/figures, words and ignored options" wording_case
+
+    # A full profile against a sampled one compares exact figures with estimates.
+    diff_modes_case() {
+        "$cli" diff "$fx/a.report" "$fx/sampled.report" --no-symbolize >/dev/null 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        grep -q "warning: A records every allocation and B is sampled" "$work/err" || { show stderr "$work/err"; return 1; }
+        echo "    $(head -1 "$work/err")"
+    }
+    check "report/diff of a full and a sampled profile warns" diff_modes_case
 fi
 
 # ---------------------------------------------------------------------------

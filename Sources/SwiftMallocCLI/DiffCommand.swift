@@ -94,8 +94,13 @@ struct DiffCommand: ParsableCommand {
         let pa = try AnalyzedProfile.load(path: a, symbolizer: symbolizer)
         let pb = try AnalyzedProfile.load(path: b, symbolizer: symbolizer)
         let diff = ProfileDiff(a: pa, b: pb)
-        let warnings = pa.profile.warnings.map { "\(a): \($0)" } + pb.profile.warnings.map { "\(b): \($0)" }
+        var warnings = pa.profile.warnings.map { "\(a): \($0)" } + pb.profile.warnings.map { "\(b): \($0)" }
             + symbolizer.warnings
+        if pa.profile.mode.isSampled != pb.profile.mode.isSampled {
+            let (full, sampled) = pa.profile.mode.isSampled ? ("B", "A") : ("A", "B")
+            warnings.append("\(full) records every allocation and \(sampled) is sampled: "
+                + "the diff compares exact figures with estimates")
+        }
         for w in warnings { printError("warning: \(w)") }
         switch format {
         case .text: try emit(renderText(diff), to: output)

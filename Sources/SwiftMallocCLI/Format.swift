@@ -9,13 +9,16 @@ enum Format {
         let v = Double(value.magnitude)
         let units = ["KiB", "MiB", "GiB", "TiB"]
         if v < 1024 { return "\(sign)\(value.magnitude) B" }
+        // The unit and the precision follow the value as printed: 1,048,575 B
+        // is "1.00 MiB", not "1024.0 KiB"; 10,239 B is "10.0 KiB", as 10,240 B.
+        func rounded(_ x: Double, _ decimals: Double) -> Double { (x * decimals).rounded() / decimals }
         var scaled = v / 1024
         var unit = 0
-        while scaled >= 1024 && unit < units.count - 1 {
+        while rounded(scaled, 10) >= 1024 && unit < units.count - 1 {
             scaled /= 1024
             unit += 1
         }
-        return sign + String(format: scaled < 10 ? "%.2f %@" : "%.1f %@", scaled, units[unit])
+        return sign + String(format: rounded(scaled, 100) < 10 ? "%.2f %@" : "%.1f %@", scaled, units[unit])
     }
 
     /// `+1.5 KiB` / `-3 B` / `0 B`.

@@ -303,7 +303,8 @@ extension Profile {
             if fields[1] == "full" {
                 mode = .full
             } else if fields[1] == "sampled" {
-                guard fields.count >= 3, let mean = Profile.number(fields[2]) else { return false }
+                guard fields.count >= 3, let mean = Profile.number(fields[2]), mean >= 1,
+                      mean <= Profile.maxFigure else { return false }
                 mode = .sampled(meanBytes: mean)
             } else {
                 mode = .unknown(fields[1...].joined(separator: " "))

@@ -233,7 +233,8 @@ enum SVGReport {
             for (s, v) in zip(samples, values) { points += "\(num(sx(s.elapsedNs))),\(num(sy(v))) " }
             if samples.count == 1 { points += "\(num(right)),\(num(sy(values[0]))) " }
             let lastX = samples.count == 1 ? right : sx(samples.last!.elapsedNs)
-            out += "<polygon points=\"\(num(sx(t0))),\(num(plotBottom)) \(points)\(num(lastX)),\(num(plotBottom))\" "
+            // The area starts under the first sample: nothing is known before it.
+            out += "<polygon points=\"\(num(sx(samples[0].elapsedNs))),\(num(plotBottom)) \(points)\(num(lastX)),\(num(plotBottom))\" "
                 + "fill=\"\(colour)\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
             out += "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
         }

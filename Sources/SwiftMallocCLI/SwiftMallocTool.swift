@@ -80,8 +80,8 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Output format: text, json, collapsed or svg.")
     var format: OutputFormat = .text
 
-    @Option(help: "What collapsed and svg output measure: live-bytes, alloc-bytes, alloc-count or peak-bytes.")
-    var metric: Metric = .liveBytes
+    @Option(help: "What collapsed and svg output measure: live-bytes (the default), alloc-bytes, alloc-count or peak-bytes.")
+    var metric: Metric?
 
     @Option(name: [.short, .long], help: "Write the output to this file instead of standard output.")
     var output: String?
@@ -101,6 +101,14 @@ struct ReportCommand: ParsableCommand {
         if format != .text {
             for w in analysis.profile.warnings + warnings { printError("warning: \(w)") }
         }
-        try emit(try renderReport(analysis, format: format, metric: metric, top: top, warnings: warnings), to: output)
+        // Options the chosen format has no use for are named, not dropped silently.
+        if top != nil, format == .collapsed || format == .svg {
+            printError("warning: --top has no effect on \(format.rawValue) output, which has every stack")
+        }
+        if metric != nil, format == .text || format == .json {
+            printError("warning: --metric has no effect on \(format.rawValue) output, which shows every measure")
+        }
+        try emit(try renderReport(analysis, format: format, metric: metric ?? .liveBytes, top: top, warnings: warnings),
+                 to: output)
     }
 }
