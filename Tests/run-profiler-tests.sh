@@ -215,6 +215,267 @@ EOF
         echo "    clear errors, non-zero exit"
     }
     check "report/errors" bad_case
+
+    # mini_profile FILE LINE...: a profile with a header, the given records and an end line.
+    mini_profile() {
+        local file=$1
+        shift
+        { printf '%s\n' "swiftmalloc-profile 1" "pid 77" "command ./mini" "mode full" "depth 32" \
+              "unwinder libunwind" "elapsed_ns 3000000" "reason exit"
+          printf '%s\n' "$@" end; } >"$file"
+    }
+
+    # no_trap ERRFILE: stderr shows no Swift runtime trap or crash.
+    no_trap() {
+        ! grep -qE "Fatal error|runtime failure|Backtrace|Illegal instruction|Segmentation" "$1"
+    }
+
+    # A module whose file offset, added to its size, passes what an off_t holds:
+    # the line is malformed; it used to trap on the arithmetic or the seek.
+    module_offset_case() {
+        local d="$work/module_offset.d" problems=() rc
+        mkdir -p "$d"
+        mini_profile "$d/wrap.report" "module 0x1000 0x2000 0xffffffffffffffff $fx/sites" "site 1 1 0x1800" \
+            "stat 1 1 10 0 1 10 16 10 1"
+        mini_profile "$d/seek.report" "module 0x1000 0x2000 0x7fffffffffffffff $fx/sites" "site 1 1 0x1800" \
+            "stat 1 1 10 0 1 10 16 10 1"
+        mini_profile "$d/inverted.report" "module 0x2000 0x1000 0x0 $fx/sites" "site 1 1 0x1800" \
+            "stat 1 1 10 0 1 10 16 10 1"
+        for r in wrap seek inverted; do
+            for args in "" "--no-symbolize" "--format json" "--format collapsed" "--format svg" "--no-symbolize --format svg"; do
+                # shellcheck disable=SC2086
+                "$cli" report "$d/$r.report" $args >"$d/out" 2>"$d/err"
+                rc=$?
+                [ "$rc" -eq 0 ] && no_trap "$d/err" || problems+=("$r.report $args: exit status $rc")
+                if [ -z "$args" ]; then
+                    grep -q "skipped 1 malformed line (line 9)" "$d/out" || problems+=("$r.report: no malformed-line warning")
+                fi
+            done
+            "$cli" diff "$d/$r.report" "$d/$r.report" --no-symbolize >"$d/out" 2>"$d/err"
+            rc=$?
+            [ "$rc" -eq 0 ] && no_trap "$d/err" || problems+=("diff of $r.report: exit status $rc")
+        done
+        if [ ${#problems[@]} -gt 0 ]; then
+            printf '    %s\n' "${problems[@]}"
+            show stderr "$d/err"
+            return 1
+        fi
+        echo "    offsets 2^64-1 and 2^63-1, and an end before the start: malformed lines, every format and diff"
+    }
+    check "report/module offsets no file can have are malformed lines, never a trap" module_offset_case
+
+    # A stack far deeper than any recorder writes (a crafted file): the flame
+    # graph is laid out without recursion.
+    deep_svg_case() {
+        local d="$work/deep_svg.d"
+        mkdir -p "$d"
+        python3 - "$d/deep.report" 25000 <<'PY'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+frames = " ".join(hex(0x401000 + 16 * i) for i in range(n))
+with open(path, "w") as f:
+    f.write("swiftmalloc-profile 1\npid 9\ncommand ./deep\nmode full\ndepth 100000\nunwinder libunwind\n"
+            "elapsed_ns 1000\nreason exit\n")
+    f.write(f"site 1 {n} {frames}\nstat 1 1 64 0 1 64 64 64 1\nsample 500 64 4096\nend\n")
+PY
+        timeout "$timeout_s" "$cli" report "$d/deep.report" --format svg --no-symbolize -o "$d/deep.svg" 2>"$d/err" ||
+            { echo "    exit status $?"; show stderr "$d/err"; return 1; }
+        python3 -c 'import sys, xml.etree.ElementTree as ET
+n = sum(1 for e in ET.parse(sys.argv[1]).iter() if e.get("class") == "f")
+assert n == 25001, n
+print("    25,000 frames deep: %d frames drawn, well-formed XML" % n)' "$d/deep.svg"
+    }
+    check "report/svg of a stack 25,000 frames deep" deep_svg_case
+
+    # A module path that names a FIFO: opening it for reading would wait for a
+    # writer forever. Only regular files are opened, none under --no-symbolize.
+    module_fifo_case() {
+        local d="$work/module_fifo.d" rc args
+        mkdir -p "$d"
+        rm -f "$d/fifo"
+        mkfifo "$d/fifo" || { echo "    mkfifo failed"; return 1; }
+        mini_profile "$d/fifo.report" "module 0x1000 0x2000 0x0 $d/fifo" "site 1 1 0x1800" "stat 1 1 10 0 1 10 16 10 1"
+        for args in "--no-symbolize" ""; do
+            # shellcheck disable=SC2086
+            timeout 10 "$cli" report "$d/fifo.report" $args >"$d/out" 2>"$d/err"
+            rc=$?
+            [ "$rc" -eq 0 ] || { echo "    report $args: exit status $rc (124: it hung)"; show stderr "$d/err"; return 1; }
+        done
+        grep -q "fifo is not a regular file" "$d/out" || { echo "    no warning about the FIFO"; show report "$d/out"; return 1; }
+        echo "    a FIFO as a module: not opened, frames shown as module+offset, with a warning"
+    }
+    check "report/a module path naming a FIFO is never opened" module_fifo_case
+
+    # Output that cannot be written: a closed stdout is an error, a reader that
+    # went away (SIGPIPE ignored, so the write fails with EPIPE) ends the tool
+    # quietly with 141, as the signal would.
+    output_errors_case() {
+        local d="$work/output_errors.d" rc
+        mkdir -p "$d"
+        "$cli" report "$fx/a.report" --no-symbolize >&- 2>"$d/err"
+        rc=$?
+        [ "$rc" -ne 0 ] && no_trap "$d/err" && [ "$(wc -l <"$d/err")" -eq 1 ] &&
+            grep -q "standard output is closed" "$d/err" ||
+            { echo "    closed stdout: exit status $rc"; show stderr "$d/err"; return 1; }
+        python3 - "$d/big.report" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("swiftmalloc-profile 1\npid 9\ncommand ./big\nmode full\ndepth 32\n")
+    for i in range(1, 4001):
+        f.write(f"site {i} 3 {hex(0x401000 + i)} {hex(0x402000 + i)} {hex(0x403000 + i)}\n")
+        f.write(f"stat {i} 1 {i} 0 1 {i} {i} {i} 1\n")
+    f.write("end\n")
+PY
+        rc=$( (trap '' PIPE; "$cli" report "$d/big.report" --format json --no-symbolize 2>"$d/err" | head -c1 >/dev/null
+               echo "${PIPESTATUS[0]}") )
+        [ "$rc" -eq 141 ] && no_trap "$d/err" && [ ! -s "$d/err" ] ||
+            { echo "    broken pipe with SIGPIPE ignored: exit status $rc, expected 141 and no message"; show stderr "$d/err"; return 1; }
+        echo "    closed stdout: one-line error, status $rc; broken pipe: quiet, status 141"
+    }
+    check "report/a closed stdout or a broken pipe ends with an error, not a trap" output_errors_case
+
+    output_directory_case() {
+        local rc
+        "$cli" report "$fx/a.report" --no-symbolize -o "$work" >/dev/null 2>"$work/err"
+        rc=$?
+        [ "$rc" -ne 0 ] && grep -q "^Error: cannot write $work: it is a directory$" "$work/err" ||
+            { echo "    -o DIRECTORY: status $rc"; show stderr "$work/err"; return 1; }
+        echo "    -o DIRECTORY: $(cat "$work/err")"
+    }
+    check "report/-o naming a directory is a clear error" output_directory_case
+
+    crlf_case() {
+        local d="$work/crlf.d"
+        mkdir -p "$d"
+        sed 's/$/\r/' "$fx/a.report" >"$d/a.report"
+        cp "$fx/a.report" "$d/lf.report"
+        (cd "$d" && "$cli" report a.report >"$d/crlf.txt" 2>"$d/err" && "$cli" report lf.report >"$d/lf.txt" 2>>"$d/err") ||
+            { echo "    exit status $?"; show stderr "$d/err"; return 1; }
+        sed -i '1d' "$d/crlf.txt" "$d/lf.txt"
+        diff -u "$d/lf.txt" "$d/crlf.txt" >"$d/diff" || { echo "    CRLF and LF reports differ"; show diff "$d/diff"; return 1; }
+        echo "    a CRLF file reads as the LF one"
+    }
+    check "report/files with CRLF line ends" crlf_case
+
+    # The heap's requested figures leave out the library's own site; so do the
+    # timeline's points, and none is above the peak the report states.
+    timeline_own_case() {
+        local d="$work/timeline_own.d"
+        mkdir -p "$d"
+        mini_profile "$d/own.report" "site 1 1 0x1800" "site 2 1 0x1900" "own 2" \
+            "stat 1 3 1000 0 3 1000 1000 1000 3" "stat 2 2 100 0 2 100 128 100 2" \
+            "heap 8192 1100 8192 1100 4194304 0 0" \
+            "sample 1000 100 4096" "sample 2000 1164 8192" "sample 3000 1100 8192"
+        "$cli" report "$d/own.report" --no-symbolize --format json >"$d/own.json" 2>"$d/err" ||
+            { show stderr "$d/err"; return 1; }
+        python3 - "$d/own.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+peak = d["heap"]["peak_requested_bytes"]
+points = [s["requested_bytes"] for s in d["timeline"]]
+assert peak == 1000, peak
+assert points == [0, 1000, 1000], points
+print("    peak %d B requested; timeline %s" % (peak, points))
+PY
+    }
+    check "report/the timeline leaves out the library's own bytes and stays under the peak" timeline_own_case
+
+    # Strings from the file reach a terminal and an XML document: control
+    # characters are shown escaped in text, and XML's forbidden characters
+    # are replaced in the SVG.
+    strange_strings_case() {
+        local d="$work/strange.d"
+        mkdir -p "$d"
+        printf 'swiftmalloc-profile 1\npid 5\ncommand ./x \033[2J\033]0;title\007 \357\277\277 \357\277\276 \342\200\256end\nmode full\nsite 1 1 0x1800\nstat 1 1 10 0 1 10 16 10 1\nsample 10 10 4096\nend\n' \
+            >"$d/s.report"
+        "$cli" report "$d/s.report" --no-symbolize >"$d/s.txt" 2>"$d/err" || { show stderr "$d/err"; return 1; }
+        if LC_ALL=C grep -q "$(printf '[\033\007]')" "$d/s.txt"; then echo "    raw control characters in the text report"; return 1; fi
+        grep -qF 'command   ./x \x1b[2J\x1b]0;title\x07' "$d/s.txt" ||
+            { echo "    the command line is not shown escaped"; show report "$d/s.txt"; return 1; }
+        "$cli" report "$d/s.report" --no-symbolize --format svg -o "$d/s.svg" 2>"$d/err" || { show stderr "$d/err"; return 1; }
+        python3 -c 'import sys, xml.etree.ElementTree as ET; ET.parse(sys.argv[1])' "$d/s.svg" ||
+            { echo "    the SVG is not well-formed XML"; return 1; }
+        echo "    text shows escapes; the SVG is well-formed"
+    }
+    check "report/control and XML-forbidden characters from the file" strange_strings_case
+
+    streams_input_case() {
+        local rc
+        "$cli" report <(cat "$fx/a.report") --no-symbolize >"$work/fifo.txt" 2>"$work/err" ||
+            { echo "    a process substitution: exit status $?"; show stderr "$work/err"; return 1; }
+        grep -q "LIVE AT EXIT (leaks): " "$work/fifo.txt" || { show report "$work/fifo.txt"; return 1; }
+        "$cli" report - --no-symbolize <"$fx/a.report" >"$work/stdin.txt" 2>"$work/err" ||
+            { echo "    report -: exit status $?"; show stderr "$work/err"; return 1; }
+        grep -q "LIVE AT EXIT (leaks): " "$work/stdin.txt" || { show report "$work/stdin.txt"; return 1; }
+        "$cli" report "$work" >/dev/null 2>"$work/err"
+        rc=$?
+        [ "$rc" -ne 0 ] && grep -q "is a directory" "$work/err" || { echo "    a directory: status $rc"; show stderr "$work/err"; return 1; }
+        echo "    FIFO and standard input read; a directory refused"
+    }
+    check "report/reads a FIFO and standard input; a directory is refused" streams_input_case
+
+    max_depth_case() {
+        local d="$work/max_depth.d" frames
+        mkdir -p "$d"
+        frames=$(seq 1 64 | sed 's/^/0x10/' | tr '\n' ' ')
+        mini_profile "$d/64.report" "site 1 64 $frames" "stat 1 1 10 0 1 10 16 10 1"
+        sed 's/^depth 32$/depth 64/' "$d/64.report" >"$d/at-max.report"
+        frames=$(seq 1 32 | sed 's/^/0x10/' | tr '\n' ' ')
+        mini_profile "$d/32.report" "site 1 32 $frames" "stat 1 1 10 0 1 10 16 10 1"
+        "$cli" report "$d/at-max.report" --no-symbolize >"$d/at-max.txt" 2>"$d/err" &&
+            "$cli" report "$d/32.report" --no-symbolize >"$d/32.txt" 2>>"$d/err" || { show stderr "$d/err"; return 1; }
+        grep -q "stack cut at 64 frames)" "$d/at-max.txt" && ! grep -q -- "--depth" "$d/at-max.txt" ||
+            { echo "    at the maximum depth:"; grep "stack cut" "$d/at-max.txt"; return 1; }
+        grep -q "stack cut at 32 frames; --depth records more" "$d/32.txt" ||
+            { echo "    at depth 32:"; grep "stack cut" "$d/32.txt"; return 1; }
+        echo "    --depth advised below the library's maximum only"
+    }
+    check "report/a stack cut at the library's maximum depth does not advise --depth" max_depth_case
+
+    # Figures and words: units roll over as printed, one site holds, one sample,
+    # timeline labels aligned; a sampled mean out of range is malformed; options
+    # a format ignores are named.
+    wording_case() {
+        local d="$work/wording.d" problems=()
+        mkdir -p "$d"
+        mini_profile "$d/w.report" "site 1 1 0x1800" "stat 1 1 1048575 0 1 1048575 1048576 1048575 1" \
+            "sample 1000 1048575 1048576"
+        "$cli" report "$d/w.report" --no-symbolize >"$d/w.txt" 2>"$d/err" || { show stderr "$d/err"; return 1; }
+        grep -q "1 site holds 1.00 MiB (1,048,575 B)" "$d/w.txt" || problems+=("no '1 site holds 1.00 MiB'")
+        grep -q "1 sample over" "$d/w.txt" || problems+=("no '1 sample over'")
+        python3 - "$d/w.txt" <<'PY' || problems+=("timeline axis labels are not aligned")
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+i = next(k for k, l in enumerate(lines) if l.startswith("TIMELINE:"))
+axis = {l.find("|") if "|" in l else l.find("+") for l in lines[i + 1:i + 12]}
+sys.exit(0 if len(axis) == 1 else 1)
+PY
+        mini_profile "$d/k.report" "site 1 1 0x1800" "stat 1 1 10239 0 1 10239 10240 10239 1"
+        "$cli" report "$d/k.report" --no-symbolize >"$d/k.txt" 2>"$d/err" || { show stderr "$d/err"; return 1; }
+        grep -q "10.0 KiB live" "$d/k.txt" || problems+=("10,239 B is not '10.0 KiB'")
+        sed 's/^mode full$/mode sampled -5/' "$d/k.report" >"$d/neg.report"
+        "$cli" report "$d/neg.report" --no-symbolize >"$d/neg.txt" 2>"$d/err" || { show stderr "$d/err"; return 1; }
+        grep -q "skipped 1 malformed line (line 4)" "$d/neg.txt" || problems+=("mode sampled -5 is not malformed")
+        "$cli" report "$d/k.report" --no-symbolize --format collapsed --top 3 >/dev/null 2>"$d/err"
+        grep -q "warning: --top has no effect on collapsed output" "$d/err" || problems+=("--top with collapsed: no warning")
+        "$cli" report "$d/k.report" --no-symbolize --metric alloc-count >/dev/null 2>"$d/err"
+        grep -q "warning: --metric has no effect on text output" "$d/err" || problems+=("--metric with text: no warning")
+        if [ ${#problems[@]} -gt 0 ]; then
+            printf '    %s\n' "${problems[@]}"
+            show report "$d/w.txt"
+            return 1
+        fi
+        echo "    1.00 MiB, 10.0 KiB, singulars, aligned labels, mean range-checked, ignored options named"
+    }
+    check "report/figures, words and ignored options" wording_case
+
+    # A full profile against a sampled one compares exact figures with estimates.
+    diff_modes_case() {
+        "$cli" diff "$fx/a.report" "$fx/sampled.report" --no-symbolize >/dev/null 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        grep -q "warning: A records every allocation and B is sampled" "$work/err" || { show stderr "$work/err"; return 1; }
+        echo "    $(head -1 "$work/err")"
+    }
+    check "report/diff of a full and a sampled profile warns" diff_modes_case
 fi
 
 # ---------------------------------------------------------------------------
@@ -340,6 +601,137 @@ fake_case() {
     echo "    forking command: the command's own profile shown, the child's listed"
 }
 check "run/choosing the profile (stand-in recorder)" fake_case
+
+# The command's status is this tool's, even when its own messages cannot be
+# written (stderr closed: the report and notes go nowhere).
+closed_stderr_case() {
+    local rc
+    (cd "$work" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run --report "$work/closed.%p" -- sh -c 'exit 5' 2>&-) \
+        >/dev/null
+    rc=$?
+    [ "$rc" -eq 5 ] || { echo "    exit status $rc with stderr closed, expected 5"; return 1; }
+    echo "    stderr closed: status 5 passed through"
+}
+check "run/the command's status wins when the report cannot be written" closed_stderr_case
+
+# Only profiles written by this run count: one left by an earlier run (within
+# the same second, or rewritten in place) is neither shown nor listed.
+stale_profiles_case() {
+    local d="$work/stale.d" problems=() rc
+    mkdir -p "$d"
+    (cd "$d" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run --quiet -- sh -c 'exit 0') >/dev/null 2>&1
+    # (in a group with stderr discarded: bash reports "Killed" for the subshell)
+    { (cd "$d" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run -- sh -c 'kill -KILL $$') >/dev/null 2>"$d/killed.err"; } 2>/dev/null
+    grep -q "showing the only profile" "$d/killed.err" && problems+=("a KILLed command was shown an earlier run's profile")
+    grep -q "other process" "$d/killed.err" && problems+=("an earlier run's profile was listed for a KILLed command")
+    grep -q "killed by signal 9" "$d/killed.err" || problems+=("no 'killed by signal 9' note")
+    (cd "$d" && SWIFTMALLOC_LIB="$lib" timeout "$timeout_s" "$cli" run -- true) >/dev/null 2>"$d/second.err"
+    grep -q "other process" "$d/second.err" && problems+=("the run before's profile was listed as another process's")
+    grep -q "^swiftmalloc: profile of pid" "$d/second.err" || problems+=("no profile of the second run")
+    printf 'not a library\n' >"$d/text.so"
+    for bad in "$d" "$d/text.so"; do
+        SWIFTMALLOC_LIB="$bad" "$cli" run -- true >/dev/null 2>"$d/err"
+        rc=$?
+        [ "$rc" -ne 0 ] && grep -qE "SWIFTMALLOC_LIB is set to .*, which is not (a readable regular file|an ELF shared library)" "$d/err" ||
+            problems+=("SWIFTMALLOC_LIB=$bad: status $rc, $(head -1 "$d/err")")
+    done
+    if [ ${#problems[@]} -gt 0 ]; then
+        printf '    %s\n' "${problems[@]}"
+        show "stderr of the KILLed run" "$d/killed.err"
+        return 1
+    fi
+    echo "    earlier runs' profiles ignored; SWIFTMALLOC_LIB must be an ELF regular file"
+}
+check "run/only profiles written during the run are shown; the library must be a file" stale_profiles_case
+
+depth_limit_case() {
+    local rc
+    SWIFTMALLOC_LIB="$lib" "$cli" run --depth 65 -- true >/dev/null 2>"$work/err"
+    rc=$?
+    [ "$rc" -eq 64 ] && grep -q -- "--depth must be at most 64" "$work/err" ||
+        { echo "    --depth 65: status $rc"; show stderr "$work/err"; return 1; }
+    "$cli" run --help 2>&1 | grep -q "1 to 64" || { echo "    --help does not give the range of --depth"; return 1; }
+    echo "    --depth 65 refused (status 64); --help says 1 to 64"
+}
+check "run/--depth above the library's maximum is refused" depth_limit_case
+
+# SIGINT and SIGQUIT sent to this process (not its group) go on to the
+# command; Ctrl-C at a terminal, which reaches the whole group, is not sent
+# twice, and the command's profile tells of the signal.
+signals_case() {
+    local pid rc start
+    SWIFTMALLOC_LIB="$lib" "$cli" run --quiet --report "$work/sig.%p" -- sleep 30 &
+    pid=$!
+    sleep 1
+    start=$(date +%s)
+    kill -INT "$pid"
+    wait "$pid"
+    rc=$?
+    [ "$rc" -eq 130 ] && [ $(($(date +%s) - start)) -lt 10 ] ||
+        { echo "    SIGINT to swiftmalloc: status $rc after $(($(date +%s) - start)) s, expected 130 at once"; return 1; }
+    SWIFTMALLOC_LIB="$lib" "$cli" run --quiet --report "$work/sig.%p" -- sleep 30 &
+    pid=$!
+    sleep 1
+    kill -QUIT "$pid"
+    wait "$pid"
+    rc=$?
+    [ "$rc" -eq 131 ] || { echo "    SIGQUIT to swiftmalloc: status $rc, expected 131"; return 1; }
+    SWIFTMALLOC_LIB="$lib" python3 - "$cli" "$work/tty.%p" <<'PY'
+import os, pty, select, sys, time
+cli, report = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(cli, [cli, "run", "--report", report, "--", "sleep", "30"])
+time.sleep(1.5)
+os.write(fd, b"\x03")  # Ctrl-C: the terminal signals the foreground group
+out, start = b"", time.time()
+while time.time() - start < 30:
+    if select.select([fd], [], [], 1)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+status = 128 - code if code < 0 else code
+text = out.decode("utf-8", "replace")
+if status != 130 or "written as a signal ended it" not in text:
+    print("    Ctrl-C at a terminal: status %d, expected 130 and the report of a signal" % status)
+    print(text[-2000:])
+    sys.exit(1)
+PY
+    echo "    SIGINT (130) and SIGQUIT (131) to swiftmalloc reach the command; Ctrl-C at a terminal still reports"
+}
+check "run/SIGINT and SIGQUIT sent to swiftmalloc reach the command" signals_case
+
+sigchld_ignored_case() {
+    local rc
+    SWIFTMALLOC_LIB="$lib" python3 -c '
+import os, signal, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+os.execv(sys.argv[1], [sys.argv[1], "run", "--quiet", "--report", sys.argv[2], "--", "sh", "-c", "exit 3"])' \
+        "$cli" "$work/chld.%p" >/dev/null 2>"$work/err"
+    rc=$?
+    [ "$rc" -eq 3 ] || { echo "    started with SIGCHLD ignored: status $rc, expected 3"; show stderr "$work/err"; return 1; }
+    echo "    started with SIGCHLD ignored: status 3 passed through"
+}
+check "run/started with SIGCHLD ignored" sigchld_ignored_case
+
+# An executable file that is no binary and has no #! line runs under /bin/sh,
+# as execvp and shells run it.
+script_case() {
+    local out rc
+    printf 'echo from the script\nexit 7\n' >"$work/plain-script"
+    chmod +x "$work/plain-script"
+    out=$(cd "$work" && SWIFTMALLOC_LIB="$lib" "$cli" run --quiet --report "$work/script.%p" -- ./plain-script 2>"$work/err")
+    rc=$?
+    [ "$rc" -eq 7 ] && [ "$out" = "from the script" ] ||
+        { echo "    a script without #!: status $rc, output '$out'"; show stderr "$work/err"; return 1; }
+    echo "    a script without #! ran under /bin/sh (status 7)"
+}
+check "run/an executable script without #! runs under /bin/sh" script_case
 
 # ---------------------------------------------------------------------------
 # profile/*: the recorder end to end

@@ -94,8 +94,13 @@ struct DiffCommand: ParsableCommand {
         let pa = try AnalyzedProfile.load(path: a, symbolizer: symbolizer)
         let pb = try AnalyzedProfile.load(path: b, symbolizer: symbolizer)
         let diff = ProfileDiff(a: pa, b: pb)
-        let warnings = pa.profile.warnings.map { "\(a): \($0)" } + pb.profile.warnings.map { "\(b): \($0)" }
+        var warnings = pa.profile.warnings.map { "\(a): \($0)" } + pb.profile.warnings.map { "\(b): \($0)" }
             + symbolizer.warnings
+        if pa.profile.mode.isSampled != pb.profile.mode.isSampled {
+            let (full, sampled) = pa.profile.mode.isSampled ? ("B", "A") : ("A", "B")
+            warnings.append("\(full) records every allocation and \(sampled) is sampled: "
+                + "the diff compares exact figures with estimates")
+        }
         for w in warnings { printError("warning: \(w)") }
         switch format {
         case .text: try emit(renderText(diff), to: output)
@@ -162,7 +167,8 @@ struct DiffCommand: ParsableCommand {
         section("GREW (live bytes)", diff.grew)
         section("SHRANK (live bytes)", diff.shrank)
         section("ALLOCATED MORE (live unchanged)", diff.allocatedMore, allocation: true)
-        return out.joined(separator: "\n") + "\n"
+        // Strings from the files may hold characters a terminal would act on.
+        return out.map { Format.visible($0) }.joined(separator: "\n") + "\n"
     }
 
     private func renderJSON(_ diff: ProfileDiff) -> String {

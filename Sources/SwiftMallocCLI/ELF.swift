@@ -29,7 +29,7 @@ struct ELFLayout {
     /// Reads the program headers of a 64-bit little-endian ELF file; nil for
     /// anything else (the caller then uses offsets unchanged).
     static func read(path: String) -> ELFLayout? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        guard let handle = RegularFile.open(path) else { return nil }
         defer { try? handle.close() }
         guard let header = try? handle.read(upToCount: 64), header.count == 64 else { return nil }
         let h = [UInt8](header)
@@ -38,7 +38,8 @@ struct ELFLayout {
         let phoff = le64(h, 32)
         let phentsize = UInt64(le16(h, 54))
         let phnum = UInt64(le16(h, 56))
-        guard phentsize >= 56, phnum > 0, phnum < 4096 else { return nil }
+        // The table's offset comes from the file: one past an off_t cannot be sought.
+        guard phentsize >= 56, phnum > 0, phnum < 4096, phoff <= UInt64(Int64.max) else { return nil }
         guard (try? handle.seek(toOffset: phoff)) != nil,
               let table = try? handle.read(upToCount: Int(phentsize * phnum)),
               table.count == Int(phentsize * phnum) else { return nil }

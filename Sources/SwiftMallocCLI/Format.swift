@@ -9,13 +9,16 @@ enum Format {
         let v = Double(value.magnitude)
         let units = ["KiB", "MiB", "GiB", "TiB"]
         if v < 1024 { return "\(sign)\(value.magnitude) B" }
+        // The unit and the precision follow the value as printed: 1,048,575 B
+        // is "1.00 MiB", not "1024.0 KiB"; 10,239 B is "10.0 KiB", as 10,240 B.
+        func rounded(_ x: Double, _ decimals: Double) -> Double { (x * decimals).rounded() / decimals }
         var scaled = v / 1024
         var unit = 0
-        while scaled >= 1024 && unit < units.count - 1 {
+        while rounded(scaled, 10) >= 1024 && unit < units.count - 1 {
             scaled /= 1024
             unit += 1
         }
-        return sign + String(format: scaled < 10 ? "%.2f %@" : "%.1f %@", scaled, units[unit])
+        return sign + String(format: rounded(scaled, 100) < 10 ? "%.2f %@" : "%.1f %@", scaled, units[unit])
     }
 
     /// `+1.5 KiB` / `-3 B` / `0 B`.
@@ -95,5 +98,34 @@ enum Format {
             return indent + parts.joined(separator: "  ")
         }
         return [render(header)] + rows.map(render)
+    }
+}
+
+extension Format {
+    /// `s` with every character that a terminal would act on rather than show
+    /// written as an escape: C0 and C1 controls and DEL as `\xNN` (line breaks
+    /// too unless kept), bidirectional overrides and noncharacters as `\u{NNNN}`.
+    /// Everything else, and so every string without such characters, is unchanged.
+    static func visible(_ s: String, keepingLineBreaks: Bool = false) -> String {
+        func needsEscape(_ c: Unicode.Scalar) -> Bool {
+            switch c.value {
+            case 0x0A: return !keepingLineBreaks
+            case 0x00..<0x20, 0x7F...0x9F: return true
+            case 0x202A...0x202E, 0x2066...0x2069, 0xFFFE, 0xFFFF: return true
+            default: return false
+            }
+        }
+        guard s.unicodeScalars.contains(where: needsEscape) else { return s }
+        var out = String.UnicodeScalarView()
+        for c in s.unicodeScalars {
+            if !needsEscape(c) {
+                out.append(c)
+            } else if c.value < 0x100 {
+                out.append(contentsOf: ("\\x" + String(format: "%02x", c.value)).unicodeScalars)
+            } else {
+                out.append(contentsOf: ("\\u{" + String(c.value, radix: 16) + "}").unicodeScalars)
+            }
+        }
+        return String(out)
     }
 }

@@ -19,6 +19,11 @@ struct ModuleRecord {
     var path: String
 
     func contains(_ address: UInt64) -> Bool { address >= start && address < end }
+
+    /// The file offset of an address in the mapping. Records are checked when
+    /// read so that this does not wrap for an address the mapping contains; it
+    /// wraps rather than traps for any other.
+    func fileOffset(of address: UInt64) -> UInt64 { address &- start &+ fileOffset }
 }
 
 /// A site's counters (`stat` record). Exact in full mode, scaled estimates in
@@ -150,15 +155,10 @@ struct Profile {
 }
 
 extension Profile {
-    /// Reads and parses a profile file.
+    /// Reads and parses a profile file, or standard input for "-".
     static func load(path: String) throws -> Profile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            if !FileManager.default.fileExists(atPath: path) {
-                throw ProfileError("\(path): no such file")
-            }
-            throw ProfileError("\(path): cannot read the file")
-        }
-        return try parse(String(decoding: data, as: UTF8.self), path: path)
+        let data = try InputFile.read(path)
+        return try parse(String(decoding: data, as: UTF8.self), path: InputFile.displayName(path))
     }
 
     /// Parses the text of a profile file. Unknown records are skipped, as the
@@ -170,10 +170,13 @@ extension Profile {
         var sawHeader = false
         var badLines: [Int] = []
 
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Lines are split on the byte: a String splits on Characters, and "\r\n"
+        // is one Character, so a file with CRLF line ends would be one line.
+        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
-            var line = rawLine
-            if line.last == "\r" { line = line.dropLast() }
+            var bytes = rawLine
+            if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
+            let line = Substring(bytes)
             if line.isEmpty { continue }
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard let record = fields.first else { continue }
@@ -208,6 +211,7 @@ extension Profile {
         profile.samples.sort { $0.elapsedNs < $1.elapsedNs }
         profile.modules.sort { $0.start < $1.start }
         profile.setOwnSiteApart()
+        profile.capTimelineAtPeak()
         try profile.checkFigures()
         return profile
     }
@@ -242,21 +246,37 @@ extension Profile {
 
     /// The site an `own` record names is not the program's: its counters go to
     /// `ownStats`, and it leaves the sites every view is made from.
-    /// The heap's requested bytes, now and at its peak, count the library's own
-    /// blocks as well: what the program requested is those less the own site's.
+    /// The heap's requested bytes, now and at its peak, and the timeline's count
+    /// the library's own blocks as well: what the program requested is those less
+    /// the own site's. When the own site's bytes were at a point of the timeline
+    /// is not recorded, so each point loses the most the record says it held (its
+    /// live bytes at the peak or at the report, whichever is larger), and no point
+    /// is shown above the program's peak.
     private mutating func setOwnSiteApart() {
         guard let id = ownSite else { return }
         let own = stats.removeValue(forKey: id) ?? .zero
         ownStats = own
         siteFrames.removeValue(forKey: id)
         pins.removeValue(forKey: id)
+        // Within range before any arithmetic: figures are checked after this.
+        func bounded(_ v: Int64) -> Int64 { max(0, min(v, Profile.maxFigure)) }
         if var h = heap {
-            // Within range before any arithmetic: figures are checked after this.
-            func bounded(_ v: Int64) -> Int64 { max(0, min(v, Profile.maxFigure)) }
             h.requestedBytes = max(0, bounded(h.requestedBytes) - bounded(own.liveBytes))
             h.peakRequestedBytes = max(0, bounded(h.peakRequestedBytes) - bounded(own.peakLiveBytes))
             heap = h
         }
+        let ownMost = max(bounded(own.liveBytes), bounded(own.peakLiveBytes))
+        for i in samples.indices {
+            samples[i].requestedBytes = max(0, bounded(samples[i].requestedBytes) - ownMost)
+        }
+    }
+
+    /// No point of the timeline above the heap's peak: the two are read at
+    /// different moments from counters that threads merge in batches, and the
+    /// peak is the figure every report states.
+    private mutating func capTimelineAtPeak() {
+        guard let peak = heap?.peakRequestedBytes else { return }
+        for i in samples.indices where samples[i].requestedBytes > peak { samples[i].requestedBytes = peak }
     }
 
     /// Applies one record; false when a known record is malformed.
@@ -283,7 +303,8 @@ extension Profile {
             if fields[1] == "full" {
                 mode = .full
             } else if fields[1] == "sampled" {
-                guard fields.count >= 3, let mean = Profile.number(fields[2]) else { return false }
+                guard fields.count >= 3, let mean = Profile.number(fields[2]), mean >= 1,
+                      mean <= Profile.maxFigure else { return false }
                 mode = .sampled(meanBytes: mean)
             } else {
                 mode = .unknown(fields[1...].joined(separator: " "))
@@ -302,7 +323,11 @@ extension Profile {
             reason = String(fields[1])
         case "module", "unloaded":
             guard fields.count >= 5, let start = Profile.address(fields[1]), let end = Profile.address(fields[2]),
-                  let offset = Profile.address(fields[3]) else { return false }
+                  let offset = Profile.address(fields[3]), start < end else { return false }
+            // Every address in the mapping must have a file offset a file can have
+            // (an off_t): offsets are computed as `address - start + offset`.
+            let (last, overflow) = (end - 1 - start).addingReportingOverflow(offset)
+            guard !overflow, last <= UInt64(Int64.max) else { return false }
             // The path is the rest of the line: it may contain spaces.
             var rest = line[...]
             for _ in 0..<4 {

@@ -11,11 +11,20 @@ import Glibc
 import Musl
 #endif
 
-/// The child to which SIGTERM and SIGHUP sent to this process are passed on.
+/// The child to which signals sent to this process are passed on.
 nonisolated(unsafe) private var forwardSignalsTo: pid_t = 0
 
-private let forwardSignal: @convention(c) (Int32) -> Void = { signal in
-    if forwardSignalsTo > 0 { kill(forwardSignalsTo, signal) }
+/// Passes SIGTERM and SIGHUP on to the command, and SIGINT and SIGQUIT when a
+/// process sent them to this one (kill, sigqueue: si_code ≤ 0). The terminal
+/// sends Ctrl-C and Ctrl-\ to the whole foreground process group (si_code
+/// SI_KERNEL), the command included: those are not sent a second time.
+private let forwardSignal: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = {
+    signal, info, _ in
+    guard forwardSignalsTo > 0 else { return }
+    if signal == SIGINT || signal == SIGQUIT {
+        guard let info, info.pointee.si_code <= 0 else { return }
+    }
+    kill(forwardSignalsTo, signal)
 }
 
 struct RunCommand: ParsableCommand {
@@ -38,7 +47,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Where each process writes its profile; %p becomes the pid (default: swiftmalloc.%p.report).")
     var report: String?
 
-    @Option(help: "Maximum frames recorded per stack.")
+    @Option(help: "Maximum frames recorded per stack, 1 to \(RecorderLimits.maxDepth) (default \(RecorderLimits.defaultDepth)).")
     var depth: Int?
 
     @Option(help: ArgumentHelp("Also rewrite each profile every N seconds while the command runs.",
@@ -66,6 +75,9 @@ struct RunCommand: ParsableCommand {
         }
         if let sample, sample < 1 { throw ValidationError("--sample must be at least 1 (bytes)") }
         if let depth, depth < 1 { throw ValidationError("--depth must be at least 1") }
+        if let depth, depth > RecorderLimits.maxDepth {
+            throw ValidationError("--depth must be at most \(RecorderLimits.maxDepth), the most frames the library records")
+        }
         if let interval, interval < 1 { throw ValidationError("--interval must be at least 1 (second)") }
         if top < 1 { throw ValidationError("--top must be at least 1") }
         if let report, report.isEmpty || report.hasSuffix("/") {
@@ -74,6 +86,9 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        // This process's own messages failing (stderr closed or a broken pipe)
+        // must not end it before the command's status is passed on.
+        signal(SIGPIPE, SIG_IGN)
         let library = try RunCommand.findLibrary()
         let cwd = FileManager.default.currentDirectoryPath
         var template = report ?? "swiftmalloc.%p.report"
@@ -112,12 +127,12 @@ struct RunCommand: ParsableCommand {
         // This command prints the report itself; the library's one-line summary would repeat it.
         environment["SWIFTMALLOC_PROFILE_QUIET"] = "1"
 
-        let started = Date()
+        let before = ProfileSnapshot(template: template)
         let pid = try RunCommand.spawn(commandLine, environment: environment)
-        let status = RunCommand.wait(for: pid)
+        guard let status = RunCommand.wait(for: pid) else { throw ExitCode(1) }
 
         if !quiet {
-            showReport(template: template, pid: pid, started: started, status: status, library: library)
+            showReport(written: before.written(), template: template, pid: pid, status: status, library: library)
         }
         switch status {
         case .exited(let code):
@@ -140,6 +155,12 @@ struct RunCommand: ParsableCommand {
         if let fromEnvironment = ProcessInfo.processInfo.environment["SWIFTMALLOC_LIB"], !fromEnvironment.isEmpty {
             guard FileManager.default.fileExists(atPath: fromEnvironment) else {
                 throw ProfileError("SWIFTMALLOC_LIB is set to \(fromEnvironment), which does not exist")
+            }
+            guard let handle = RegularFile.open(fromEnvironment) else {
+                throw ProfileError("SWIFTMALLOC_LIB is set to \(fromEnvironment), which is not a readable regular file")
+            }
+            guard isELF(handle) else {
+                throw ProfileError("SWIFTMALLOC_LIB is set to \(fromEnvironment), which is not an ELF shared library")
             }
             return absolute(fromEnvironment)
         }
@@ -166,14 +187,19 @@ struct RunCommand: ParsableCommand {
             #endif
             candidates.append("\(parent)/lib64/\(name)")
         }
-        for candidate in candidates where FileManager.default.fileExists(atPath: candidate) {
-            return absolute(candidate)
+        for candidate in candidates {
+            if let handle = RegularFile.open(candidate), isELF(handle) { return absolute(candidate) }
         }
         throw ProfileError("""
             cannot find \(name). Looked in:
             \(candidates.map { "  " + $0 }.joined(separator: "\n"))
             Set SWIFTMALLOC_LIB to the library's path (swift build -c release builds .build/release/\(name)).
             """)
+    }
+
+    /// Whether the file starts as an ELF object does ("\u{7f}ELF").
+    private static func isELF(_ handle: FileHandle) -> Bool {
+        (try? handle.read(upToCount: 4)).map { Array($0) == [0x7f, 0x45, 0x4c, 0x46] } ?? false
     }
 
     private static func parentDirectory(_ path: String) -> String {
@@ -203,31 +229,49 @@ struct RunCommand: ParsableCommand {
 
     /// Starts the command (searched on PATH) with the given environment and
     /// this process's standard streams, and with default signal handling.
+    /// A file that is executable but no binary or `#!` script (ENOEXEC) is run
+    /// by /bin/sh, as execvp and a shell do.
     static func spawn(_ argv: [String], environment: [String: String]) throws -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, s) }
+        for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, s) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var mask = sigset_t()
         sigemptyset(&mask)
         posix_spawnattr_setsigmask(&attributes, &mask)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
-        let cArgs = argv.map { strdup($0) } + [nil]
+        // Standard descriptors that were closed when this tool started are
+        // closed for the command too (StandardStreams put /dev/null there).
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd in StandardStreams.closedAtStart.sorted() { posix_spawn_file_actions_addclose(&actions, fd) }
+
         let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for p in cArgs { free(p) }
-            for p in cEnv { free(p) }
+        defer { for p in cEnv { free(p) } }
+        func start(_ path: String, _ arguments: [String], searchingPath: Bool) -> (pid_t, Int32) {
+            let cArgs = arguments.map { strdup($0) } + [nil]
+            defer { for p in cArgs { free(p) } }
+            var pid: pid_t = 0
+            let rc = searchingPath ? posix_spawnp(&pid, path, &actions, &attributes, cArgs, cEnv)
+                : posix_spawn(&pid, path, &actions, &attributes, cArgs, cEnv)
+            return (pid, rc)
         }
+        // With SIGCHLD ignored (inherited), the kernel reaps the command itself
+        // and waitpid finds no child: this process needs the default.
+        signal(SIGCHLD, SIG_DFL)
         // Interrupts from the terminal reach the command too (same process
         // group); this process waits for it to end and then reports.
         signal(SIGINT, SIG_IGN)
         signal(SIGQUIT, SIG_IGN)
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, argv[0], nil, &attributes, cArgs, cEnv)
+        var (pid, rc) = start(argv[0], argv, searchingPath: true)
+        if rc == ENOEXEC, let file = RunCommand.executablePath(argv[0], environment: environment) {
+            (pid, rc) = start("/bin/sh", ["sh", file] + argv.dropFirst(), searchingPath: false)
+        }
         guard rc == 0 else {
             signal(SIGINT, SIG_DFL)
             signal(SIGQUIT, SIG_DFL)
@@ -236,15 +280,32 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(rc == ENOENT ? 127 : 126)
         }
         forwardSignalsTo = pid
-        signal(SIGTERM, forwardSignal)
-        signal(SIGHUP, forwardSignal)
+        var action = sigaction()
+        action.__sigaction_handler.sa_sigaction = forwardSignal
+        action.sa_flags = SA_SIGINFO | SA_RESTART
+        sigemptyset(&action.sa_mask)
+        for s in [SIGTERM, SIGHUP, SIGINT, SIGQUIT] { sigaction(s, &action, nil) }
         return pid
     }
 
-    static func wait(for pid: pid_t) -> Status {
+    /// The file execvp would run for `name`: itself when it has a slash, else
+    /// the first executable regular file of that name on the command's PATH.
+    static func executablePath(_ name: String, environment: [String: String]) -> String? {
+        if name.contains("/") { return name }
+        for dir in (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + name
+            if RegularFile.isReadable(candidate), access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    /// The command's end, or nil (with a message) when it cannot be waited for.
+    static func wait(for pid: pid_t) -> Status? {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 {
-            if errno != EINTR { return .exited(127) }
+            if errno == EINTR { continue }
+            printError("cannot wait for the command (pid \(pid)): \(String(cString: strerror(errno)))")
+            return nil
         }
         for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { signal(s, SIG_DFL) }
         forwardSignalsTo = 0
@@ -255,9 +316,9 @@ struct RunCommand: ParsableCommand {
 
     // MARK: Reporting
 
-    /// Finds the profiles written during the run and prints the command's own.
-    private func showReport(template: String, pid: pid_t, started: Date, status: Status, library: String) {
-        let found = RunCommand.findProfiles(template: template, since: started)
+    /// Of the profiles written during the run, prints the command's own.
+    private func showReport(written found: [WrittenProfile], template: String, pid: pid_t, status: Status,
+                            library: String) {
         let own = template.replacingOccurrences(of: "%p", with: String(pid))
         let others = found.filter { $0.path != own }
         var chosen: String? = found.contains { $0.path == own } ? own : nil
@@ -299,43 +360,9 @@ struct RunCommand: ParsableCommand {
             let symbolizer = Symbolizer()
             let analysis = try AnalyzedProfile.load(path: chosen, symbolizer: symbolizer)
             let text = TextReport(analysis: analysis, top: top).render(warnings: symbolizer.warnings)
-            FileHandle.standardError.write(Data(("\n" + text).utf8))
+            StandardStreams.writeMessage("\n" + text)
         } catch {
             printError("cannot read the profile: \(error)")
         }
-    }
-
-    struct WrittenProfile {
-        var path: String
-        var pid: Int
-    }
-
-    /// Profiles matching the template (`%p` = any pid) modified since `since`.
-    static func findProfiles(template: String, since: Date) -> [WrittenProfile] {
-        let dir = (template as NSString).deletingLastPathComponent
-        let base = (template as NSString).lastPathComponent
-        let earliest = since.addingTimeInterval(-2) // file times may be coarser than the clock
-        func fresh(_ path: String) -> Bool {
-            guard let attrs = try? FileManager.default.attributesOfItem(atPath: path),
-                  let modified = attrs[.modificationDate] as? Date else { return false }
-            return modified >= earliest
-        }
-        guard base.contains("%p"), !dir.contains("%p") else {
-            let path = template.replacingOccurrences(of: "%p", with: "")
-            return fresh(template) ? [WrittenProfile(path: template, pid: 0)] : (fresh(path) ? [WrittenProfile(path: path, pid: 0)] : [])
-        }
-        let parts = base.components(separatedBy: "%p")
-        let pattern = "^" + parts.map(NSRegularExpression.escapedPattern(for:)).joined(separator: "([0-9]+)") + "$"
-        guard let regex = try? NSRegularExpression(pattern: pattern),
-              let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return [] }
-        var out: [WrittenProfile] = []
-        for name in names {
-            let range = NSRange(name.startIndex..., in: name)
-            guard let m = regex.firstMatch(in: name, range: range), let r = Range(m.range(at: 1), in: name),
-                  let pid = Int(name[r]) else { continue }
-            let path = (dir as NSString).appendingPathComponent(name)
-            if fresh(path) { out.append(WrittenProfile(path: path, pid: pid)) }
-        }
-        return out.sorted { $0.pid < $1.pid }
     }
 }

@@ -16,44 +16,56 @@ enum SVGReport {
     static let charWidth = 7.0 // Verdana 12px, roughly
     static let minFrameWidth = 0.1
 
-    /// A node of the flame graph: a frame name under a given root-first path.
-    private final class Node {
-        let name: String
-        var value: Int64 = 0
-        var children: [String: Node] = [:]
-        var locations: Set<String> = []
-        var module: String?
-        init(name: String) { self.name = name }
-
-        func child(_ name: String) -> Node {
-            if let c = children[name] { return c }
-            let c = Node(name: name)
-            children[name] = c
-            return c
+    /// The flame graph's tree, nodes in one array: stacks can be tens of
+    /// thousands of frames deep, so nothing here (building, measuring, laying
+    /// out, freeing) recurses.
+    private struct FlameTree {
+        struct Node {
+            let name: String
+            let depth: Int
+            var value: Int64 = 0
+            var children: [String: Int] = [:]
+            var locations: Set<String> = []
+            var module: String?
         }
 
-        var depth: Int { 1 + (children.values.map(\.depth).max() ?? 0) }
+        /// Index 0 is the root, "all".
+        var nodes = [Node(name: "all", depth: 0)]
+
+        /// The child of `parent` named `name`, added when missing.
+        mutating func child(of parent: Int, named name: String) -> Int {
+            if let c = nodes[parent].children[name] { return c }
+            nodes.append(Node(name: name, depth: nodes[parent].depth + 1))
+            nodes[parent].children[name] = nodes.count - 1
+            return nodes.count - 1
+        }
+
+        /// Levels of frames drawn, the root's included.
+        var levels: Int { 1 + (nodes.map(\.depth).max() ?? 0) }
     }
 
     static func render(_ analysis: AnalyzedProfile, metric: Metric) -> String {
         let p = analysis.profile
-        let root = Node(name: "all")
+        var tree = FlameTree()
         for stack in FoldedStacks.stacks(analysis.table, metric: metric) {
-            root.value += stack.value
-            var node = root
+            tree.nodes[0].value += stack.value
+            var node = 0
             if stack.frames.isEmpty || stack.truncated {
-                node = node.child(stack.frames.isEmpty ? FoldedStacks.noStack : FoldedStacks.truncated)
-                node.value += stack.value
+                node = tree.child(of: node, named: stack.frames.isEmpty ? FoldedStacks.noStack : FoldedStacks.truncated)
+                tree.nodes[node].value += stack.value
             }
             for frame in stack.frames {
-                node = node.child(FoldedStacks.label(frame))
-                node.value += stack.value
-                if let location = frame.location { node.locations.insert(displayPath(location)) }
-                if node.module == nil, let m = frame.modulePath { node.module = URL(fileURLWithPath: m).lastPathComponent }
+                node = tree.child(of: node, named: FoldedStacks.label(frame))
+                tree.nodes[node].value += stack.value
+                if let location = frame.location { tree.nodes[node].locations.insert(displayPath(location)) }
+                if tree.nodes[node].module == nil, let m = frame.modulePath {
+                    tree.nodes[node].module = URL(fileURLWithPath: m).lastPathComponent
+                }
             }
         }
+        let rootValue = tree.nodes[0].value
 
-        let levels = root.value > 0 ? root.depth : 1
+        let levels = rootValue > 0 ? tree.levels : 1
         let flameTop = 72.0
         let flameBottom = flameTop + Double(levels) * frameHeight
         let detailsY = flameBottom + 20
@@ -76,7 +88,7 @@ enum SVGReport {
         """
 
         // Titles.
-        let total = metric.format(root.value)
+        let total = metric.format(rootValue)
         svg += text(width / 2, 24, "SwiftMalloc heap profile: \(metric.title)", size: 17, anchor: "middle", weight: "bold")
         var subtitle = p.command.map { "\($0) — " } ?? ""
         subtitle += p.pid.map { "pid \($0) — " } ?? ""
@@ -87,13 +99,11 @@ enum SVGReport {
 
         // The flame graph.
         svg += "<g id=\"flame\">\n"
-        if root.value == 0 {
+        if rootValue == 0 {
             svg += text(width / 2, flameTop + frameHeight - 4, "no allocations with non-zero \(metric.rawValue)",
                         size: 12, anchor: "middle", fill: "#a00")
         } else {
-            var elements = ""
-            layout(root, x: 0, depth: 0, total: root.value, bottom: flameBottom, metric: metric, into: &elements)
-            svg += elements
+            svg += layout(tree, bottom: flameBottom, metric: metric)
         }
         svg += "</g>\n"
         svg += "<text id=\"details\" x=\"\(num(margin))\" y=\"\(num(detailsY))\" fill=\"#333\"> </text>\n"
@@ -105,34 +115,47 @@ enum SVGReport {
 
     // MARK: Flame graph
 
-    private static func layout(_ node: Node, x: Double, depth: Int, total: Int64, bottom: Double, metric: Metric,
-                               into out: inout String) {
-        let fraction = Double(node.value) / Double(total)
+    /// Every frame wide enough to see, parents before their children, children
+    /// in name order; an explicit stack instead of recursion.
+    private static func layout(_ tree: FlameTree, bottom: Double, metric: Metric) -> String {
+        let total = tree.nodes[0].value
         let plotWidth = width - 2 * margin
-        let w = fraction * plotWidth
-        guard w >= minFrameWidth else { return }
-        let px = margin + x * plotWidth
-        let y = bottom - Double(depth + 1) * frameHeight
-        let share = Format.percent(node.value, of: total)
-        var tip = node.name
-        if node.locations.count == 1 { tip += " — \(node.locations.first!)" }
-        else if node.locations.isEmpty, let m = node.module, depth > 0 { tip += " — \(m)" }
-        let detail = "\(metric.format(node.value)), \(share)"
-        out += "<g class=\"f\" data-x=\"\(String(format: "%.8f", x))\" data-w=\"\(String(format: "%.8f", fraction))\" "
-            + "data-d=\"\(depth)\" data-n=\"\(escape(node.name))\" data-i=\"\(escape(tip + " — " + detail))\" "
-            + "onmouseover=\"show(this)\" onmouseout=\"hide()\" onclick=\"zoom(this)\">"
-        out += "<title>\(escape(tip))\n\(escape(detail))</title>"
-        out += "<rect x=\"\(num(px))\" y=\"\(num(y))\" width=\"\(num(w))\" height=\"\(num(frameHeight - 1))\" rx=\"2\" "
-            + "fill=\"\(color(node.name, depth: depth))\"/>"
-        out += "<text x=\"\(num(px + 3))\" y=\"\(num(y + frameHeight - 4.5))\">\(escape(fit(node.name, width: w)))</text>"
-        out += "</g>\n"
+        var out = ""
+        // (node, left edge as a share of the whole)
+        var pending: [(Int, Double)] = [(0, 0)]
+        while let (index, x) = pending.popLast() {
+            let node = tree.nodes[index]
+            let depth = node.depth
+            let fraction = Double(node.value) / Double(total)
+            let w = fraction * plotWidth
+            // A child is never wider than its parent: nothing under a hidden frame shows.
+            guard w >= minFrameWidth else { continue }
+            let px = margin + x * plotWidth
+            let y = bottom - Double(depth + 1) * frameHeight
+            let share = Format.percent(node.value, of: total)
+            var tip = node.name
+            if node.locations.count == 1 { tip += " — \(node.locations.first!)" }
+            else if node.locations.isEmpty, let m = node.module, depth > 0 { tip += " — \(m)" }
+            let detail = "\(metric.format(node.value)), \(share)"
+            out += "<g class=\"f\" data-x=\"\(String(format: "%.8f", x))\" data-w=\"\(String(format: "%.8f", fraction))\" "
+                + "data-d=\"\(depth)\" data-n=\"\(escape(node.name))\" data-i=\"\(escape(tip + " — " + detail))\" "
+                + "onmouseover=\"show(this)\" onmouseout=\"hide()\" onclick=\"zoom(this)\">"
+            out += "<title>\(escape(tip))\n\(escape(detail))</title>"
+            out += "<rect x=\"\(num(px))\" y=\"\(num(y))\" width=\"\(num(w))\" height=\"\(num(frameHeight - 1))\" rx=\"2\" "
+                + "fill=\"\(color(node.name, depth: depth))\"/>"
+            out += "<text x=\"\(num(px + 3))\" y=\"\(num(y + frameHeight - 4.5))\">\(escape(fit(node.name, width: w)))</text>"
+            out += "</g>\n"
 
-        var cx = x
-        for name in node.children.keys.sorted() {
-            let child = node.children[name]!
-            layout(child, x: cx, depth: depth + 1, total: total, bottom: bottom, metric: metric, into: &out)
-            cx += Double(child.value) / Double(total)
+            var cx = x
+            var children: [(Int, Double)] = []
+            for name in node.children.keys.sorted() {
+                let child = node.children[name]!
+                children.append((child, cx))
+                cx += Double(tree.nodes[child].value) / Double(total)
+            }
+            pending += children.reversed()
         }
+        return out
     }
 
     /// The name cut to the frame's width, as the script does after a zoom.
@@ -210,7 +233,8 @@ enum SVGReport {
             for (s, v) in zip(samples, values) { points += "\(num(sx(s.elapsedNs))),\(num(sy(v))) " }
             if samples.count == 1 { points += "\(num(right)),\(num(sy(values[0]))) " }
             let lastX = samples.count == 1 ? right : sx(samples.last!.elapsedNs)
-            out += "<polygon points=\"\(num(sx(t0))),\(num(plotBottom)) \(points)\(num(lastX)),\(num(plotBottom))\" "
+            // The area starts under the first sample: nothing is known before it.
+            out += "<polygon points=\"\(num(sx(samples[0].elapsedNs))),\(num(plotBottom)) \(points)\(num(lastX)),\(num(plotBottom))\" "
                 + "fill=\"\(colour)\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
             out += "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
         }
@@ -262,8 +286,16 @@ enum SVGReport {
             case "'": out += "&apos;"
             case "\n": out += "&#10;"
             default:
-                // Control characters are not allowed in XML 1.0.
-                if c.value < 0x20 && c != "\t" { out += " " } else { out.unicodeScalars.append(c) }
+                // XML 1.0 allows tab, line feed, carriage return, and U+0020 up,
+                // less U+FFFE and U+FFFF (Swift strings hold no surrogates): the
+                // other controls become spaces, the two non-characters U+FFFD.
+                if c.value < 0x20 && c != "\t" && c != "\r" {
+                    out += " "
+                } else if c.value == 0xFFFE || c.value == 0xFFFF {
+                    out.unicodeScalars.append("\u{FFFD}")
+                } else {
+                    out.unicodeScalars.append(c)
+                }
             }
         }
         return out

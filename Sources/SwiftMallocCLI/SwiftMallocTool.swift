@@ -20,6 +20,11 @@ struct SwiftMallocTool: ParsableCommand {
             """,
         subcommands: [RunCommand.self, ReportCommand.self, DiffCommand.self]
     )
+
+    static func main() {
+        StandardStreams.claimClosedDescriptors()
+        main(nil)
+    }
 }
 
 /// Report formats of `swiftmalloc report`.
@@ -41,18 +46,17 @@ func renderReport(_ analysis: AnalyzedProfile, format: OutputFormat, metric: Met
 /// Writes `text` to `path`, or to standard output when `path` is nil or "-".
 func emit(_ text: String, to path: String?) throws {
     if let path, path != "-" {
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw ProfileError("cannot write \(path): \(error.localizedDescription)")
-        }
+        try OutputFile.write(text, to: path)
     } else {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        try StandardStreams.writeOutput(text)
     }
 }
 
+/// One message on stderr, `swiftmalloc: ` first; characters that would act on a
+/// terminal are shown escaped (Format.visible), line breaks are kept. A failure
+/// to write it is ignored.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data("swiftmalloc: \(message)\n".utf8))
+    StandardStreams.writeMessage("swiftmalloc: \(Format.visible(message, keepingLineBreaks: true))\n")
 }
 
 struct ReportCommand: ParsableCommand {
@@ -67,7 +71,7 @@ struct ReportCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "A profile file (swiftmalloc.<pid>.report).")
+    @Argument(help: "A profile file (swiftmalloc.<pid>.report), or - for standard input.")
     var file: String
 
     @Option(help: "Sites shown per ranking (text: 10 by default; json: all by default).")
@@ -76,8 +80,8 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Output format: text, json, collapsed or svg.")
     var format: OutputFormat = .text
 
-    @Option(help: "What collapsed and svg output measure: live-bytes, alloc-bytes, alloc-count or peak-bytes.")
-    var metric: Metric = .liveBytes
+    @Option(help: "What collapsed and svg output measure: live-bytes (the default), alloc-bytes, alloc-count or peak-bytes.")
+    var metric: Metric?
 
     @Option(name: [.short, .long], help: "Write the output to this file instead of standard output.")
     var output: String?
@@ -97,6 +101,14 @@ struct ReportCommand: ParsableCommand {
         if format != .text {
             for w in analysis.profile.warnings + warnings { printError("warning: \(w)") }
         }
-        try emit(try renderReport(analysis, format: format, metric: metric, top: top, warnings: warnings), to: output)
+        // Options the chosen format has no use for are named, not dropped silently.
+        if top != nil, format == .collapsed || format == .svg {
+            printError("warning: --top has no effect on \(format.rawValue) output, which has every stack")
+        }
+        if metric != nil, format == .text || format == .json {
+            printError("warning: --metric has no effect on \(format.rawValue) output, which shows every measure")
+        }
+        try emit(try renderReport(analysis, format: format, metric: metric ?? .liveBytes, top: top, warnings: warnings),
+                 to: output)
     }
 }

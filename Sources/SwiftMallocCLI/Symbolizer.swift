@@ -102,7 +102,8 @@ final class Symbolizer: @unchecked Sendable {
             siteKeys.reserveCapacity(frames.count)
             for address in frames {
                 let module = profile.module(containing: address)
-                let trampoline = module.map { isSignalTrampoline($0, address) } ?? false
+                // Without symbolization no module file is opened.
+                let trampoline = enabled ? module.map { isSignalTrampoline($0, address) } ?? false : false
                 let key = Key(address: address, exact: trampoline || afterSignalFrame)
                 afterSignalFrame = trampoline
                 siteKeys.append(key)
@@ -111,14 +112,14 @@ final class Symbolizer: @unchecked Sendable {
                     placed[key] = Placed(module: nil, offset: 0, link: 0)
                     continue
                 }
-                let offset = address - module.start + module.fileOffset
+                let offset = module.fileOffset(of: address)
                 if Frame.isAllocatorModule(module.path) {
                     // Dropped from every stack: nothing to look up.
                     placed[key] = Placed(module: module, offset: offset, link: 0)
                     continue
                 }
-                let lookup = (address > module.start && !key.exact ? address - 1 : address) - module.start + module.fileOffset
-                let link = layout(of: module.path)?.address(ofFileOffset: lookup) ?? lookup
+                let lookup = module.fileOffset(of: address > module.start && !key.exact ? address - 1 : address)
+                let link = enabled ? layout(of: module.path)?.address(ofFileOffset: lookup) ?? lookup : lookup
                 placed[key] = Placed(module: module, offset: offset, link: link)
                 if cached(module.path, link) == nil { wanted[module.path, default: []].insert(link) }
             }
@@ -174,12 +175,13 @@ final class Symbolizer: @unchecked Sendable {
     /// module's file, as debuggers recognize a signal frame.
     private func isSignalTrampoline(_ module: ModuleRecord, _ address: UInt64) -> Bool {
         #if arch(x86_64)
-        let offset = address - module.start + module.fileOffset
+        let offset = module.fileOffset(of: address)
         if let known = trampolines[module.path]?[offset] { return known }
         let code: [UInt8] = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05]
         var found = false
-        if openModules[module.path] == nil { openModules[module.path] = FileHandle(forReadingAtPath: module.path) }
-        if let handle = openModules[module.path] ?? nil, (try? handle.seek(toOffset: offset)) != nil,
+        if openModules[module.path] == nil { openModules[module.path] = RegularFile.open(module.path) }
+        if offset <= UInt64(Int64.max), let handle = openModules[module.path] ?? nil,
+           (try? handle.seek(toOffset: offset)) != nil,
            let bytes = try? handle.read(upToCount: code.count) {
             found = Array(bytes) == code
         }
@@ -213,9 +215,14 @@ final class Symbolizer: @unchecked Sendable {
     private func resolve(path: String, addresses: [UInt64], tool: String?) -> [Resolved] {
         let none = [Resolved](repeating: Resolved(), count: addresses.count)
         guard enabled else { return none }
-        guard FileManager.default.isReadableFile(atPath: path) else {
+        guard RegularFile.isReadable(path) else {
             // Pseudo-files such as [vdso] have no symbols to read: no warning.
-            if !path.hasPrefix("[") { warn("cannot read \(path): its frames are shown as module+offset") }
+            if path.hasPrefix("[") { return none }
+            if RegularFile.existsAndIsNotRegular(path) {
+                warn("\(path) is not a regular file: its frames are shown as module+offset")
+            } else {
+                warn("cannot read \(path): its frames are shown as module+offset")
+            }
             return none
         }
         guard let tool else {

@@ -23,7 +23,9 @@ struct TextReport {
         peakSection(&out)
         fragmentationSection(&out)
         timelineSection(&out)
-        return out.joined(separator: "\n") + "\n"
+        // Strings from the file (the command line, paths, names) may hold
+        // characters a terminal would act on: every line is shown escaped.
+        return out.map { Format.visible($0) }.joined(separator: "\n") + "\n"
     }
 
     // MARK: Header
@@ -78,7 +80,8 @@ struct TextReport {
             out.append("\(title): nothing; every block was freed")
             return
         }
-        out.append("\(title): \(Format.plural(Int64(live.count), "site")) hold \(Format.bytesWithExact(t.liveBytes)) "
+        out.append("\(title): \(Format.plural(Int64(live.count), "site")) \(live.count == 1 ? "holds" : "hold") "
+            + "\(Format.bytesWithExact(t.liveBytes)) "
             + "requested in \(Format.plural(t.liveCount, "block"))")
         for site in live.prefix(top) {
             let s = site.stats
@@ -91,7 +94,8 @@ struct TextReport {
             let rest = live.dropFirst(top)
             let bytes = rest.reduce(Int64(0)) { $0 + $1.stats.liveBytes }
             let count = rest.reduce(Int64(0)) { $0 + $1.stats.liveCount }
-            out.append("  … \(Format.plural(Int64(rest.count), "more site")) hold \(Format.bytesWithExact(bytes)) in "
+            out.append("  … \(Format.plural(Int64(rest.count), "more site")) \(rest.count == 1 ? "holds" : "hold") "
+                + "\(Format.bytesWithExact(bytes)) in "
                 + "\(Format.plural(count, "block")) (--top to show more)")
         }
     }
@@ -109,7 +113,9 @@ struct TextReport {
             out.append("          … \(site.frames.count - maxFrames) more frames")
         }
         if site.truncated {
-            out.append("          … (stack cut at \(profile.depth ?? 0) frames; --depth records more)")
+            // At the library's maximum depth no option records more.
+            let more = (profile.depth ?? 0) < Int64(RecorderLimits.maxDepth) ? "; --depth records more" : ""
+            out.append("          … (stack cut at \(profile.depth ?? 0) frames\(more))")
         }
     }
 
@@ -169,7 +175,8 @@ struct TextReport {
                 + "\(Format.bytesWithExact(heap.peakHeldBytes)) held at most"
         }
         guard !ranked.isEmpty else {
-            out.append("\(title)\n  no site held memory at the peak")
+            out.append(title)
+            out.append("  no site held memory at the peak")
             return
         }
         out.append(title)
@@ -264,9 +271,10 @@ struct TextReport {
             requested[c] = requested[c - 1]
         }
         let maxValue = max(1, held.max() ?? 1, requested.max() ?? 1)
-        out.append("TIMELINE: requested (#) against held (.) bytes, \(samples.count) samples over "
+        out.append("TIMELINE: requested (#) against held (.) bytes, \(Format.plural(Int64(samples.count), "sample")) over "
             + "\(Format.duration(ns: t1 - t0)) (each column: the largest sample in its time slice)")
-        let labelWidth = max(Format.bytes(maxValue).count, 3)
+        let topLabel = Format.bytes(maxValue), middleLabel = Format.bytes(maxValue / 2)
+        let labelWidth = max(topLabel.count, middleLabel.count, 3)
         for row in stride(from: height, through: 1, by: -1) {
             var line = ""
             for c in 0..<width {
@@ -274,7 +282,7 @@ struct TextReport {
                 let r = requested[c] < 0 ? 0 : Int((Double(requested[c]) / Double(maxValue) * Double(height)).rounded())
                 line.append(row <= r ? "#" : row <= h ? "." : " ")
             }
-            let label = row == height ? Format.bytes(maxValue) : row == (height + 1) / 2 ? Format.bytes(maxValue / 2) : ""
+            let label = row == height ? topLabel : row == (height + 1) / 2 ? middleLabel : ""
             out.append("  " + Format.padLeft(label, labelWidth) + " |" + line)
         }
         out.append("  " + Format.padLeft("0", labelWidth) + " +" + String(repeating: "-", count: width))
