@@ -62,6 +62,15 @@ show() {
     tail -n 30 "$file" | sed 's/^/    /'
 }
 
+# After a case has collected what is wrong in the array `problems`: prints each
+# and the last lines of FILE (labelled LABEL), and fails; passes when none.
+problems_or_pass() { # LABEL FILE
+    [ ${#problems[@]} -eq 0 ] && return 0
+    printf '    %s\n' "${problems[@]}"
+    show "$1" "$2"
+    return 1
+}
+
 # check NAME COMMAND...: a case passes when COMMAND exits 0; its output is
 # shown only when it fails.
 check() {
@@ -131,11 +140,7 @@ else
         grep -qE "^      make_buffer  (.*/)?sites\.c:$(line_of make_buffer)\$" "$out" ||
             problems+=("missing: the make_buffer frame at sites.c:$(line_of make_buffer)")
         grep -q libswiftmalloc "$out" && problems+=("an allocator frame was not dropped")
-        if [ ${#problems[@]} -gt 0 ]; then
-            printf '    %s\n' "${problems[@]}"
-            show "report" "$out"
-            return 1
-        fi
+        problems_or_pass "report" "$out" || return 1
         echo "    sections and exact figures present"
     }
     check "report/text (fixture)" text_case
@@ -255,11 +260,7 @@ EOF
             rc=$?
             [ "$rc" -eq 0 ] && no_trap "$d/err" || problems+=("diff of $r.report: exit status $rc")
         done
-        if [ ${#problems[@]} -gt 0 ]; then
-            printf '    %s\n' "${problems[@]}"
-            show stderr "$d/err"
-            return 1
-        fi
+        problems_or_pass stderr "$d/err" || return 1
         echo "    offsets 2^64-1 and 2^63-1, and an end before the start: malformed lines, every format and diff"
     }
     check "report/module offsets no file can have are malformed lines, never a trap" module_offset_case
@@ -460,11 +461,7 @@ PY
         grep -q "warning: --top has no effect on collapsed output" "$d/err" || problems+=("--top with collapsed: no warning")
         "$cli" report "$d/k.report" --no-symbolize --metric alloc-count >/dev/null 2>"$d/err"
         grep -q "warning: --metric has no effect on text output" "$d/err" || problems+=("--metric with text: no warning")
-        if [ ${#problems[@]} -gt 0 ]; then
-            printf '    %s\n' "${problems[@]}"
-            show report "$d/w.txt"
-            return 1
-        fi
+        problems_or_pass report "$d/w.txt" || return 1
         echo "    1.00 MiB, 10.0 KiB, singulars, aligned labels, mean range-checked, ignored options named"
     }
     check "report/figures, words and ignored options" wording_case
@@ -593,11 +590,7 @@ fake_case() {
     shown=$(sed -n 's/^swiftmalloc: profile of pid \([0-9]*\): .*/\1/p' "$work/err")
     pid=$(cat "$work/fake.pid")
     [ -n "$shown" ] && [ "$shown" = "$pid" ] || problems+=("showed pid '$shown', expected the parent $pid")
-    if [ ${#problems[@]} -gt 0 ]; then
-        printf '    %s\n' "${problems[@]}"
-        show stderr "$work/err"
-        return 1
-    fi
+    problems_or_pass stderr "$work/err" || return 1
     echo "    forking command: the command's own profile shown, the child's listed"
 }
 check "run/choosing the profile (stand-in recorder)" fake_case
@@ -635,11 +628,7 @@ stale_profiles_case() {
         [ "$rc" -ne 0 ] && grep -qE "SWIFTMALLOC_LIB is set to .*, which is not (a readable regular file|an ELF shared library)" "$d/err" ||
             problems+=("SWIFTMALLOC_LIB=$bad: status $rc, $(head -1 "$d/err")")
     done
-    if [ ${#problems[@]} -gt 0 ]; then
-        printf '    %s\n' "${problems[@]}"
-        show "stderr of the KILLed run" "$d/killed.err"
-        return 1
-    fi
+    problems_or_pass "stderr of the KILLed run" "$d/killed.err" || return 1
     echo "    earlier runs' profiles ignored; SWIFTMALLOC_LIB must be an ELF regular file"
 }
 check "run/only profiles written during the run are shown; the library must be a file" stale_profiles_case
