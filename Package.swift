@@ -29,8 +29,12 @@ let package = Package(
                 // rest keep theirs, so frame-pointer stack walks still work.
                 .unsafeFlags(["-no-allocations", "-Xcc", "-momit-leaf-frame-pointer"]),
             ],
+            // -z nodelete: a dlclose of the library never unmaps it. Its background
+            // threads and the thread-exit destructors of every thread that used it
+            // run its code after the program is done with it.
             linkerSettings: [
-                .unsafeFlags(["-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/SwiftMallocShims/exports.map"]),
+                .unsafeFlags(["-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/SwiftMallocShims/exports.map",
+                              "-Xlinker", "-z", "-Xlinker", "nodelete"]),
             ]
         ),
         // The `swiftmalloc` command (installed under that name; SwiftPM builds it as

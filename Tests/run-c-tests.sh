@@ -41,6 +41,8 @@ MIXED_TESTS="api badfree fork mixed pagemap_window refill rss shards stress thre
 # These run again preloaded under an address-space limit that leaves the library
 # without its flat page map (the two-level lookup only).
 TWOLEVEL_TESTS="api badfree fork stress threads"
+# These open the library with dlopen instead of running preloaded or linked.
+OPENED_TESTS="unload"
 CC=${CC:-gcc}
 CFLAGS=(-O2 -g -pthread -Wall -I "$root/include")
 
@@ -82,6 +84,10 @@ run_one() {
         profiling) settings+=(SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1
                               "SWIFTMALLOC_REPORT=$work/profile.%p.report") ;;
         preload) ;;
+        # Not preloaded: the test opens the library itself (Tests/c/unload.c).
+        opened) settings=("SWIFTMALLOC_TEST_LIBRARY=$lib") ;;
+        opened-profiling) settings=("SWIFTMALLOC_TEST_LIBRARY=$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1
+                                    "SWIFTMALLOC_REPORT=$work/profile.%p.report") ;;
         *) settings=() ;;
     esac
     (cd "$work" && { [ -z "$vm_limit" ] || ulimit -v "$vm_limit"; } && timeout "$timeout_s" env "${settings[@]}" "$bin" "$@" \
@@ -178,6 +184,7 @@ for t in "${tests[@]}"; do
     # These run a third time with mixed spans on (preloaded).
     case " $MIXED_TESTS " in *" $t "*) modes+=(mixed) ;; esac
     case " $TWOLEVEL_TESTS " in *" $t "*) modes+=(twolevel) ;; esac
+    case " $OPENED_TESTS " in *" $t "*) modes=(opened opened-profiling) ;; esac
     for mode in "${modes[@]}"; do
         if [ "$mode" = linked ]; then bin=$linked; else bin=$plain; fi
         [ -n "$bin" ] || continue
