@@ -1129,6 +1129,20 @@ exit_race_case() {
 }
 check "profile/exit() from a second thread while the first exits keeps the profile" exit_race_case
 
+# A program that ran into its address-space limit and freed its blocks: the
+# report's scratch mapping is made after the heap gives its free pages back
+# (Tests/profile/address_limit.c).
+address_limit_case() {
+    local prog="$work/address_limit" dir="$work/address_limit.d" status=0
+    build_profile_prog address_limit || return 1
+    ( ulimit -v 200000 && timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/r.report" "$prog" ) >"$dir/out" 2>&1 || status=$?
+    [ "$status" -eq 0 ] || { echo "    exit status $status"; show output "$dir/out"; return 1; }
+    [ -f "$dir/r.report" ] || { echo "    no profile written"; show output "$dir/out"; return 1; }
+    live_check "after the limit" "$dir/r.report" keep_three 3000 3
+}
+check "profile/a program that ran into its address-space limit still gets its profile" address_limit_case
+
 # A program that a signal with its default action ends (Ctrl-C, kill, a closed
 # pipe) runs no exit handlers: the library writes the profile and statistics from
 # a handler of its own and ends the process by the same signal. The 100 blocks

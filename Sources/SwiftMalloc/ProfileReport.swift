@@ -28,7 +28,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
             let path = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
             reportPath(into: path, capacity: raw.count, profiler: profiler)
             let ok = writeProfileReplacing(path, reason: reason)
-            if !profiler.pointee.quiet || !ok { printProfileSummary(path: path, written: ok) }
+            let error = ok ? 0 : swm_get_errno()
+            if !profiler.pointee.quiet || !ok { printProfileSummary(path: path, written: ok, error: error) }
         }
     }
 
@@ -117,7 +118,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
     }
 
-    private func printProfileSummary(path: UnsafePointer<CChar>, written: Bool) {
+    private func printProfileSummary(path: UnsafePointer<CChar>, written: Bool, error: Int32) {
         guard let profiler = pointee.profiler else { return }
         var liveBytes: UInt = 0, liveCount: UInt = 0, liveSites: UInt = 0
         swm_lock(&profiler.pointee.lock)
@@ -167,6 +168,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
             } else {
                 out.text("swiftmalloc: could not write the report to ")
                 out.cString(path)
+                if let name = swm_errno_name(error) {
+                    out.text(" (")
+                    out.cString(name)
+                    out.byte(41)
+                }
                 out.byte(10)
             }
         }
@@ -188,7 +194,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
         let fd = swm_open_write(path)
         if fd < 0 { return .notOpened }
         let scratchBytes = UInt(ReportScratch.textBytes &+ ReportScratch.procBytes)
-        guard let scratch = OSPages.map(scratchBytes) else {
+        var mapped = OSPages.map(scratchBytes)
+        if mapped == nil {
+            // No address space or mapping left (a program that ran into its limit and
+            // freed its blocks): what the heap holds free goes back first.
+            _ = trim()
+            mapped = OSPages.map(scratchBytes)
+        }
+        guard let scratch = mapped else {
             _ = swm_close(fd)
             swm_set_errno(ENOMEM)
             return .failed

@@ -159,6 +159,8 @@ __attribute__((destructor)) static void swm_destructor(void) {
     if (swm_final_reports_claim()) swm_on_exit();
 }
 
+const char *swm_errno_name(int e) { return e != 0 ? strerrorname_np(e) : NULL; }
+
 int swm_stream_write(void *stream, const void *buf, size_t len) {
     return fwrite(buf, 1, len, (FILE *)stream) == len ? 0 : -1;
 }

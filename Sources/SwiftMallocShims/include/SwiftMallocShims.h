@@ -173,6 +173,8 @@ static inline void swm_locks_reset(void) { swm_tls_locks = 0; swm_tls_deferred_s
 void swm_install_signal_reports(void);
 /// The library has exit reports to write: a second thread's exit() waits for the first's.
 void swm_exit_reports_want(void);
+/// errno value `e`'s name ("EMFILE"), or NULL for 0 or an unknown value; never allocates.
+const char *swm_errno_name(int e);
 
 // ---- Atomics on plain words ---------------------------------------------------
 static inline uintptr_t swm_load_acquire(uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
