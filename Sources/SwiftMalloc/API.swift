@@ -203,8 +203,10 @@ public func swiftmalloc_calloc(_ count: Int, _ size: Int) -> UnsafeMutableRawPoi
     guard let heap = currentHeap() else { return fail(ENOMEM) }
     heap.startPurgerIfWanted()
     guard let p = heap.allocate(total) else { return fail(ENOMEM) }
-    // Huge blocks are fresh mappings and already zero.
-    if total < heap.pointee.config.hugeThreshold {
+    // Huge blocks are fresh mappings and already zero. Whether this one is huge is
+    // read from the block, not the threshold: another thread's mallopt may have
+    // moved the threshold past `total` since the block was placed.
+    if total <= maxSmallSize || spanOwning(UInt(bitPattern: p))?.pointee.state != .huge {
         p.initializeMemory(as: UInt8.self, repeating: 0, count: Int(total))
     }
     return p

@@ -132,12 +132,16 @@ static inline __attribute__((always_inline)) void swm_locks_leave(void) {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (--swm_tls_locks == 0 && __builtin_expect(swm_tls_deferred_signal != 0, 0)) swm_deferred_signal_deliver();
 }
+/// errno is left as it was: a wait that finds the word changed fails with EAGAIN,
+/// inside an allocation or a free that succeeds.
 static inline void swm_lock_slow(int32_t *l) {
+    int saved = errno;
     int32_t c = __atomic_exchange_n(l, 2, __ATOMIC_ACQUIRE);
     while (c != 0) {
         syscall(SYS_futex, l, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
         c = __atomic_exchange_n(l, 2, __ATOMIC_ACQUIRE);
     }
+    errno = saved;
 }
 static inline __attribute__((always_inline)) void swm_lock(int32_t *l) {
     swm_locks_enter();
