@@ -473,6 +473,95 @@ PY
         echo "    $(head -1 "$work/err")"
     }
     check "report/diff of a full and a sampled profile warns" diff_modes_case
+
+    # A profile with many distinct stacks (a program with deep, branching
+    # recursion has millions): every format and diff finish in time, which a
+    # reader with costs that grow faster than the file does not, and the figures
+    # are still those of the file. 40,000 sites of 17 frames from a module that
+    # cannot be read (frames are module+offset, so no two sites merge).
+    many_sites_case() {
+        local d="$work/many_sites.d" f rc problems=()
+        mkdir -p "$d"
+        python3 - "$d/many.report" "$d/expected.json" 40000 <<'PY'
+import json, sys
+path, expected, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+totals = dict(alloc_count=0, alloc_bytes=0, free_count=0, live_count=0, live_bytes=0,
+              live_held_bytes=0, peak_live_bytes=0, peak_live_count=0)
+live_sites = 0
+with open(path, "w") as f:
+    f.write("swiftmalloc-profile 1\npid 78\ncommand ./many\nmode full\ndepth 32\nunwinder libunwind\n"
+            "elapsed_ns 5000000\nreason exit\nmodule 0x400000 0x500000 0x0 /nonexistent/many-sites\n")
+    for i in range(1, n + 1):
+        # Level k calls level k+1 from one of two places, chosen by bit k of i.
+        frames = [0x401000 + 0x100 * k + 0x10 * ((i >> k) & 1) for k in range(16)] + [0x480000]
+        f.write("site %d %d %s\n" % (i, len(frames), " ".join(hex(a) for a in frames)))
+        allocs, size = 1 + i % 3, 16 * (1 + i % 5)
+        live = i % 2
+        s = [allocs, allocs * size, allocs - live, live, live * size, live * 16 * ((size + 15) // 16),
+             live * size, live]
+        f.write("stat %d %s\n" % (i, " ".join(map(str, s))))
+        for k, v in zip(totals, s):
+            totals[k] += v
+        live_sites += live
+    f.write("sample 1000000 100 4096\nend\n")
+json.dump(dict(totals=totals, sites=n, live_sites=live_sites), open(expected, "w"))
+PY
+        for f in text json collapsed svg; do
+            timeout 60 "$cli" report "$d/many.report" --no-symbolize --format "$f" -o "$d/many.$f" 2>"$d/err"
+            rc=$?
+            [ "$rc" -eq 0 ] || problems+=("report --format $f: exit status $rc (124: not done in 60 s)")
+        done
+        timeout 60 "$cli" report "$d/many.report" --format json -o "$d/many-sym.json" 2>"$d/err" ||
+            problems+=("report --format json (symbolized): exit status $? (124: not done in 60 s)")
+        timeout 60 "$cli" diff "$d/many.report" "$d/many.report" --format json -o "$d/diff.json" 2>"$d/err" ||
+            problems+=("diff --format json: exit status $? (124: not done in 60 s)")
+        if [ ${#problems[@]} -gt 0 ]; then
+            printf '    %s\n' "${problems[@]}"
+            show stderr "$d/err"
+            return 1
+        fi
+        python3 - "$d" <<'PY'
+import json, os, sys, xml.etree.ElementTree as ET
+d = sys.argv[1]
+want = json.load(open(os.path.join(d, "expected.json")))
+problems = []
+for name in ("many.json", "many-sym.json"):
+    r = json.load(open(os.path.join(d, name)))
+    if len(r["sites"]) != want["sites"]:
+        problems.append("%s: %d sites, the file has %d" % (name, len(r["sites"]), want["sites"]))
+    if r["totals"] != want["totals"]:
+        problems.append("%s: totals %s, the file says %s" % (name, r["totals"], want["totals"]))
+    if len(r["live_sites"]) != want["live_sites"]:
+        problems.append("%s: %d live sites, the file has %d" % (name, len(r["live_sites"]), want["live_sites"]))
+    if any(len(s["frames"]) != 17 for s in r["sites"]):
+        problems.append("%s: a site without its 17 frames" % name)
+    sums = {k: sum(s[k] for s in r["sites"]) for k in want["totals"]}
+    if sums != want["totals"]:
+        problems.append("%s: the sites add up to %s" % (name, sums))
+text = open(os.path.join(d, "many.text")).read()
+if "LIVE AT EXIT (leaks): {:,} sites hold".format(want["live_sites"]) not in text:
+    problems.append("text: no 'LIVE AT EXIT (leaks): {:,} sites hold'".format(want["live_sites"]))
+folded = open(os.path.join(d, "many.collapsed")).read().splitlines()
+if len(folded) != want["live_sites"] or sum(int(l.rsplit(" ", 1)[1]) for l in folded) != want["totals"]["live_bytes"]:
+    problems.append("collapsed: %d lines, not one per live site with their live bytes" % len(folded))
+if folded != sorted(folded):
+    problems.append("collapsed: lines not in order")
+frames = sum(1 for e in ET.parse(os.path.join(d, "many.svg")).iter() if e.get("class") == "f")
+if frames < 100:
+    problems.append("svg: only %d frames drawn" % frames)
+diff = json.load(open(os.path.join(d, "diff.json")))
+if len(diff["sites"]) != want["sites"] or any(s["status"] != "both" or any(s["delta"].values())
+                                               for s in diff["sites"]):
+    problems.append("diff of the file with itself: not every site in both, unchanged")
+for p in problems:
+    print("    " + p)
+if problems:
+    sys.exit(1)
+print("    {:,} sites: every format and diff in time; sites, totals, live sites, folded "
+      "stacks and {:,} flame graph frames agree with the file".format(want["sites"], frames))
+PY
+    }
+    check "report/a profile with 40,000 distinct stacks: every format and diff in time, figures kept" many_sites_case
 fi
 
 # ---------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import ArgumentParser
 import Foundation
 
 struct SiteDiff {
-    var frames: [Frame]
-    var key: [String]
+    var frames: FrameList
+    var key: [Int32]
     var a: SiteStats
     var b: SiteStats
     var inA: Bool
@@ -21,28 +21,33 @@ struct ProfileDiff {
     /// Every site of either profile, most live-byte growth first.
     var sites: [SiteDiff]
 
-    init(a: AnalyzedProfile, b: AnalyzedProfile) {
+    /// `store`: the frames of both profiles (one symbolizer read them), whose
+    /// key ids the sites are matched on.
+    init(a: AnalyzedProfile, b: AnalyzedProfile, store: FrameStore) {
         self.a = a
         self.b = b
-        var byKey: [[String]: SiteDiff] = [:]
+        var index: [[Int32]: Int] = [:]
+        var sites: [SiteDiff] = []
         for site in a.table.sites {
-            byKey[site.key] = SiteDiff(frames: site.frames, key: site.key, a: site.stats, b: .zero, inA: true, inB: false)
+            index[site.key] = sites.count
+            sites.append(SiteDiff(frames: site.frames, key: site.key, a: site.stats, b: .zero, inA: true, inB: false))
         }
         for site in b.table.sites {
-            if var d = byKey[site.key] {
-                d.b = site.stats
-                d.inB = true
-                d.frames = site.frames
-                byKey[site.key] = d
+            if let i = index[site.key] {
+                sites[i].b = site.stats
+                sites[i].inB = true
+                sites[i].frames = site.frames
             } else {
-                byKey[site.key] = SiteDiff(frames: site.frames, key: site.key, a: .zero, b: site.stats, inA: false, inB: true)
+                index[site.key] = sites.count
+                sites.append(SiteDiff(frames: site.frames, key: site.key, a: .zero, b: site.stats, inA: false, inB: true))
             }
         }
-        sites = byKey.values.sorted { x, y in
+        let ranks = store.keyRanks()
+        self.sites = sites.sorted { x, y in
             let dx = x.delta, dy = y.delta
             if dx.liveBytes != dy.liveBytes { return dx.liveBytes > dy.liveBytes }
             if dx.allocBytes != dy.allocBytes { return dx.allocBytes > dy.allocBytes }
-            return x.key.lexicographicallyPrecedes(y.key)
+            return SiteTable.keyPrecedes(x.key, y.key, ranks: ranks)
         }
     }
 
@@ -93,7 +98,7 @@ struct DiffCommand: ParsableCommand {
         symbolizer.enabled = !noSymbolize
         let pa = try AnalyzedProfile.load(path: a, symbolizer: symbolizer)
         let pb = try AnalyzedProfile.load(path: b, symbolizer: symbolizer)
-        let diff = ProfileDiff(a: pa, b: pb)
+        let diff = ProfileDiff(a: pa, b: pb, store: symbolizer.store)
         var warnings = pa.profile.warnings.map { "\(a): \($0)" } + pb.profile.warnings.map { "\(b): \($0)" }
             + symbolizer.warnings
         if pa.profile.mode.isSampled != pb.profile.mode.isSampled {
@@ -104,7 +109,7 @@ struct DiffCommand: ParsableCommand {
         for w in warnings { printError("warning: \(w)") }
         switch format {
         case .text: try emit(renderText(diff), to: output)
-        case .json: try emit(renderJSON(diff), to: output)
+        case .json: try emit(to: output) { try renderJSON(diff, store: symbolizer.store).write(to: $0) }
         }
     }
 
@@ -171,7 +176,7 @@ struct DiffCommand: ParsableCommand {
         return out.map { Format.visible($0) }.joined(separator: "\n") + "\n"
     }
 
-    private func renderJSON(_ diff: ProfileDiff) -> String {
+    private func renderJSON(_ diff: ProfileDiff, store: FrameStore) -> JSONValue {
         func side(_ p: AnalyzedProfile) -> JSONValue {
             .object([("path", .string(p.profile.path)), ("command", JSONValue(p.profile.command)),
                      ("pid", JSONValue(p.profile.pid)), ("totals", JSONReport.stats(p.table.totals))])
@@ -182,16 +187,17 @@ struct DiffCommand: ParsableCommand {
             ("a", side(diff.a)),
             ("b", side(diff.b)),
             ("delta", JSONReport.stats(diff.b.table.totals - diff.a.table.totals)),
-            ("sites", .array(diff.sites.map { d in
-                .object([
+            ("sites", .lazyArray(count: diff.sites.count, containers: true) { i in
+                let d = diff.sites[i]
+                return .object([
                     ("status", .string(d.inA && d.inB ? "both" : d.inA ? "gone" : "new")),
                     ("delta", JSONReport.stats(d.delta)),
                     ("a", JSONReport.stats(d.a)),
                     ("b", JSONReport.stats(d.b)),
-                    ("frames", .array(d.frames.map(JSONReport.frame))),
+                    ("frames", JSONReport.frames(d.frames, store: store)),
                 ])
-            })),
+            }),
         ])
-        return document.serialized()
+        return document
     }
 }

@@ -36,48 +36,71 @@ enum Metric: String, CaseIterable, ExpressibleByArgument {
     }
 }
 
-/// One stack of the folded output.
-struct FoldedStack {
-    /// Outermost first.
-    var frames: [Frame]
-    var value: Int64
-    /// The recorded stack was cut at the maximum depth: its outermost frames
-    /// are missing, so it is shown under a `[truncated]` root.
-    var truncated: Bool
-
-    /// Frame names, outermost first, with the `[truncated]` root where it applies.
-    var labels: [String] {
-        if frames.isEmpty { return [FoldedStacks.noStack] }
-        return (truncated ? [FoldedStacks.truncated] : []) + frames.map(FoldedStacks.label)
-    }
-}
-
 enum FoldedStacks {
     static let noStack = "[no stack]"
     static let truncated = "[truncated]"
 
-    /// Sites as root-first stacks with their values; zero values are left out.
-    static func stacks(_ table: SiteTable, metric: Metric) -> [FoldedStack] {
-        table.sites.compactMap { site in
-            let v = metric.value(site.stats)
-            return v > 0 ? FoldedStack(frames: site.frames.reversed(), value: v, truncated: site.truncated) : nil
-        }
-    }
-
     /// A frame's name as a folded-stack field: no ';' and no line breaks.
-    static func label(_ frame: Frame) -> String {
-        var s = frame.name
+    static func label(_ frame: Frame) -> String { label(name: frame.name) }
+
+    static func label(name: String) -> String {
+        var s = name
         if s.contains(";") { s = s.replacingOccurrences(of: ";", with: ":") }
         if s.contains("\n") { s = s.replacingOccurrences(of: "\n", with: " ") }
         return s
     }
 
-    static func render(_ table: SiteTable, metric: Metric) -> String {
-        var lines: [String: Int64] = [:]
-        for stack in stacks(table, metric: metric) {
-            let key = stack.labels.joined(separator: ";")
-            lines[key, default: 0] += stack.value
+    /// Each site with a non-zero value as (its labels' ids, outermost first,
+    /// with the `[no stack]` or `[truncated]` root where it applies; its value).
+    static func stacks(_ table: SiteTable, metric: Metric, store: FrameStore) -> [(labels: [Int32], value: Int64)] {
+        let noStackID = store.labelID(noStack), truncatedID = store.labelID(truncated)
+        var out: [(labels: [Int32], value: Int64)] = []
+        for site in table.sites {
+            let v = metric.value(site.stats)
+            guard v > 0 else { continue }
+            let ids = site.frames.ids
+            var labels: [Int32] = []
+            labels.reserveCapacity(ids.count + 1)
+            if ids.isEmpty {
+                labels.append(noStackID)
+            } else if site.truncated {
+                labels.append(truncatedID)
+            }
+            for id in ids.reversed() { labels.append(store.labelIDs[Int(id)]) }
+            out.append((labels, v))
         }
-        return lines.keys.sorted().map { "\($0) \(lines[$0]!)\n" }.joined()
+        return out
+    }
+
+    /// One line per distinct stack, in the order of the lines' text. Stacks are
+    /// added up on their labels' ids; only the distinct ones are joined into text.
+    static func render(_ table: SiteTable, metric: Metric, store: FrameStore) -> String {
+        var index: [[Int32]: Int] = [:]
+        var merged: [(labels: [Int32], value: Int64)] = []
+        for stack in stacks(table, metric: metric, store: store) {
+            if let i = index[stack.labels] {
+                merged[i].value += stack.value
+            } else {
+                index[stack.labels] = merged.count
+                merged.append(stack)
+            }
+        }
+        var lines = merged.map { stack -> (text: String, value: Int64) in
+            var text = ""
+            for (i, id) in stack.labels.enumerated() {
+                if i > 0 { text += ";" }
+                text += store.labelStrings[Int(id)]
+            }
+            return (text, stack.value)
+        }
+        lines.sort { $0.text < $1.text }
+        var out = ""
+        for line in lines {
+            out += line.text
+            out += " "
+            out += String(line.value)
+            out += "\n"
+        }
+        return out
     }
 }

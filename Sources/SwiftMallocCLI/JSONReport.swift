@@ -21,10 +21,11 @@
 
 enum JSONReport {
     /// `top`: length of the ranking lists; nil for all sites.
-    static func render(_ analysis: AnalyzedProfile, top: Int?, warnings: [String]) -> String {
+    /// The document, its sites made as it is written (JSONValue.write(to:)).
+    static func render(_ analysis: AnalyzedProfile, top: Int?, warnings: [String], store: FrameStore) -> JSONValue {
         let p = analysis.profile
         let table = analysis.table
-        func ids(_ sites: [Site]) -> JSONValue { .array(sites.prefix(top ?? sites.count).map { JSONValue($0.id) }) }
+        func ids(_ sites: SiteList) -> JSONValue { .array(sites.prefix(top ?? sites.count).map { JSONValue($0.id) }) }
 
         var mode: String
         var mean: JSONValue = .null
@@ -87,9 +88,9 @@ enum JSONReport {
                 .object([("elapsed_ns", JSONValue(s.elapsedNs)), ("requested_bytes", JSONValue(s.requestedBytes)),
                          ("held_bytes", JSONValue(s.heldBytes))])
             })),
-            ("sites", .array(table.sites.map(site))),
+            ("sites", .lazyArray(count: table.sites.count, containers: true) { site(table.sites[$0], store: store) }),
         ])
-        return document.serialized()
+        return document
     }
 
     static func statsMembers(_ s: SiteStats) -> [(String, JSONValue)] {
@@ -113,7 +114,7 @@ enum JSONReport {
         ])
     }
 
-    static func site(_ site: Site) -> JSONValue {
+    static func site(_ site: Site, store: FrameStore) -> JSONValue {
         var members: [(String, JSONValue)] = [
             ("id", JSONValue(site.id)),
             ("raw_site_ids", .array(site.rawIDs.map { .int(Int64(bitPattern: $0)) })),
@@ -121,8 +122,13 @@ enum JSONReport {
         members += statsMembers(site.stats)
         members.append(("pinned_pages", JSONValue(site.pinnedPages)))
         members.append(("truncated", .bool(site.truncated)))
-        members.append(("frames", .array(site.frames.map(frame))))
+        members.append(("frames", frames(site.frames, store: store)))
         return .object(members)
+    }
+
+    /// Frames as a JSON array; each distinct frame is serialized once (FrameStore.json).
+    static func frames(_ frames: FrameList, store: FrameStore) -> JSONValue {
+        .array(frames.ids.map { .raw(store.json($0), container: true) })
     }
 
     private static func ratio(_ a: Int64, _ b: Int64) -> JSONValue {

@@ -158,13 +158,24 @@ extension Profile {
     /// Reads and parses a profile file, or standard input for "-".
     static func load(path: String) throws -> Profile {
         let data = try InputFile.read(path)
-        return try parse(String(decoding: data, as: UTF8.self), path: InputFile.displayName(path))
+        return try data.withUnsafeBytes { try parse(bytes: $0, path: InputFile.displayName(path)) }
     }
 
-    /// Parses the text of a profile file. Unknown records are skipped, as the
+    /// Parses the text of a profile file.
+    static func parse(_ text: String, path: String) throws -> Profile {
+        var text = text
+        return try text.withUTF8 { try parse(bytes: UnsafeRawBufferPointer($0), path: path) }
+    }
+
+    /// Parses the bytes of a profile file. Unknown records are skipped, as the
     /// format asks; a known record with missing or bad fields is skipped with a
     /// warning that names its line.
-    static func parse(_ text: String, path: String) throws -> Profile {
+    ///
+    /// A large program's profile has a million `site` and `stat` lines: those
+    /// are read straight from the bytes (FastLine) when they hold nothing but
+    /// numbers; any other line, or one the fast reader does not take, is read
+    /// as text, field by field, with the same result.
+    static func parse(bytes: UnsafeRawBufferPointer, path: String) throws -> Profile {
         var profile = Profile(path: path)
         var lineNumber = 0
         var sawHeader = false
@@ -172,12 +183,24 @@ extension Profile {
 
         // Lines are split on the byte: a String splits on Characters, and "\r\n"
         // is one Character, so a file with CRLF line ends would be one line.
-        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+        let all = bytes.assumingMemoryBound(to: UInt8.self)
+        var start = 0
+        let count = all.count
+        while start <= count {
+            var end = start
+            if let base = all.baseAddress, start < count,
+               let found = memchr(base + start, Int32(UInt8(ascii: "\n")), count - start) {
+                end = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+            } else {
+                end = count
+            }
             lineNumber += 1
-            var bytes = rawLine
-            if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
-            let line = Substring(bytes)
-            if line.isEmpty { continue }
+            var bytes = UnsafeBufferPointer(rebasing: all[start..<end])
+            start = end + 1
+            if bytes.last == UInt8(ascii: "\r") { bytes = UnsafeBufferPointer(rebasing: bytes.dropLast()) }
+            if bytes.isEmpty { continue }
+            if sawHeader, profile.parseFast(bytes) { continue }
+            let line = Substring(String(decoding: bytes, as: UTF8.self))
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard let record = fields.first else { continue }
             if !sawHeader {
@@ -386,6 +409,94 @@ extension Profile {
             complete = true
         default:
             break // a record this reader does not know
+        }
+        return true
+    }
+
+    /// Reads a `site` or `stat` line made only of the record name, spaces,
+    /// and decimal or `0x` hexadecimal numbers that fit, and applies it as
+    /// parseRecord would; false (nothing applied) for any other line, which is
+    /// then read as text. Only lines whose every byte is a space, a digit or
+    /// one of `abcdefxABCDEFX` after the name are taken, so that splitting the
+    /// bytes on spaces gives the same fields as splitting the text.
+    private mutating func parseFast(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+        let isSite: Bool
+        if line.starts(with: "site ".utf8) {
+            isSite = true
+        } else if line.starts(with: "stat ".utf8) {
+            isSite = false
+        } else {
+            return false
+        }
+        var i = 5
+        let n = line.count
+        /// The next field as a number; nil at the end of the line or for a
+        /// field the fast reader does not take.
+        func next() -> UInt64?? {
+            while i < n, line[i] == UInt8(ascii: " ") { i += 1 }
+            if i == n { return .some(nil) }
+            var value: UInt64 = 0
+            if line[i] == UInt8(ascii: "0"), i + 1 < n, line[i + 1] | 0x20 == UInt8(ascii: "x") {
+                i += 2
+                var digits = 0
+                while i < n, line[i] != UInt8(ascii: " ") {
+                    let c = line[i]
+                    let d: UInt8
+                    switch c {
+                    case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c - UInt8(ascii: "0")
+                    case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c - UInt8(ascii: "a") + 10
+                    case UInt8(ascii: "A")...UInt8(ascii: "F"): d = c - UInt8(ascii: "A") + 10
+                    default: return nil
+                    }
+                    digits += 1
+                    if digits > 16 { return nil }
+                    value = value << 4 | UInt64(d)
+                    i += 1
+                }
+                if digits == 0 { return nil }
+            } else {
+                var digits = 0
+                while i < n, line[i] != UInt8(ascii: " ") {
+                    let c = line[i]
+                    guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
+                    digits += 1
+                    if digits > 18 { return nil }
+                    value = value * 10 + UInt64(c - UInt8(ascii: "0"))
+                    i += 1
+                }
+            }
+            return .some(value)
+        }
+        // The rest of the line: the fields are read before anything is applied.
+        for c in line[5...] {
+            switch c {
+            case UInt8(ascii: " "), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
+                 UInt8(ascii: "A")...UInt8(ascii: "F"), UInt8(ascii: "x"), UInt8(ascii: "X"):
+                continue
+            default:
+                return false
+            }
+        }
+        if isSite {
+            guard case let id?? = next(), case let count?? = next(), count <= UInt64(n) else { return false }
+            var frames: [UInt64] = []
+            frames.reserveCapacity(Int(count))
+            for _ in 0..<Int(count) {
+                guard case let a?? = next() else { return false }
+                frames.append(a)
+            }
+            siteFrames[id] = frames
+        } else {
+            var v: [Int64] = []
+            v.reserveCapacity(9)
+            for _ in 0..<9 {
+                guard case let x?? = next(), x <= UInt64(Profile.maxFigure) else { return false }
+                v.append(Int64(x))
+            }
+            // A site may in principle appear twice (a writer flushing in parts): add.
+            stats[UInt64(v[0]), default: .zero] += SiteStats(
+                allocCount: v[1], allocBytes: v[2], freeCount: v[3], liveCount: v[4], liveBytes: v[5],
+                liveHeldBytes: v[6], peakLiveBytes: v[7], peakLiveCount: v[8])
         }
         return true
     }

@@ -18,48 +18,90 @@ enum SVGReport {
 
     /// The flame graph's tree, nodes in one array: stacks can be tens of
     /// thousands of frames deep, so nothing here (building, measuring, laying
-    /// out, freeing) recurses.
+    /// out, freeing) recurses. A profile can have a million stacks and millions
+    /// of nodes: a node is a few words (its name is a label id of the frame
+    /// store, its children are found in one table keyed by parent and label),
+    /// and only the nodes drawn are sorted and named.
     private struct FlameTree {
         struct Node {
-            let name: String
-            let depth: Int
+            let label: Int32
+            let depth: Int32
             var value: Int64 = 0
-            var children: [String: Int] = [:]
-            var locations: Set<String> = []
+            /// The one source location of its frames (displayPath), nil when none
+            /// or several (`manyLocations`).
+            var location: String?
+            var manyLocations = false
             var module: String?
         }
 
+        let store: FrameStore
         /// Index 0 is the root, "all".
-        var nodes = [Node(name: "all", depth: 0)]
+        var nodes: [Node]
+        /// (parent index << 32 | label id) → child index.
+        private var childIndex: [UInt64: Int32] = [:]
 
-        /// The child of `parent` named `name`, added when missing.
-        mutating func child(of parent: Int, named name: String) -> Int {
-            if let c = nodes[parent].children[name] { return c }
-            nodes.append(Node(name: name, depth: nodes[parent].depth + 1))
-            nodes[parent].children[name] = nodes.count - 1
+        init(store: FrameStore) {
+            self.store = store
+            nodes = [Node(label: store.labelID("all"), depth: 0)]
+        }
+
+        /// The child of `parent` with the label `label`, added when missing.
+        mutating func child(of parent: Int, label: Int32) -> Int {
+            let key = UInt64(parent) << 32 | UInt64(UInt32(bitPattern: label))
+            if let c = childIndex[key] { return Int(c) }
+            nodes.append(Node(label: label, depth: nodes[parent].depth + 1))
+            childIndex[key] = Int32(nodes.count - 1)
             return nodes.count - 1
         }
 
+        /// Per node, its children (in no order): `children[start[i]..<start[i + 1]]`.
+        func childLists() -> (start: [Int], children: [Int32]) {
+            var start = [Int](repeating: 0, count: nodes.count + 1)
+            for (key, _) in childIndex { start[Int(key >> 32) + 1] += 1 }
+            for i in 0..<nodes.count { start[i + 1] += start[i] }
+            var fill = start
+            var children = [Int32](repeating: 0, count: childIndex.count)
+            for (key, c) in childIndex {
+                let parent = Int(key >> 32)
+                children[fill[parent]] = c
+                fill[parent] += 1
+            }
+            return (start, children)
+        }
+
+        func name(_ index: Int) -> String { store.labelStrings[Int(nodes[index].label)] }
+
         /// Levels of frames drawn, the root's included.
-        var levels: Int { 1 + (nodes.map(\.depth).max() ?? 0) }
+        var levels: Int { 1 + Int(nodes.map(\.depth).max() ?? 0) }
     }
 
-    static func render(_ analysis: AnalyzedProfile, metric: Metric) -> String {
+    static func render(_ analysis: AnalyzedProfile, metric: Metric, store: FrameStore) -> String {
         let p = analysis.profile
-        var tree = FlameTree()
-        for stack in FoldedStacks.stacks(analysis.table, metric: metric) {
-            tree.nodes[0].value += stack.value
+        var tree = FlameTree(store: store)
+        let noStackID = store.labelID(FoldedStacks.noStack), truncatedID = store.labelID(FoldedStacks.truncated)
+        for site in analysis.table.sites {
+            let value = metric.value(site.stats)
+            guard value > 0 else { continue }
+            let ids = site.frames.ids
+            tree.nodes[0].value += value
             var node = 0
-            if stack.frames.isEmpty || stack.truncated {
-                node = tree.child(of: node, named: stack.frames.isEmpty ? FoldedStacks.noStack : FoldedStacks.truncated)
-                tree.nodes[node].value += stack.value
+            if ids.isEmpty || site.truncated {
+                node = tree.child(of: node, label: ids.isEmpty ? noStackID : truncatedID)
+                tree.nodes[node].value += value
             }
-            for frame in stack.frames {
-                node = tree.child(of: node, named: FoldedStacks.label(frame))
-                tree.nodes[node].value += stack.value
-                if let location = frame.location { tree.nodes[node].locations.insert(displayPath(location)) }
-                if tree.nodes[node].module == nil, let m = frame.modulePath {
-                    tree.nodes[node].module = URL(fileURLWithPath: m).lastPathComponent
+            for id in ids.reversed() {
+                node = tree.child(of: node, label: store.labelIDs[Int(id)])
+                tree.nodes[node].value += value
+                if let location = store.displayLocation(id), !tree.nodes[node].manyLocations {
+                    if tree.nodes[node].location == nil {
+                        tree.nodes[node].location = location
+                    } else if tree.nodes[node].location != location {
+                        tree.nodes[node].location = nil
+                        tree.nodes[node].manyLocations = true
+                    }
+                }
+                if tree.nodes[node].module == nil, let m = store.moduleName(id) {
+                    tree.nodes[node].module = m
                 }
             }
         }
@@ -120,40 +162,43 @@ enum SVGReport {
     private static func layout(_ tree: FlameTree, bottom: Double, metric: Metric) -> String {
         let total = tree.nodes[0].value
         let plotWidth = width - 2 * margin
+        let (start, children) = tree.childLists()
         var out = ""
         // (node, left edge as a share of the whole)
         var pending: [(Int, Double)] = [(0, 0)]
         while let (index, x) = pending.popLast() {
             let node = tree.nodes[index]
-            let depth = node.depth
+            let depth = Int(node.depth)
             let fraction = Double(node.value) / Double(total)
             let w = fraction * plotWidth
             // A child is never wider than its parent: nothing under a hidden frame shows.
             guard w >= minFrameWidth else { continue }
+            let name = tree.name(index)
             let px = margin + x * plotWidth
             let y = bottom - Double(depth + 1) * frameHeight
             let share = Format.percent(node.value, of: total)
-            var tip = node.name
-            if node.locations.count == 1 { tip += " — \(node.locations.first!)" }
-            else if node.locations.isEmpty, let m = node.module, depth > 0 { tip += " — \(m)" }
+            var tip = name
+            if let location = node.location { tip += " — \(location)" }
+            else if !node.manyLocations, let m = node.module, depth > 0 { tip += " — \(m)" }
             let detail = "\(metric.format(node.value)), \(share)"
             out += "<g class=\"f\" data-x=\"\(String(format: "%.8f", x))\" data-w=\"\(String(format: "%.8f", fraction))\" "
-                + "data-d=\"\(depth)\" data-n=\"\(escape(node.name))\" data-i=\"\(escape(tip + " — " + detail))\" "
+                + "data-d=\"\(depth)\" data-n=\"\(escape(name))\" data-i=\"\(escape(tip + " — " + detail))\" "
                 + "onmouseover=\"show(this)\" onmouseout=\"hide()\" onclick=\"zoom(this)\">"
             out += "<title>\(escape(tip))\n\(escape(detail))</title>"
             out += "<rect x=\"\(num(px))\" y=\"\(num(y))\" width=\"\(num(w))\" height=\"\(num(frameHeight - 1))\" rx=\"2\" "
-                + "fill=\"\(color(node.name, depth: depth))\"/>"
-            out += "<text x=\"\(num(px + 3))\" y=\"\(num(y + frameHeight - 4.5))\">\(escape(fit(node.name, width: w)))</text>"
+                + "fill=\"\(color(name, depth: depth))\"/>"
+            out += "<text x=\"\(num(px + 3))\" y=\"\(num(y + frameHeight - 4.5))\">\(escape(fit(name, width: w)))</text>"
             out += "</g>\n"
 
             var cx = x
-            var children: [(Int, Double)] = []
-            for name in node.children.keys.sorted() {
-                let child = node.children[name]!
-                children.append((child, cx))
+            var placed: [(Int, Double)] = []
+            let sortedChildren = children[start[index]..<start[index + 1]].map { (Int($0), tree.name(Int($0))) }
+                .sorted { $0.1 < $1.1 }
+            for (child, _) in sortedChildren {
+                placed.append((child, cx))
                 cx += Double(tree.nodes[child].value) / Double(total)
             }
-            pending += children.reversed()
+            pending += placed.reversed()
         }
         return out
     }

@@ -11,12 +11,13 @@ struct Site {
     /// The recorder's site ids merged into this one.
     var rawIDs: [UInt64]
     /// Innermost first (the caller of malloc first); the allocator's own frames removed.
-    var frames: [Frame]
+    var frames: FrameList
     var stats: SiteStats
     /// Pages of small spans that this site's long-lived blocks keep (`pin` records).
     var pinnedPages: Int64
-    /// What the site was merged on: one key per frame.
-    var key: [String]
+    /// What the site was merged on: one key per frame (ids of FrameStore's
+    /// keys), and a last one for a cut stack.
+    var key: [Int32]
     /// The recorded stack had the profile's maximum depth: outer frames are missing.
     var truncated = false
 
@@ -50,51 +51,107 @@ struct SiteTable {
     var sites: [Site]
     var totals: SiteStats
 
-    init(profile: Profile, frames: [UInt64: [Frame]]) {
-        var ids = Set(profile.stats.keys)
-        ids.formUnion(profile.siteFrames.keys)
-        ids.formUnion(profile.pins.keys)
+    init(profile: Profile, frames: [UInt64: [Int32]], store: FrameStore) {
+        var ids = Array(profile.stats.keys)
+        ids.append(contentsOf: profile.siteFrames.keys)
+        ids.append(contentsOf: profile.pins.keys)
+        ids.sort()
+        var distinct = 0
+        for id in ids where distinct == 0 || ids[distinct - 1] != id {
+            ids[distinct] = id
+            distinct += 1
+        }
+        ids.removeLast(ids.count - distinct)
 
-        var merged: [[String]: Site] = [:]
-        for raw in ids.sorted() {
-            let stack = (frames[raw] ?? []).filter { !$0.isAllocatorFrame }
+        // Sites are merged on their keys as arrays of small ids: hashing and
+        // comparing those costs a few words per frame, where keys made of the
+        // frames' strings cost a string per frame of every site.
+        var index: [[Int32]: Int] = [:]
+        var sites: [Site] = []
+        index.reserveCapacity(ids.count)
+        sites.reserveCapacity(ids.count)
+        let truncatedKey = store.truncatedKeyID
+        for raw in ids {
+            var stack = frames[raw] ?? []
+            if stack.contains(where: { store.isAllocator[Int($0)] }) {
+                stack.removeAll { store.isAllocator[Int($0)] }
+            }
             let truncated = profile.depth.map { d in d > 0 && Int64(profile.siteFrames[raw]?.count ?? 0) >= d } ?? false
             // A cut stack is not the same site as a complete one with the same frames.
-            let key = stack.map(\.key) + (truncated ? ["\u{1}truncated"] : [])
+            var key = stack.map { store.keyIDs[Int($0)] }
+            if truncated { key.append(truncatedKey) }
             let stats = profile.stats[raw] ?? .zero
             let pinned = profile.pins[raw] ?? 0
-            if var site = merged[key] {
-                site.rawIDs.append(raw)
-                site.stats += stats
-                site.pinnedPages += pinned
-                merged[key] = site
+            if let i = index[key] {
+                sites[i].rawIDs.append(raw)
+                sites[i].stats += stats
+                sites[i].pinnedPages += pinned
             } else {
-                merged[key] = Site(id: 0, rawIDs: [raw], frames: stack, stats: stats, pinnedPages: pinned, key: key,
-                                   truncated: truncated)
+                index[key] = sites.count
+                sites.append(Site(id: 0, rawIDs: [raw], frames: FrameList(ids: stack, store: store), stats: stats,
+                                  pinnedPages: pinned, key: key, truncated: truncated))
             }
         }
-        var sites = Array(merged.values)
-        sites.sort { a, b in
-            if a.stats.liveBytes != b.stats.liveBytes { return a.stats.liveBytes > b.stats.liveBytes }
-            if a.stats.allocBytes != b.stats.allocBytes { return a.stats.allocBytes > b.stats.allocBytes }
-            if a.stats.allocCount != b.stats.allocCount { return a.stats.allocCount > b.stats.allocCount }
-            return a.key.lexicographicallyPrecedes(b.key)
+        let ranks = store.keyRanks()
+        let order = sites.indices.sorted { i, j in
+            let a = sites[i].stats, b = sites[j].stats
+            if a.liveBytes != b.liveBytes { return a.liveBytes > b.liveBytes }
+            if a.allocBytes != b.allocBytes { return a.allocBytes > b.allocBytes }
+            if a.allocCount != b.allocCount { return a.allocCount > b.allocCount }
+            return SiteTable.keyPrecedes(sites[i].key, sites[j].key, ranks: ranks)
         }
-        for i in sites.indices { sites[i].id = i + 1 }
-        self.sites = sites
-        totals = sites.reduce(.zero) { $0 + $1.stats }
+        var sorted: [Site] = []
+        sorted.reserveCapacity(sites.count)
+        for i in order {
+            sorted.append(sites[i])
+            sorted[sorted.count - 1].id = sorted.count
+        }
+        self.sites = sorted
+        totals = sorted.reduce(.zero) { $0 + $1.stats }
+    }
+
+    /// Whether key `a` comes before `b` in the order of their strings, frame by
+    /// frame (`ranks`: FrameStore.keyRanks()).
+    static func keyPrecedes(_ a: [Int32], _ b: [Int32], ranks: [Int32]) -> Bool {
+        for (x, y) in zip(a, b) where x != y {
+            let rx = ranks[Int(x)], ry = ranks[Int(y)]
+            if rx != ry { return rx < ry }
+        }
+        return a.count < b.count
     }
 
     /// Sites holding memory at report time, most live bytes first.
-    var live: [Site] { sites.filter { $0.stats.liveBytes > 0 || $0.stats.liveCount > 0 } }
+    var live: SiteList {
+        SiteList(sites: sites, order: sites.indices.filter { sites[$0].stats.liveBytes > 0 || sites[$0].stats.liveCount > 0 })
+    }
 
     /// Sites ordered by a value, largest first, zero values left out.
-    func ranked(by value: (Site) -> Int64) -> [Site] {
-        sites.filter { value($0) > 0 }.sorted { a, b in
-            let va = value(a), vb = value(b)
-            return va != vb ? va > vb : a.id < b.id
+    func ranked(by value: (Site) -> Int64) -> SiteList {
+        var order: [Int] = []
+        var values: [Int64] = []
+        for i in sites.indices {
+            let v = value(sites[i])
+            if v > 0 {
+                order.append(i)
+                values.append(v)
+            }
         }
+        // Sites are in id order: the index breaks ties as the id does.
+        var positions = Array(order.indices)
+        positions.sort { a, b in values[a] != values[b] ? values[a] > values[b] : order[a] < order[b] }
+        return SiteList(sites: sites, order: positions.map { order[$0] })
     }
+}
+
+/// Some of a table's sites in an order, read as sites: ranking a million
+/// sites sorts indices, not copies of the sites.
+struct SiteList: RandomAccessCollection {
+    let sites: [Site]
+    let order: [Int]
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { order.count }
+    subscript(position: Int) -> Site { sites[order[position]] }
 }
 
 /// A profile read, symbolized and merged: what every report format renders.
@@ -105,7 +162,8 @@ struct AnalyzedProfile {
     static func load(path: String, symbolizer: Symbolizer) throws -> AnalyzedProfile {
         let profile = try Profile.load(path: path)
         let frames = symbolizer.frames(for: profile)
-        return AnalyzedProfile(profile: profile, table: SiteTable(profile: profile, frames: frames))
+        return AnalyzedProfile(profile: profile,
+                               table: SiteTable(profile: profile, frames: frames, store: symbolizer.store))
     }
 }
 

@@ -35,20 +35,23 @@ enum StandardStreams {
 
     /// Writes all of `data` to `fd`; the errno of the first failed write.
     static func writeAll(_ data: Data, to fd: Int32) -> Int32? {
-        data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) -> Int32? in
-            guard var next = buffer.baseAddress else { return nil }
-            var left = buffer.count
-            while left > 0 {
-                let n = write(fd, next, left)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                next += n
-                left -= n
+        data.withUnsafeBytes { writeAll($0, to: fd) }
+    }
+
+    /// Writes all of `buffer` to `fd`; the errno of the first failed write.
+    static func writeAll(_ buffer: UnsafeRawBufferPointer, to fd: Int32) -> Int32? {
+        guard var next = buffer.baseAddress else { return nil }
+        var left = buffer.count
+        while left > 0 {
+            let n = write(fd, next, left)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
             }
-            return nil
+            next += n
+            left -= n
         }
+        return nil
     }
 
     /// Writes the tool's output to standard output. A closed or failing stdout

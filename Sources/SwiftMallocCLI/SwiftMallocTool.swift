@@ -34,21 +34,30 @@ enum OutputFormat: String, CaseIterable, ExpressibleByArgument {
 
 /// Renders an analyzed profile in one of the report formats.
 func renderReport(_ analysis: AnalyzedProfile, format: OutputFormat, metric: Metric, top: Int?,
-                  warnings: [String]) throws -> String {
+                  warnings: [String], store: FrameStore, to output: ReportOutput) throws {
     switch format {
-    case .text: return TextReport(analysis: analysis, top: top ?? 10).render(warnings: warnings)
-    case .json: return JSONReport.render(analysis, top: top, warnings: warnings)
-    case .collapsed: return FoldedStacks.render(analysis.table, metric: metric)
-    case .svg: return SVGReport.render(analysis, metric: metric)
+    case .text: try output.write(TextReport(analysis: analysis, top: top ?? 10).render(warnings: warnings))
+    case .json: try JSONReport.render(analysis, top: top, warnings: warnings, store: store).write(to: output)
+    case .collapsed: try output.write(FoldedStacks.render(analysis.table, metric: metric, store: store))
+    case .svg: try output.write(SVGReport.render(analysis, metric: metric, store: store))
     }
 }
 
 /// Writes `text` to `path`, or to standard output when `path` is nil or "-".
 func emit(_ text: String, to path: String?) throws {
-    if let path, path != "-" {
-        try OutputFile.write(text, to: path)
-    } else {
-        try StandardStreams.writeOutput(text)
+    try emit(to: path) { try $0.write(text) }
+}
+
+/// Writes what `body` makes to `path`, or to standard output when `path` is
+/// nil or "-", as it is made (ReportOutput).
+func emit(to path: String?, _ body: (ReportOutput) throws -> Void) throws {
+    let output = try ReportOutput.open(path)
+    do {
+        try body(output)
+        try output.finish()
+    } catch {
+        output.abandon()
+        throw error
     }
 }
 
@@ -108,7 +117,9 @@ struct ReportCommand: ParsableCommand {
         if metric != nil, format == .text || format == .json {
             printError("warning: --metric has no effect on \(format.rawValue) output, which shows every measure")
         }
-        try emit(try renderReport(analysis, format: format, metric: metric ?? .liveBytes, top: top, warnings: warnings),
-                 to: output)
+        try emit(to: output) {
+            try renderReport(analysis, format: format, metric: metric ?? .liveBytes, top: top, warnings: warnings,
+                             store: symbolizer.store, to: $0)
+        }
     }
 }

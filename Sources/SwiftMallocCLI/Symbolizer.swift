@@ -59,6 +59,112 @@ struct Frame {
     }
 }
 
+/// The frames of the sites of one or more profiles, each distinct frame once,
+/// with what every report needs of it worked out once: its name, what sites
+/// are merged on, its folded-stack label. Sites hold indices into it, so that
+/// a profile with a million sites of dozens of frames holds a few hundred
+/// frames, not tens of millions of copies.
+final class FrameStore: @unchecked Sendable {
+    private(set) var frames: [Frame] = []
+    /// Per frame: `Frame.name`.
+    private(set) var names: [String] = []
+    /// Per frame: the id of its `Frame.key` (equal keys, equal ids).
+    private(set) var keyIDs: [Int32] = []
+    /// Per frame: it lies in the allocator (dropped from every stack).
+    private(set) var isAllocator: [Bool] = []
+    /// Per frame: the id of its folded-stack label (equal labels, equal ids).
+    private(set) var labelIDs: [Int32] = []
+    /// Merge keys by id.
+    private(set) var keyStrings: [String] = []
+    private var keyIndex: [String: Int32] = [:]
+    /// Folded-stack labels by id.
+    private(set) var labelStrings: [String] = []
+    private var labelIndex: [String: Int32] = [:]
+    private var jsonTexts: [String?] = []
+    private var displayLocations: [String??] = []
+    private var moduleNames: [String??] = []
+
+    /// The key that marks a stack cut at the maximum depth.
+    private(set) lazy var truncatedKeyID: Int32 = keyID("\u{1}truncated")
+
+    func add(_ frame: Frame) -> Int32 {
+        let id = Int32(frames.count)
+        let name = frame.name
+        frames.append(frame)
+        names.append(name)
+        keyIDs.append(keyID(frame.key))
+        isAllocator.append(frame.isAllocatorFrame)
+        labelIDs.append(labelID(FoldedStacks.label(name: name)))
+        jsonTexts.append(nil)
+        displayLocations.append(nil)
+        moduleNames.append(nil)
+        return id
+    }
+
+    func keyID(_ key: String) -> Int32 {
+        if let id = keyIndex[key] { return id }
+        let id = Int32(keyStrings.count)
+        keyStrings.append(key)
+        keyIndex[key] = id
+        return id
+    }
+
+    func labelID(_ label: String) -> Int32 {
+        if let id = labelIndex[label] { return id }
+        let id = Int32(labelStrings.count)
+        labelStrings.append(label)
+        labelIndex[label] = id
+        return id
+    }
+
+    /// Per key id, its place among all keys in String order: comparing keys'
+    /// ranks orders them as comparing the key strings would.
+    func keyRanks() -> [Int32] {
+        var ranks = [Int32](repeating: 0, count: keyStrings.count)
+        let order = keyStrings.indices.sorted { keyStrings[$0] < keyStrings[$1] }
+        var rank: Int32 = 0
+        for (i, k) in order.enumerated() {
+            if i > 0, keyStrings[k] != keyStrings[order[i - 1]] { rank += 1 }
+            ranks[k] = rank
+        }
+        return ranks
+    }
+
+    /// The frame as a JSON object on one line (JSONReport.frame), made once.
+    func json(_ id: Int32) -> String {
+        if let text = jsonTexts[Int(id)] { return text }
+        let text = JSONReport.frame(frames[Int(id)]).text()
+        jsonTexts[Int(id)] = text
+        return text
+    }
+
+    /// The frame's `file:line` as shown (displayPath), nil when unknown; made once.
+    func displayLocation(_ id: Int32) -> String? {
+        if let known = displayLocations[Int(id)] { return known }
+        let text = frames[Int(id)].location.map(displayPath)
+        displayLocations[Int(id)] = .some(text)
+        return text
+    }
+
+    /// The file name of the frame's module, nil when in none; made once.
+    func moduleName(_ id: Int32) -> String? {
+        if let known = moduleNames[Int(id)] { return known }
+        let text = frames[Int(id)].modulePath.map { URL(fileURLWithPath: $0).lastPathComponent }
+        moduleNames[Int(id)] = .some(text)
+        return text
+    }
+}
+
+/// A site's frames: indices into a FrameStore, read as frames.
+struct FrameList: RandomAccessCollection {
+    let ids: [Int32]
+    let store: FrameStore
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { ids.count }
+    subscript(position: Int) -> Frame { store.frames[Int(ids[position])] }
+}
+
 final class Symbolizer: @unchecked Sendable {
     private struct Resolved {
         var function: String?
@@ -84,8 +190,16 @@ final class Symbolizer: @unchecked Sendable {
         ProcessInfo.processInfo.environment["SWIFTMALLOC_ADDR2LINE"] ?? "addr2line")
     private lazy var swiftDemangle: String? = Symbolizer.findTool("swift-demangle")
 
-    /// Symbolizes every site of a profile: site id → frames, innermost first.
-    func frames(for profile: Profile) -> [UInt64: [Frame]] {
+    /// Every frame this symbolizer has built, each once; sites refer to them by index.
+    let store = FrameStore()
+
+    /// Symbolizes every site of a profile: site id → frames (indices into
+    /// `store`), innermost first.
+    ///
+    /// A large program has up to millions of sites but few distinct return
+    /// addresses: each address is placed, looked up and turned into frames
+    /// once, and a site is a list of indices.
+    func frames(for profile: Profile) -> [UInt64: [Int32]] {
         // 1. Place every address in its module and find what is not cached yet.
         // Return addresses point after the call: the byte before is looked up,
         // which is inside the call instruction and so on its line. Not so for a
@@ -93,34 +207,53 @@ final class Symbolizer: @unchecked Sendable {
         // trampoline) and the frame it interrupted (the exact instruction).
         struct Placed { var module: ModuleRecord?; var offset: UInt64; var link: UInt64 }
         struct Key: Hashable { var address: UInt64; var exact: Bool }
-        var placed: [Key: Placed] = [:]
+        // Per distinct address: its module and whether it is a signal trampoline.
+        struct AddressInfo { var module: ModuleRecord?; var trampoline: Bool }
+        var addressInfo: [UInt64: AddressInfo] = [:]
+        var keyIndex: [Key: Int32] = [:]
+        var placed: [Placed] = []
+        var placedKeys: [Key] = []
         var wanted: [String: Set<UInt64>] = [:]
-        var keys: [UInt64: [Key]] = [:]
+        var keys: [UInt64: [Int32]] = [:]
+        keys.reserveCapacity(profile.siteFrames.count)
         for (id, frames) in profile.siteFrames {
             var afterSignalFrame = false
-            var siteKeys: [Key] = []
+            var siteKeys: [Int32] = []
             siteKeys.reserveCapacity(frames.count)
             for address in frames {
-                let module = profile.module(containing: address)
-                // Without symbolization no module file is opened.
-                let trampoline = enabled ? module.map { isSignalTrampoline($0, address) } ?? false : false
-                let key = Key(address: address, exact: trampoline || afterSignalFrame)
-                afterSignalFrame = trampoline
-                siteKeys.append(key)
-                if placed[key] != nil { continue }
-                guard let module else {
-                    placed[key] = Placed(module: nil, offset: 0, link: 0)
+                let info: AddressInfo
+                if let known = addressInfo[address] {
+                    info = known
+                } else {
+                    let module = profile.module(containing: address)
+                    // Without symbolization no module file is opened.
+                    let trampoline = enabled ? module.map { isSignalTrampoline($0, address) } ?? false : false
+                    info = AddressInfo(module: module, trampoline: trampoline)
+                    addressInfo[address] = info
+                }
+                let key = Key(address: address, exact: info.trampoline || afterSignalFrame)
+                afterSignalFrame = info.trampoline
+                if let index = keyIndex[key] {
+                    siteKeys.append(index)
+                    continue
+                }
+                let index = Int32(placed.count)
+                keyIndex[key] = index
+                siteKeys.append(index)
+                placedKeys.append(key)
+                guard let module = info.module else {
+                    placed.append(Placed(module: nil, offset: 0, link: 0))
                     continue
                 }
                 let offset = module.fileOffset(of: address)
                 if Frame.isAllocatorModule(module.path) {
                     // Dropped from every stack: nothing to look up.
-                    placed[key] = Placed(module: module, offset: offset, link: 0)
+                    placed.append(Placed(module: module, offset: offset, link: 0))
                     continue
                 }
                 let lookup = module.fileOffset(of: address > module.start && !key.exact ? address - 1 : address)
                 let link = enabled ? layout(of: module.path)?.address(ofFileOffset: lookup) ?? lookup : lookup
-                placed[key] = Placed(module: module, offset: offset, link: link)
+                placed.append(Placed(module: module, offset: offset, link: link))
                 if cached(module.path, link) == nil { wanted[module.path, default: []].insert(link) }
             }
             keys[id] = siteKeys
@@ -138,28 +271,41 @@ final class Symbolizer: @unchecked Sendable {
         }
         demangleSwiftNames()
 
-        // 3. Build the frames.
-        var out: [UInt64: [Frame]] = [:]
+        // 3. Build the frames of each distinct address once, then each site's list.
+        // A frame whose code was inlined is followed by the functions it was
+        // inlined into, each a frame of its own at the same address.
+        var expanded: [[Int32]] = []
+        expanded.reserveCapacity(placed.count)
+        for (p, key) in zip(placed, placedKeys) {
+            let address = key.address
+            guard let module = p.module else {
+                expanded.append([store.add(Frame(address: address))])
+                continue
+            }
+            var frame = Frame(address: address, modulePath: module.path, moduleOffset: p.offset)
+            guard let r = cached(module.path, p.link) else {
+                expanded.append([store.add(frame)])
+                continue
+            }
+            var frames: [Frame] = []
+            for part in [r] + r.callers {
+                // The same function twice in a row (an alias inlined into itself) is one frame.
+                if let previous = frames.last, part.function != nil,
+                   previous.function == part.function.map({ demangled[$0] ?? $0 }) { continue }
+                frame.function = part.function.map { demangled[$0] ?? $0 }
+                frame.file = part.file
+                frame.line = part.line
+                frames.append(frame)
+            }
+            expanded.append(frames.map { store.add($0) })
+        }
+        var out: [UInt64: [Int32]] = [:]
+        out.reserveCapacity(keys.count)
         for (id, siteKeys) in keys {
-            // A frame whose code was inlined is followed by the functions it was
-            // inlined into, each a frame of its own at the same address.
-            out[id] = siteKeys.flatMap { key -> [Frame] in
-                let p = placed[key]!
-                let address = key.address
-                guard let module = p.module else { return [Frame(address: address)] }
-                var frame = Frame(address: address, modulePath: module.path, moduleOffset: p.offset)
-                guard let r = cached(module.path, p.link) else { return [frame] }
-                var frames: [Frame] = []
-                for part in [r] + r.callers {
-                    // The same function twice in a row (an alias inlined into itself) is one frame.
-                    if let previous = frames.last, part.function != nil,
-                       previous.function == part.function.map({ demangled[$0] ?? $0 }) { continue }
-                    frame.function = part.function.map { demangled[$0] ?? $0 }
-                    frame.file = part.file
-                    frame.line = part.line
-                    frames.append(frame)
-                }
-                return frames
+            if siteKeys.allSatisfy({ expanded[Int($0)].count == 1 }) {
+                out[id] = siteKeys.map { expanded[Int($0)][0] }
+            } else {
+                out[id] = siteKeys.flatMap { expanded[Int($0)] }
             }
         }
         return out
