@@ -75,11 +75,11 @@ final class FrameStore: @unchecked Sendable {
     /// Per frame: the id of its folded-stack label (equal labels, equal ids).
     private(set) var labelIDs: [Int32] = []
     /// Merge keys by id.
-    private(set) var keyStrings: [String] = []
-    private var keyIndex: [String: Int32] = [:]
+    private var keys = InternedStrings()
+    var keyStrings: [String] { keys.strings }
     /// Folded-stack labels by id.
-    private(set) var labelStrings: [String] = []
-    private var labelIndex: [String: Int32] = [:]
+    private var labels = InternedStrings()
+    var labelStrings: [String] { labels.strings }
     private var jsonTexts: [String?] = []
     private var displayLocations: [String??] = []
     private var moduleNames: [String??] = []
@@ -101,25 +101,14 @@ final class FrameStore: @unchecked Sendable {
         return id
     }
 
-    func keyID(_ key: String) -> Int32 {
-        if let id = keyIndex[key] { return id }
-        let id = Int32(keyStrings.count)
-        keyStrings.append(key)
-        keyIndex[key] = id
-        return id
-    }
+    func keyID(_ key: String) -> Int32 { keys.id(of: key) }
 
-    func labelID(_ label: String) -> Int32 {
-        if let id = labelIndex[label] { return id }
-        let id = Int32(labelStrings.count)
-        labelStrings.append(label)
-        labelIndex[label] = id
-        return id
-    }
+    func labelID(_ label: String) -> Int32 { labels.id(of: label) }
 
     /// Per key id, its place among all keys in String order: comparing keys'
     /// ranks orders them as comparing the key strings would.
     func keyRanks() -> [Int32] {
+        let keyStrings = keys.strings
         var ranks = [Int32](repeating: 0, count: keyStrings.count)
         let order = keyStrings.indices.sorted { keyStrings[$0] < keyStrings[$1] }
         var rank: Int32 = 0
@@ -481,5 +470,20 @@ final class Symbolizer: @unchecked Sendable {
         process.waitUntilExit()
         guard process.terminationReason == .exit, process.terminationStatus == 0 else { return nil }
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Distinct strings numbered in the order they were first seen: equal strings,
+/// equal ids, and `strings[id]` gives the string back.
+struct InternedStrings {
+    private(set) var strings: [String] = []
+    private var ids: [String: Int32] = [:]
+
+    mutating func id(of string: String) -> Int32 {
+        if let id = ids[string] { return id }
+        let id = Int32(strings.count)
+        strings.append(string)
+        ids[string] = id
+        return id
     }
 }
