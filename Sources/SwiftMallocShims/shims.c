@@ -108,11 +108,11 @@ void _exit(int status) {
 void _Exit(int status) __attribute__((alias("_exit")));
 
 // ---- exit() from several threads at once --------------------------------------
-// glibc before 2.41 lets a thread that calls exit() while another runs the exit
+// glibc 2.36 lets a thread that calls exit() while another runs the exit
 // handlers find none left and end the process at once, cutting off the reports the
 // first thread is writing in the library's destructor. When the library has exit
 // reports to write, a second thread's exit() waits (for the first to end the
-// process), as glibc 2.41 and later do themselves. Not in a child that shares its
+// process), as later glibc releases do themselves. Not in a child that shares its
 // parent's memory (vfork: its pid is not the report pid), nor from a thread inside
 // the allocator (exit() from a signal handler that interrupted it: the first
 // thread's reports may need the lock it holds), nor a second call from the thread
