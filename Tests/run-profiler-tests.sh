@@ -1519,6 +1519,13 @@ generated_code_case() {
         echo -n "    $walk:"
         python3 "$checks" caller-live "$dir/$walk.json" call_generated 624 13 || return 1
     done
+    # The cached walk learns the generated frame: its later captures are compared
+    # with libunwind's (they were all walked by libunwind again).
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_WALK=check \
+        SWIFTMALLOC_REPORT="$dir/counts.report" "$prog" >"$dir/counts.out" 2>&1 || { show output "$dir/counts.out"; return 1; }
+    walk_check_ok "$dir/counts.out"
+    echo "    check: ${WALK_COMPARED:-no} cached walks compared with libunwind, ${WALK_DIFFERED:-?} differed"
+    [ "${WALK_COMPARED:-0}" -ge 10 ] && [ "${WALK_DIFFERED:-1}" -eq 0 ] || return 1
 }
 check "profile/stacks through code generated at run time" generated_code_case
 

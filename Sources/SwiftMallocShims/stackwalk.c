@@ -93,6 +93,16 @@ void swm_stackwalk_open(void *libunwind) {
     swm_unw_get_save_loc = (swm_get_save_loc_fn)dlsym(libunwind, "_ULx86_64_get_save_loc");
 }
 
+/// The top of the calling thread's stack, below which a rule may read: glibc puts
+/// a thread's control block (the thread pointer) above its stack, and the main
+/// thread's stack ends at its environment array (swm_main_stack_top); 0 when
+/// neither applies.
+static uintptr_t swm_stack_top_for(uintptr_t sp) {
+    uintptr_t tp;
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+    return sp < tp ? tp : swm_main_stack_top;
+}
+
 /// The rule of frame a, from a and its caller b as libunwind unwound them (`save_b`:
 /// where b's rbp was saved, 0 if not in memory); 0 when the frame does not fit
 /// either rule (signal frames, odd code).
@@ -100,6 +110,15 @@ static uintptr_t swm_rule_of(uintptr_t sp_a, uintptr_t bp_a, uintptr_t ip_b, uin
                              uintptr_t save_b) {
     uintptr_t k = sp_b - sp_a;
     if (sp_b <= sp_a || k > (1u << 20) || (k & 7)) return 0;
+    // A frame without unwind information (a JIT compiler's code, V8's builtins)
+    // that libunwind stepped over by its frame pointer: b's return address and rbp
+    // are the two words at a's rbp, but the stack pointer libunwind gives b is a
+    // guess that need not be its CFA (sp_a + 16, say), so the test below fails.
+    // That is an FP frame; without this, every stack through one was walked by
+    // libunwind again (Node.js: over a hundred times slower under full profiling).
+    if (bp_a >= sp_a && bp_a - sp_a <= (1u << 20) && !(bp_a & 7) && bp_a + 16 <= swm_stack_top_for(sp_a) &&
+        ((const uintptr_t *)bp_a)[1] == ip_b && ((const uintptr_t *)bp_a)[0] == bp_b)
+        return RULE_FP;
     if (((const uintptr_t *)sp_b)[-1] != ip_b) return 0;
     if (bp_a == sp_b - 16 && ((const uintptr_t *)bp_a)[0] == bp_b) return RULE_FP;
     if (bp_a == bp_b) return k | RULE_SP;
