@@ -1389,28 +1389,39 @@ check "profile/cached stack walks equal libunwind's (6)" walk_case
 walk_sampled_case() { walk_run SWIFTMALLOC_PROFILE_SAMPLE=1 walk-sampled "sampled stacks"; }
 check "profile/sampled captures take the cached walk, equal to libunwind's" walk_sampled_case
 
+# Runs $work/NAME (built) with full profiling and SWIFTMALLOC_PROFILE_WALK=WALK;
+# its profile as JSON goes to $work/NAME.d/WALK.json.
+walk_mode_json() { # NAME WALK
+    local prog="$work/$1" dir="$work/$1.d" walk=$2
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_PROFILE_WALK="$walk" SWIFTMALLOC_REPORT="$dir/$walk.report" "$prog" >"$dir/$walk.out" 2>&1 ||
+        { show output "$dir/$walk.out"; return 1; }
+    "$cli" report "$dir/$walk.report" --format json >"$dir/$walk.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+}
+# Runs $work/NAME in check mode (whose counts are printed at exit, so not QUIET)
+# and expects at least MIN cached walks compared with libunwind's, none differing.
+walk_counts_check() { # NAME MIN
+    local prog="$work/$1" dir="$work/$1.d"
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_WALK=check \
+        SWIFTMALLOC_REPORT="$dir/counts.report" "$prog" >"$dir/counts.out" 2>&1 || { show output "$dir/counts.out"; return 1; }
+    walk_check_ok "$dir/counts.out"
+    echo "    check: ${WALK_COMPARED:-no} cached walks compared with libunwind, ${WALK_DIFFERED:-?} differed"
+    [ "${WALK_COMPARED:-0}" -ge "$2" ] && [ "${WALK_DIFFERED:-1}" -eq 0 ]
+}
+
 # Code without unwind tables that keeps data in rbp: libunwind guesses the next
 # frame from rbp and reads a return address of 0, where its backtrace ends. The
 # learned rules end there too: every allocation at the one-frame stack libunwind
 # gives, in each walk mode (Tests/profile/zero_return.c).
 zero_return_case() {
-    local prog="$work/zero_return" dir="$work/zero_return.d" walk
+    local dir="$work/zero_return.d" walk
     build_profile_prog zero_return -pthread || return 1
     for walk in cached check libunwind; do
-        timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
-            SWIFTMALLOC_PROFILE_WALK=$walk SWIFTMALLOC_REPORT="$dir/$walk.report" "$prog" >"$dir/$walk.out" 2>&1 ||
-            { show output "$dir/$walk.out"; return 1; }
-        "$cli" report "$dir/$walk.report" --format json >"$dir/$walk.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+        walk_mode_json zero_return "$walk" || return 1
         echo -n "    $walk:"
         python3 "$checks" one-stack "$dir/$walk.json" alloc_without_cfi 40 1 || return 1
     done
-    # The check's counts are printed at exit: by the run without QUIET.
-    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_WALK=check \
-        SWIFTMALLOC_REPORT="$dir/counts.report" "$prog" >"$dir/counts.out" 2>&1 || { show output "$dir/counts.out"; return 1; }
-    walk_check_ok "$dir/counts.out"
-    [ "${WALK_COMPARED:-0}" -ge 30 ] && [ "${WALK_DIFFERED:-1}" -eq 0 ] ||
-        { echo "    check: ${WALK_COMPARED:-no} cached walks compared, ${WALK_DIFFERED:-?} differed"; return 1; }
-    echo "    check: $WALK_COMPARED cached walks compared with libunwind, $WALK_DIFFERED differed"
+    walk_counts_check zero_return 30
 }
 check "profile/code without unwind tables: stacks end where libunwind's backtrace ends" zero_return_case
 
@@ -1508,24 +1519,17 @@ check "profile/frame-pointer walk: exact leaks, and no data taken for return add
 # keeps the program's call into the library wherever it lies, and the other walks
 # find it too (Tests/profile/generated_code.c).
 generated_code_case() {
-    local prog="$work/generated_code" dir="$work/generated_code.d" walk
+    local dir="$work/generated_code.d" walk
     build_profile_prog generated_code -fno-omit-frame-pointer || return 1
     for walk in fp cached libunwind; do
-        timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
-            SWIFTMALLOC_PROFILE_WALK=$walk SWIFTMALLOC_REPORT="$dir/$walk.report" "$prog" >"$dir/$walk.out" 2>&1 ||
-            { show output "$dir/$walk.out"; return 1; }
+        walk_mode_json generated_code "$walk" || return 1
         grep -q skipped "$dir/$walk.out" && { echo "    skipped (not x86-64)"; return 0; }
-        "$cli" report "$dir/$walk.report" --format json >"$dir/$walk.json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
         echo -n "    $walk:"
         python3 "$checks" caller-live "$dir/$walk.json" call_generated 624 13 || return 1
     done
     # The cached walk learns the generated frame: its later captures are compared
     # with libunwind's (they were all walked by libunwind again).
-    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_WALK=check \
-        SWIFTMALLOC_REPORT="$dir/counts.report" "$prog" >"$dir/counts.out" 2>&1 || { show output "$dir/counts.out"; return 1; }
-    walk_check_ok "$dir/counts.out"
-    echo "    check: ${WALK_COMPARED:-no} cached walks compared with libunwind, ${WALK_DIFFERED:-?} differed"
-    [ "${WALK_COMPARED:-0}" -ge 10 ] && [ "${WALK_DIFFERED:-1}" -eq 0 ] || return 1
+    walk_counts_check generated_code 10
 }
 check "profile/stacks through code generated at run time" generated_code_case
 
