@@ -132,8 +132,7 @@ void exit(int status) {
             for (;;) pause();
         }
     }
-    swm_exit_full_fn next = swm_next_exit_full;
-    if (next == NULL) next = (swm_exit_full_fn)swm_next_definition((void **)&swm_next_exit_full, "exit");
+    swm_exit_full_fn next = (swm_exit_full_fn)swm_next_definition((void **)&swm_next_exit_full, "exit");
     if (next != NULL) next(status);
     swm_exit_now(status);
 }

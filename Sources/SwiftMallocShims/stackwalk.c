@@ -93,16 +93,6 @@ void swm_stackwalk_open(void *libunwind) {
     swm_unw_get_save_loc = (swm_get_save_loc_fn)dlsym(libunwind, "_ULx86_64_get_save_loc");
 }
 
-/// The top of the calling thread's stack, below which a rule may read: glibc puts
-/// a thread's control block (the thread pointer) above its stack, and the main
-/// thread's stack ends at its environment array (swm_main_stack_top); 0 when
-/// neither applies.
-static uintptr_t swm_stack_top_for(uintptr_t sp) {
-    uintptr_t tp;
-    __asm__("mov %%fs:0, %0" : "=r"(tp));
-    return sp < tp ? tp : swm_main_stack_top;
-}
-
 /// The rule of frame a, from a and its caller b as libunwind unwound them (`save_b`:
 /// where b's rbp was saved, 0 if not in memory); 0 when the frame does not fit
 /// either rule (signal frames, odd code).

@@ -414,13 +414,8 @@ static int swm_is_code(uintptr_t a) {
 /// code table was last rebuilt).
 static int swm_fp_walk(uintptr_t *frames, int max) {
     uintptr_t *fp = (uintptr_t *)__builtin_frame_address(0);
-    uintptr_t tp = 0;
-#if defined(__x86_64__)
-    __asm__("mov %%fs:0, %0" : "=r"(tp));
-#elif defined(__aarch64__)
-    tp = (uintptr_t)__builtin_thread_pointer();
-#endif
-    uintptr_t top = (uintptr_t)fp < tp ? tp : swm_main_stack_top ? swm_main_stack_top : UINTPTR_MAX;
+    uintptr_t top = swm_stack_top_for((uintptr_t)fp);
+    if (top == 0) top = UINTPTR_MAX;
     int n = 0;
     while (fp != NULL && n < max && (uintptr_t)(fp + 2) <= top) {
         uintptr_t *next = (uintptr_t *)fp[0];

@@ -57,6 +57,19 @@ static inline void swm_tls_shard_set(uint32_t s) { swm_tls_shard = s; }
 /// An address in the main thread's stack above every frame (its environment
 /// array, from the library's constructor), or 0 when unknown (unwind.c).
 extern uintptr_t swm_main_stack_top;
+/// The top of the calling thread's stack, for an address `sp` on it: glibc puts a
+/// thread's control block (the thread pointer) above its stack, and the main
+/// thread's stack ends at its environment array (swm_main_stack_top); 0 when
+/// neither is known.
+static inline uintptr_t swm_stack_top_for(uintptr_t sp) {
+    uintptr_t tp = 0;
+#if defined(__x86_64__)
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+#elif defined(__aarch64__)
+    tp = (uintptr_t)__builtin_thread_pointer();
+#endif
+    return sp < tp ? tp : swm_main_stack_top;
+}
 
 // ---- The page map's root --------------------------------------------------------
 // 2^17 leaf pointers (one per GiB of the 47-bit address space) in .bss: 1 MiB of
