@@ -8,6 +8,7 @@ TESTS_PASSED=0
 TESTS_FAILED=0
 pass() { TESTS_PASSED=$((TESTS_PASSED + 1)); echo "PASS: ${TEST_LABEL:+$TEST_LABEL }$*"; [ -n "$RESULTS_FILE" ] && echo "PASS ${TEST_LABEL:+$TEST_LABEL }$*" >>"$RESULTS_FILE"; return 0; }
 fail() { TESTS_FAILED=$((TESTS_FAILED + 1)); echo "FAIL: ${TEST_LABEL:+$TEST_LABEL }$*"; [ -n "$RESULTS_FILE" ] && echo "FAIL ${TEST_LABEL:+$TEST_LABEL }$*" >>"$RESULTS_FILE"; return 0; }
+skip() { echo "SKIP: ${TEST_LABEL:+$TEST_LABEL }$*"; return 0; }
 summary() { echo "$TESTS_PASSED passed, $TESTS_FAILED failed"; [ "$TESTS_FAILED" -eq 0 ]; }
 
 # The cached stack walker's check line in FILE (a run of Tests/profile/walk.c with

@@ -1569,5 +1569,47 @@ fork_unwind_case() {
 }
 check "profile/fork while another thread is inside libunwind (3)" fork_unwind_case
 
+# A set-user-ID program linked to the library (or one preloaded system-wide with
+# /etc/ld.so.preload) runs with the environment of whoever starts it: the
+# SWIFTMALLOC_ variables must not make it write a report or statistics with its
+# privileges. Run by an unprivileged user, the same binary without its
+# set-user-ID bit reads them (the control), with it reads none.
+secure_execution_case() {
+    local dir out status problems=()
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/swiftmalloc-secure.XXXXXX") || return 1
+    chmod 755 "$dir" && mkdir -m 700 "$dir/private" && cp "$lib" "$dir/libswiftmalloc.so" && chmod 755 "$dir/libswiftmalloc.so" ||
+        { rm -rf "$dir"; return 1; }
+    printf '#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\nint main(void) { char *p = malloc(100); printf("euid %%d uid %%d\\n", (int)geteuid(), (int)getuid()); free(p); return p == NULL; }\n' >"$dir/suid.c"
+    "$CC" -O1 "$dir/suid.c" -o "$dir/suid" -L"$dir" -lswiftmalloc -Wl,-rpath,"$dir" >"$dir/cc.log" 2>&1 ||
+        { show compiler "$dir/cc.log"; rm -rf "$dir"; return 1; }
+    cp "$dir/suid" "$dir/plain" && chmod 4755 "$dir/suid" && chmod 755 "$dir/plain"
+    for prog in plain suid; do
+        status=0
+        (cd "$dir" && timeout "$timeout_s" setpriv --reuid=65534 --regid=65534 --clear-groups \
+            env SWIFTMALLOC_STATS=1 SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_REPORT="$dir/private/$prog.%p" "./$prog") \
+            >"$dir/$prog.out" 2>&1 || status=$?
+        out=$(cat "$dir/$prog.out")
+        case $prog in
+            plain) [ "$status" -eq 0 ] && grep -q '^total: held' "$dir/plain.out" ||
+                       problems+=("unprivileged control: exit status $status, expected 0 and the statistics") ;;
+            suid) grep -q '^euid 0 uid 65534' "$dir/suid.out" ||
+                      problems+=("the set-user-ID binary did not run as root (a nosuid mount?): $out")
+                  [ "$status" -eq 0 ] || problems+=("set-user-ID run: exit status $status")
+                  ! grep -q 'swiftmalloc' "$dir/suid.out" || problems+=("the set-user-ID run printed the library's output") ;;
+        esac
+    done
+    ! ls "$dir/private/suid."* >/dev/null 2>&1 || problems+=("the set-user-ID run wrote a profile into a directory only root may write")
+    problems_or_pass "set-user-ID run" "$dir/suid.out"
+    status=$?
+    [ "$status" -ne 0 ] || echo "    control read the variables; the set-user-ID run wrote nothing"
+    rm -rf "$dir"
+    return "$status"
+}
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
+    check "profile/a set-user-ID program ignores the SWIFTMALLOC_ variables" secure_execution_case
+else
+    skip "profile/a set-user-ID program ignores the SWIFTMALLOC_ variables (needs root and setpriv)"
+fi
+
 echo "Profiler tests took $(($(date +%s) - start))s"
 summary

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <signal.h>
+#include <sys/auxv.h>
 
 char swm_empty_cache[SWM_EMPTY_CACHE_BYTES] __attribute__((aligned(64), visibility("hidden")));
 void *swm_page_root[SWM_PAGE_ROOT_ENTRIES] __attribute__((aligned(4096), visibility("hidden")));
@@ -31,12 +32,18 @@ extern void swm_fork_child(void);
 // ---- Environment before libc is initialised ----------------------------------
 // The dynamic loader may call malloc before libc's constructor has set `environ`;
 // then the variables are read once from /proc/self/environ into static storage.
+// A program in secure-execution mode (set-user-ID or set-group-ID, or given
+// capabilities by its file: AT_SECURE) reads none of them. Its environment comes
+// from the user who started it, who could otherwise make it write a report or
+// statistics, with its privileges, to any path (glibc ignores its own MALLOC_
+// variables there for the same reason). Such a program runs with the defaults.
 extern char **environ;
 static char swm_env_buf[32768];
 static size_t swm_env_len;
 static int swm_env_loaded;
 
 const char *swm_getenv(const char *name) {
+    if (getauxval(AT_SECURE) != 0) return NULL;
     size_t n = strlen(name);
     if (environ != NULL) {
         for (char **e = environ; *e != NULL; e++)
