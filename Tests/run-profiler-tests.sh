@@ -1171,6 +1171,31 @@ write_errors_case() {
 }
 check "profile/a report that cannot be written whole fails and keeps the earlier one" write_errors_case
 
+# The temporary name a report is written under before it is renamed over its
+# path is predictable: a symbolic link waiting there must not be written
+# through (Tests/profile/planted_link.c), nor may `swiftmalloc report -o` follow
+# one at its own temporary name.
+planted_link_case() {
+    local prog="$work/planted_link" dir="$work/planted_link.d"
+    build_profile_prog planted_link || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/exit.report" "$prog" "$dir/asked.report" "$dir/victim" >"$dir/out" 2>&1 ||
+        { show output "$dir/out"; return 1; }
+    sed 's/^/    /' "$dir/out"
+    # The report tool: its output goes to <out>.tmp-<pid>, with a link planted for
+    # every pid the next command may get would be too many; plant it for the pid
+    # of a shell that then execs the tool.
+    printf 'the victim of the tool\n' >"$dir/victim2"
+    timeout "$timeout_s" sh -c 'ln -s "$3" "$2.tmp-$$" && exec "$1" report "$4" --format json -o "$2"' \
+        sh "$cli" "$dir/out.json" "$dir/victim2" "$dir/asked.report" >"$dir/cli.out" 2>&1 ||
+        { show "swiftmalloc report" "$dir/cli.out"; return 1; }
+    [ "$(cat "$dir/victim2")" = "the victim of the tool" ] && [ -f "$dir/out.json" ] && [ ! -L "$dir/out.json" ] &&
+        python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$dir/out.json" ||
+        { echo "    swiftmalloc report -o wrote through the planted link"; return 1; }
+    echo "    swiftmalloc report -o: the planted link's target unchanged, the output a JSON file"
+}
+check "profile/reports never write through a link planted at their temporary name" planted_link_case
+
 # _exit and _Exit write the profile first (dash ends that way, Python's
 # multiprocessing workers too); vfork and posix_spawn children, which run in
 # their parent's memory, write none (Tests/profile/underscore_exit.c).

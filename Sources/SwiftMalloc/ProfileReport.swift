@@ -43,7 +43,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
     }
 
-    /// Writes the profile to `<path>.<pid>.<tid>.tmp` and renames it over `path`, so
+    /// Writes the profile to `<path>.<pid>.<tid>.tmp` (created anew: whatever another
+    /// user put at that predictable name is removed, a link never written through)
+    /// and renames it over `path`, so
     /// that neither a reader nor another process or thread writing the same path (a
     /// report path without %p, shared by a program's children; two threads asking
     /// for a report) ever finds a partial or mixed file: the last writer to finish
@@ -69,7 +71,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             var k = 0
             while k < suffix.utf8CodeUnitCount { temporary[i] = CChar(bitPattern: suffix.utf8Start[k]); i &+= 1; k &+= 1 }
             temporary[i] = 0
-            switch writeProfile(to: temporary, reason: reason) {
+            switch writeProfile(to: temporary, reason: reason, fresh: true) {
             case .written:
                 if swm_rename(temporary, path) == 0 { return true }
                 _ = swm_unlink(temporary)
@@ -179,19 +181,20 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 
     /// Writes the whole profile to `path`: `.notOpened` when the file cannot be
-    /// created, `.failed` (errno set) when a write or the close fails.
-    func writeProfile(to path: UnsafePointer<CChar>, reason: StaticString) -> ProfileWrite {
+    /// created, `.failed` (errno set) when a write or the close fails. `fresh`: a
+    /// temporary name, created anew (swm_open_new), never written through a link.
+    func writeProfile(to path: UnsafePointer<CChar>, reason: StaticString, fresh: Bool = false) -> ProfileWrite {
         guard pointee.profiler != nil else { return .notOpened }
         // A file size limit makes a write fail (EFBIG), not end the process.
         let xfsz = swm_xfsz_hold()
         defer { swm_xfsz_release(xfsz) }
-        return writeProfileNow(to: path, reason: reason)
+        return writeProfileNow(to: path, reason: reason, fresh: fresh)
     }
 
-    private func writeProfileNow(to path: UnsafePointer<CChar>, reason: StaticString) -> ProfileWrite {
+    private func writeProfileNow(to path: UnsafePointer<CChar>, reason: StaticString, fresh: Bool) -> ProfileWrite {
         guard let profiler = pointee.profiler else { return .notOpened }
         settleProfileTallies()
-        let fd = swm_open_write(path)
+        let fd = fresh ? swm_open_new(path) : swm_open_write(path)
         if fd < 0 { return .notOpened }
         let scratchBytes = UInt(ReportScratch.textBytes &+ ReportScratch.procBytes)
         var mapped = OSPages.map(scratchBytes)

@@ -52,8 +52,12 @@ final class ReportOutput {
                 return ReportOutput(path: path, fd: fd, temporary: nil)
             }
         }
+        // A predictable name: whatever is there (a crashed run's file, or a link
+        // planted by someone who can write the directory) goes first, and O_EXCL
+        // refuses a link made in between rather than write through it.
         let temporary = "\(path).tmp-\(getpid())"
-        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+        _ = unlink(temporary)
+        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw failure(path, systemReason(errno)) }
         return ReportOutput(path: path, fd: fd, temporary: temporary)
     }

@@ -363,6 +363,17 @@ static inline int swm_open_write(const char *path) {
     swm_cancel_restore(cancel);
     return fd;
 }
+/// Creates `path` afresh: whatever is at that name is removed first (a crashed
+/// writer's file, or a symbolic link someone who can write the directory put at a
+/// predictable name), and O_EXCL makes the open fail rather than follow a link made
+/// in between. errno is open's.
+static inline int swm_open_new(const char *path) {
+    int cancel = swm_cancel_off();
+    (void)unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    swm_cancel_restore(cancel);
+    return fd;
+}
 static inline int swm_close(int fd) {
     int cancel = swm_cancel_off();
     int r = close(fd);
