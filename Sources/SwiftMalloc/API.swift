@@ -107,17 +107,23 @@ func mallocSlow(_ n: UInt) -> UnsafeMutableRawPointer? {
 /// without the reservation.
 @_silgen_name("swiftmalloc_free")
 public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
+    free(ptr, call: "free()")
+}
+
+/// free, naming `call` in what it reports about a bad pointer.
+@inline(__always)
+private func free(_ ptr: UnsafeMutableRawPointer?, call: StaticString) {
     let p = UInt(bitPattern: ptr)
-    if swm_page_flat_get() != nil { return swm_free_flat(ptr) }
+    if swm_page_flat_get() != nil { return freeFast(p, swm_page_flat_span(p).unsafelyUnwrapped.assumingMemoryBound(to: Span.self), call: call) }
     // The root index is masked rather than range-checked: an address above the
     // 47-bit space aliases some leaf, but then p - span.start is at least 2^47 minus
     // the span's end, never a carved block's offset, so it fails the test below.
     let root = pageMapRoot[Int(truncatingIfNeeded: (p >> (pageShift &+ leafBits)) & ((1 << (addressBits &- pageShift &- leafBits)) &- 1))]
     if let leaf = root {
         let entry = leaf[Int(truncatingIfNeeded: (p >> pageShift) & ((1 << leafBits) &- 1))]
-        freeFast(p, UnsafeMutablePointer<Span>(bitPattern: swm_page_entry_base_get() &+ entry).unsafelyUnwrapped)
+        freeFast(p, UnsafeMutablePointer<Span>(bitPattern: swm_page_entry_base_get() &+ entry).unsafelyUnwrapped, call: call)
     } else {
-        freeSlowOrNull(p)
+        freeSlowOrNull(p, call: call)
     }
 }
 
@@ -126,13 +132,13 @@ func swm_free_flat(_ ptr: UnsafeMutableRawPointer?) {
     let p = UInt(bitPattern: ptr)
     // An address outside the window aliases an entry inside it; as above, the
     // block-start test then fails and the slow path looks it up through the root.
-    freeFast(p, swm_page_flat_span(p).unsafelyUnwrapped.assumingMemoryBound(to: Span.self))
+    freeFast(p, swm_page_flat_span(p).unsafelyUnwrapped.assumingMemoryBound(to: Span.self), call: "free()")
 }
 
 /// `span` is the page's descriptor, or the zero descriptor (fastLimit 0) where the
 /// page is not ours.
 @inline(__always)
-private func freeFast(_ p: UInt, _ span: UnsafeMutablePointer<Span>) {
+private func freeFast(_ p: UInt, _ span: UnsafeMutablePointer<Span>, call: StaticString) {
     let index = BlockDivisor.quotient(p &- span.pointee.start, inverse: span.pointee.divInverse, shift: span.pointee.divShift)
     if index < span.pointee.fastLimit {
         let tc = swm_tls_cache_get().unsafelyUnwrapped.assumingMemoryBound(to: ThreadCache.self)
@@ -147,17 +153,17 @@ private func freeFast(_ p: UInt, _ span: UnsafeMutablePointer<Span>) {
                 b.pointee.head = p
                 return
             }
-            return freeFullBin(p, tc, offset)
+            return freeFullBin(p, tc, offset, call: call)
         }
     }
-    freeSlowOrNull(p)
+    freeSlowOrNull(p, call: call)
 }
 
 @inline(__always)
-private func freeSlowOrNull(_ p: UInt) {
+private func freeSlowOrNull(_ p: UInt, call: StaticString) {
     // free(NULL), which programs call often, ends here.
     if p == 0 { return }
-    freeSlow(p, call: "free()")
+    freeSlow(p, call: call)
 }
 
 /// free in tracking mode (the exported `free` jumps here instead, see
@@ -184,9 +190,9 @@ func swm_free_tracked(_ ptr: UnsafeMutableRawPointer?) {
 /// The fast path found the bin full (or limited to 0) after taking a slot: give
 /// the slot back, then free the slow way.
 @inline(never)
-func freeFullBin(_ p: UInt, _ tc: UnsafeMutablePointer<ThreadCache>, _ binOffset: UInt) {
+func freeFullBin(_ p: UInt, _ tc: UnsafeMutablePointer<ThreadCache>, _ binOffset: UInt, call: StaticString) {
     tc.bin(atOffset: binOffset).pointee.room &+= 1
-    freeSlow(p, call: "free()")
+    freeSlow(p, call: call)
 }
 
 @inline(never)
@@ -296,10 +302,10 @@ public func swiftmalloc_usable_size(_ ptr: UnsafeMutableRawPointer?) -> Int {
 
 @_cdecl("swiftmalloc_free_sized")
 public func swiftmalloc_free_sized(_ ptr: UnsafeMutableRawPointer?, _ size: Int) {
-    swiftmalloc_free(ptr)
+    free(ptr, call: "free_sized()")
 }
 
 @_cdecl("swiftmalloc_free_aligned_sized")
 public func swiftmalloc_free_aligned_sized(_ ptr: UnsafeMutableRawPointer?, _ alignment: Int, _ size: Int) {
-    swiftmalloc_free(ptr)
+    free(ptr, call: "free_aligned_sized()")
 }

@@ -5,7 +5,7 @@
  *        badfree --list   print the case names, one per line
  *
  * Each case first prints one line on stdout,
- *     ADDR <address> CALL <free()|realloc()>
+ *     ADDR <address> CALL <free()|realloc()|free_sized()|...>
  * with the address (as %p prints it) it is about to pass to the named call, then
  * makes that invalid call. SwiftMalloc must then print one line on stderr that
  * starts with "swiftmalloc: " and names the call and the address, and abort():
@@ -259,7 +259,47 @@ static void c_realloc_stack(void)
     returned("realloc() of a stack address");
 }
 
+/* C23's sized frees (glibc 2.36 has none: these are the library's). A bad
+ * pointer is reported under the name of the call that was made. */
+extern void free_sized(void *, size_t) __attribute__((weak));
+extern void free_aligned_sized(void *, size_t, size_t) __attribute__((weak));
+
+static void c_free_sized_double(void)
+{
+    CHECK(free_sized != NULL, "free_sized is not defined");
+    unsigned char *p = alloc_filled(200);
+    announce(p, "free_sized()");
+    free_sized(p, 200);
+    free_sized(opaque_ptr(p), 200);
+    returned("free_sized() of a freed block");
+}
+
+static void c_free_sized_stack(void)
+{
+    CHECK(free_sized != NULL, "free_sized is not defined");
+    unsigned char local[96];
+    memset(local, 5, sizeof local);
+    void *p = opaque_ptr(local + 32);
+    announce(p, "free_sized()");
+    free_sized(p, 64);
+    returned("free_sized() of a stack address");
+}
+
+static void c_free_aligned_sized_double(void)
+{
+    CHECK(free_aligned_sized != NULL, "free_aligned_sized is not defined");
+    unsigned char *p = aligned_alloc(256, 1024);
+    CHECK(p != NULL, "aligned_alloc returned NULL");
+    announce(p, "free_aligned_sized()");
+    free_aligned_sized(p, 256, 1024);
+    free_aligned_sized(opaque_ptr(p), 256, 1024);
+    returned("free_aligned_sized() of a freed block");
+}
+
 static const struct { const char *name; case_fn fn; } cases[] = {
+    { "free-sized-double", c_free_sized_double },
+    { "free-sized-stack", c_free_sized_stack },
+    { "free-aligned-sized-double", c_free_aligned_sized_double },
     { "double-free-small", c_double_small },
     { "double-free-medium", c_double_medium },
     { "double-free-medium-20k", c_double_medium20k },
