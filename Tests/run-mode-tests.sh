@@ -98,7 +98,8 @@ fi
 # Hardened mode: each corruption must abort with a one-line report.
 if gcc -O0 -g -Wall -I "$here/../include" -o "$work/hardened" "$here/check/hardened.c"; then
     for c in overflow-small overflow-large overflow-realloc write-after-free double-free-late \
-             overflow-exact-32 overflow-exact-4096 overflow-exact-65536 usable-freed; do
+             overflow-exact-32 overflow-exact-4096 overflow-exact-65536 usable-freed \
+             sized-small sized-large sized-aligned; do
         (cd "$work" && SWIFTMALLOC_CHECK=1 LD_PRELOAD="$lib" timeout 60 ./hardened "$c" >"$work/h.out" 2>"$work/h.err") 2>/dev/null
         rc=$?
         if [ $rc -eq 134 ] && grep -q '^swiftmalloc: ' "$work/h.err"; then
@@ -111,6 +112,11 @@ if gcc -O0 -g -Wall -I "$here/../include" -o "$work/hardened" "$here/check/harde
         pass "check mode: malloc_usable_size is the requested size, and writing up to it is fine"
     else
         fail "check mode: usable size"; cat "$work/h.out"
+    fi
+    if (cd "$work" && SWIFTMALLOC_CHECK=1 LD_PRELOAD="$lib" timeout 60 ./hardened sized >"$work/h.out" 2>&1); then
+        pass "check mode: sized frees with the sizes and alignments blocks were allocated with pass"
+    else
+        fail "check mode: sized frees of correct sizes"; cat "$work/h.out"
     fi
 else
     fail "Tests/check/hardened.c does not compile"

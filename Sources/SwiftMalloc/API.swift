@@ -302,10 +302,21 @@ public func swiftmalloc_usable_size(_ ptr: UnsafeMutableRawPointer?) -> Int {
 
 @_cdecl("swiftmalloc_free_sized")
 public func swiftmalloc_free_sized(_ ptr: UnsafeMutableRawPointer?, _ size: Int) {
+    checkSizedFree(ptr, size: UInt(bitPattern: size), alignment: 1, call: "free_sized()")
     free(ptr, call: "free_sized()")
 }
 
 @_cdecl("swiftmalloc_free_aligned_sized")
 public func swiftmalloc_free_aligned_sized(_ ptr: UnsafeMutableRawPointer?, _ alignment: Int, _ size: Int) {
+    checkSizedFree(ptr, size: UInt(bitPattern: size), alignment: UInt(bitPattern: alignment), call: "free_aligned_sized()")
     free(ptr, call: "free_aligned_sized()")
+}
+
+/// Check mode: a sized free must give the size the block was allocated with (and
+/// an alignment its address has), as C23 requires; a mismatch, which the caller's
+/// bookkeeping got wrong, is reported. Other modes rely on neither.
+@inline(__always)
+private func checkSizedFree(_ ptr: UnsafeMutableRawPointer?, size: UInt, alignment: UInt, call: StaticString) {
+    guard let ptr, let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self), heap.pointee.config.check else { return }
+    heap.checkSizedFree(UInt(bitPattern: ptr), size: size, alignment: alignment, call: call)
 }

@@ -458,6 +458,28 @@ extension UnsafeMutablePointer where Pointee == Heap {
         return usableSize(p, span)
     }
 
+    /// Check mode's test of free_sized and free_aligned_sized: `p` must be a live
+    /// block (else the usual bad-pointer report) requested with `size` bytes, at an
+    /// address aligned to `alignment`.
+    @inline(never)
+    func checkSizedFree(_ p: UInt, size: UInt, alignment: UInt, call: StaticString) {
+        let span = validatedSpan(p, call: call)
+        let requested: UInt
+        switch span.pointee.state {
+        case .small:
+            guard let info = span.pointee.blockInfo, let index = span.pointee.blockIndex(of: p), info[index].isLive else {
+                reportBadPointer(call, p, .doubleFree)
+            }
+            requested = UInt(info[index].requested)
+        case .large, .huge: requested = span.pointee.requested
+        default: return
+        }
+        let misaligned = alignment == 0 || alignment & (alignment &- 1) != 0 || p & (alignment &- 1) != 0
+        if requested != size || misaligned {
+            reportSizedFreeMismatch(call, p, requested: requested, size: size, alignment: misaligned ? alignment : 0)
+        }
+    }
+
     // ---- allocation entry points used by the C API ---------------------------------------------
     /// A block of `n` bytes; when the system refuses memory (an address-space
     /// limit, overcommit refused), once more after giving back everything free

@@ -172,6 +172,29 @@ func reportBadPointer(_ call: StaticString, _ address: UInt, _ error: PointerErr
     swm_abort()
 }
 
+/// A sized free whose size is not the block's requested size, or whose alignment
+/// (non-zero here) the block's address does not have: report and abort.
+@inline(never)
+func reportSizedFreeMismatch(_ call: StaticString, _ block: UInt, requested: UInt, size: UInt, alignment: UInt) -> Never {
+    withLine { out in
+        out.text("swiftmalloc: ")
+        out.text(call)
+        out.text(": block ")
+        out.hex(block)
+        out.text(" of ")
+        out.decimal(requested)
+        out.text(" bytes freed as ")
+        out.decimal(size)
+        out.text(" bytes")
+        if alignment != 0 {
+            out.text(" aligned to ")
+            out.decimal(alignment)
+        }
+        out.text(" (not how it was allocated)\n")
+    }
+    swm_abort()
+}
+
 /// A freed block's link was overwritten (a write after free): report and abort.
 @inline(never)
 func reportCorruption(_ block: UInt, span: UnsafeMutablePointer<Span>) -> Never {

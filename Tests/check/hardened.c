@@ -10,13 +10,24 @@
  *   overflow-exact-N write one byte past a block of N bytes, a size with no
  *                    rounding of its own (32, 4096 or 65536: a class size, whole pages)
  *   usable-freed     malloc_usable_size of a freed block the program overwrote
+ *   sized-small      free_sized of a 100-byte block with size 64
+ *   sized-large      free_sized of a 100000-byte block with size 100001
+ *   sized-aligned    free_aligned_sized of aligned_alloc(256, 1024) with an alignment
+ *                    its address does not have
  *   usable           (no corruption) malloc_usable_size reports the requested size,
  *                    and writing up to it is fine: must exit 0
+ *   sized            (no mistake) free_sized and free_aligned_sized with the sizes
+ *                    and alignments of malloc, calloc, realloc and aligned_alloc
+ *                    blocks: must exit 0
  */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* C23's sized frees (glibc 2.36 has none: these are the library's). */
+extern void free_sized(void *, size_t) __attribute__((weak));
+extern void free_aligned_sized(void *, size_t, size_t) __attribute__((weak));
 
 int main(int argc, char **argv) {
     const char *c = argc > 1 ? argv[1] : "";
@@ -62,6 +73,28 @@ int main(int argc, char **argv) {
         printf("%zu\n", malloc_usable_size(p));
         free(keep);
         return 1;
+    } else if (strcmp(c, "sized-small") == 0) {
+        void *keep = malloc(100), *p = malloc(100);
+        free_sized(p, 64);
+        free(keep);
+    } else if (strcmp(c, "sized-large") == 0) {
+        void *p = malloc(100000);
+        free_sized(p, 100001);
+    } else if (strcmp(c, "sized-aligned") == 0) {
+        void *p = aligned_alloc(256, 1024);
+        /* twice the largest power of two the address happens to be aligned to */
+        size_t a = ((size_t)p & (0 - (size_t)p)) * 2;
+        free_aligned_sized(p, a, 1024);
+    } else if (strcmp(c, "sized") == 0) {
+        for (size_t n = 1; n < 3000000; n = n * 5 + 3) {
+            free_sized(malloc(n), n);
+            free_sized(calloc(n, 3), n * 3);
+            free_sized(realloc(malloc(n), n + 7), n + 7);
+            for (size_t a = 16; a <= 65536; a *= 16)
+                free_aligned_sized(aligned_alloc(a, (n + a - 1) / a * a), a, (n + a - 1) / a * a);
+        }
+        free_sized(NULL, 10);
+        return 0;
     } else if (strcmp(c, "usable") == 0) {
         for (size_t n = 1; n < 70000; n = n * 3 + 1) {
             char *p = malloc(n);
