@@ -101,6 +101,39 @@ struct BlockList {
     heap.pointee.freeKey ^ (block >> 4) ^ 0x5A5A_5A5A_5A5A_5A5A
 }
 
+/// Hardened mode also fills a freed block's bytes after those two words, up to
+/// 4 KiB, with a per-process byte, checked with them: a write anywhere in that
+/// range is caught too.
+let freedFillLimit: UInt = 4096
+@inline(__always) func freedFillByte(_ heap: UnsafeMutablePointer<Heap>) -> UInt8 {
+    UInt8(truncatingIfNeeded: heap.pointee.freeKey >> 40) | 0x42
+}
+
+/// Fills bytes [16, min(size, 16 + freedFillLimit)) of freed block `block`.
+@inline(never) func fillFreed(_ block: UInt, size: UInt, heap: UnsafeMutablePointer<Heap>) {
+    let end = min(size, 16 &+ freedFillLimit)
+    if end <= 16 { return }
+    UnsafeMutableRawPointer(bitPattern: block &+ 16).unsafelyUnwrapped
+        .initializeMemory(as: UInt8.self, repeating: freedFillByte(heap), count: Int(end &- 16))
+}
+
+/// The offset of the first byte of freed block `block`'s fill that changed, or nil.
+@inline(never) func damagedFill(_ block: UInt, size: UInt, heap: UnsafeMutablePointer<Heap>) -> UInt? {
+    let end = min(size, 16 &+ freedFillLimit)
+    let b = freedFillByte(heap)
+    let word = UInt(b) &* 0x0101_0101_0101_0101
+    var i: UInt = 16
+    while i &+ 8 <= end {
+        if UnsafePointer<UInt>(bitPattern: block &+ i).unsafelyUnwrapped.pointee != word { break }
+        i &+= 8
+    }
+    while i < end {
+        if UnsafePointer<UInt8>(bitPattern: block &+ i).unsafelyUnwrapped.pointee != b { return i }
+        i &+= 1
+    }
+    return nil
+}
+
 extension UnsafeMutablePointer where Pointee == Central {
     /// The head of the partial list a span belongs on.
     @inline(__always) private func partialHead(_ sampling: Bool) -> UnsafeMutablePointer<Span>? {
@@ -164,9 +197,10 @@ extension UnsafeMutablePointer where Pointee == Central {
         while list.count < stop && s.pointee.live < s.pointee.carved {
             let index = Int(s.takeFreeIndex())
             let block = s.pointee.start &+ UInt(index) &* UInt(s.pointee.blockSize)
-            if heap.pointee.config.check &&
-                (nextFree(block) != freedPattern(block, heap: heap) || freeMark(block) != heap.pointee.freeKey) {
-                reportCorruption(block, span: s)
+            if heap.pointee.config.check {
+                if nextFree(block) != freedPattern(block, heap: heap) { reportCorruption(block, at: 0) }
+                if freeMark(block) != heap.pointee.freeKey { reportCorruption(block, at: 8) }
+                if let at = damagedFill(block, size: UInt(s.pointee.blockSize), heap: heap) { reportCorruption(block, at: at) }
             }
             if let info = slots { setFreeMark(block, UInt(bitPattern: info + index)) }
             s.pointee.live &+= 1
@@ -340,7 +374,10 @@ extension UnsafeMutablePointer where Pointee == Central {
         }
         // Every free block carries the free key.
         if !marked { setFreeMark(block, heap.pointee.freeKey) }
-        if heap.pointee.config.check { setNextFree(block, freedPattern(block, heap: heap)) }
+        if heap.pointee.config.check {
+            setNextFree(block, freedPattern(block, heap: heap))
+            fillFreed(block, size: UInt(span.pointee.blockSize), heap: heap)
+        }
         let wasFull = span.pointee.live == span.pointee.capacity
         span.pointee.live &-= 1
         pointee.liveBlocks &-= 1

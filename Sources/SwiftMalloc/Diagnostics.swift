@@ -195,13 +195,16 @@ func reportSizedFreeMismatch(_ call: StaticString, _ block: UInt, requested: UIn
     swm_abort()
 }
 
-/// A freed block's link was overwritten (a write after free): report and abort.
+/// A freed block's pattern was overwritten at byte `offset` (a write after free):
+/// report and abort.
 @inline(never)
-func reportCorruption(_ block: UInt, span: UnsafeMutablePointer<Span>) -> Never {
+func reportCorruption(_ block: UInt, at offset: UInt) -> Never {
     withLine { out in
         out.text("swiftmalloc: heap corruption: the freed block ")
         out.hex(block)
-        out.text(" was written after it was freed (the pattern written into it on free is damaged)\n")
+        out.text(" was written after it was freed (the pattern written into it on free is damaged at offset ")
+        out.decimal(offset)
+        out.text(")\n")
     }
     swm_abort()
 }

@@ -6,6 +6,8 @@
  *   overflow-large   write one byte past a 100000-byte block, then free it
  *   overflow-realloc write past a 3000-byte block, then realloc it in place
  *   write-after-free overwrite a freed block's first word, then allocate again
+ *   write-after-free-deep  write one byte at offset 200 of a freed 256-byte block,
+ *                    then allocate again
  *   double-free-late free a block, let it be overwritten, free it again
  *   overflow-exact-N write one byte past a block of N bytes, a size with no
  *                    rounding of its own (32, 4096 or 65536: a class size, whole pages)
@@ -50,6 +52,13 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 8; i++) free(a[i]);
         memset(a[3], 0x41, 16);                      /* the use after free */
         for (int i = 0; i < 8; i++) a[i] = malloc(64);
+        free(keep);
+    } else if (strcmp(c, "write-after-free-deep") == 0) {
+        void *keep = malloc(256), *a[8];
+        for (int i = 0; i < 8; i++) a[i] = malloc(256);
+        for (int i = 0; i < 8; i++) free(a[i]);
+        ((volatile char *)a[5])[200] = 1;            /* the use after free, past the first words */
+        for (int i = 0; i < 8; i++) a[i] = malloc(256);
         free(keep);
     } else if (strcmp(c, "double-free-late") == 0) {
         void *keep = malloc(48);
