@@ -1171,6 +1171,22 @@ write_errors_case() {
 }
 check "profile/a report that cannot be written whole fails and keeps the earlier one" write_errors_case
 
+# A child killed the moment it is forked (Tests/profile/fork_signal.c): the
+# report handler notes a signal that arrives while the child's fork handler
+# holds its inherited locks, and must deliver it once they are released, not
+# drop it with the locks (statistics, full and sampled profiling).
+fork_signal_case() {
+    local prog="$work/fork_signal" dir="$work/fork_signal.d" mode
+    build_profile_prog fork_signal || return 1
+    for mode in SWIFTMALLOC_STATS=1 SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_SAMPLE=4096; do
+        # shellcheck disable=SC2086
+        timeout "$timeout_s" env LD_PRELOAD="$lib" $mode SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT=/dev/null \
+            "$prog" 20 >"$dir/out" 2>/dev/null || { echo "    $mode:"; show output "$dir/out"; return 1; }
+        echo "    $mode: $(cat "$dir/out")"
+    done
+}
+check "profile/a signal sent to a child as it is forked ends it" fork_signal_case
+
 # The temporary name a report is written under before it is renamed over its
 # path is predictable: a symbolic link waiting there must not be written
 # through (Tests/profile/planted_link.c), nor may `swiftmalloc report -o` follow

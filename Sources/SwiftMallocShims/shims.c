@@ -145,6 +145,7 @@ void exit(int status) {
 }
 
 // ---- Load, exit, fork ------------------------------------------------------------
+static void swm_fork_child_done(void);
 uintptr_t swm_main_stack_top __attribute__((visibility("hidden")));
 
 // glibc passes constructors the program's arguments and environment; `envp` is
@@ -158,7 +159,7 @@ __attribute__((constructor)) static void swm_constructor(int argc, char **argv, 
     swm_next_definition((void **)&swm_next_exit, "_exit");
     swm_next_definition((void **)&swm_next_exit_full, "exit");
     swm_note_report_pid();
-    pthread_atfork(NULL, NULL, swm_note_report_pid);
+    pthread_atfork(NULL, NULL, swm_fork_child_done);
 }
 /// At exit, unless a signal handler is writing the reports (and ending the process).
 __attribute__((destructor)) static void swm_destructor(void) {
@@ -206,6 +207,7 @@ int swm_report_fd_intact(int fd) {
 // few instructions later.
 __thread int swm_tls_locks __attribute__((tls_model("initial-exec")));
 __thread volatile int swm_tls_deferred_signal __attribute__((tls_model("initial-exec")));
+__thread volatile pid_t swm_tls_deferred_pid __attribute__((tls_model("initial-exec")));
 extern void swm_on_signal(int sig);
 static const int swm_ending_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 enum { SWM_ENDING_SIGNALS = sizeof swm_ending_signals / sizeof swm_ending_signals[0] };
@@ -259,7 +261,10 @@ static void swm_signal_report(int sig) {
     int saved = errno;
     if (swm_tls_locks != 0) {
         // Inside the allocator: later, as the thread leaves it.
-        if (swm_tls_deferred_signal == 0) swm_tls_deferred_signal = sig;
+        if (swm_tls_deferred_signal == 0) {
+            swm_tls_deferred_pid = getpid();
+            swm_tls_deferred_signal = sig;
+        }
         errno = saved;
         return;
     }
@@ -290,6 +295,14 @@ void swm_deferred_signal_deliver(void) {
     int sig = swm_tls_deferred_signal;
     swm_tls_deferred_signal = 0;
     if (sig != 0) swm_signal_report(sig);
+}
+
+/// The child's last fork handler: its pid for the reports, then a signal that
+/// came while its first handler held the locks inherited from the fork (a parent
+/// that kills a child it just forked, as multiprocessing's Pool.terminate does).
+static void swm_fork_child_done(void) {
+    swm_note_report_pid();
+    if (swm_tls_locks == 0 && swm_tls_deferred_signal != 0) swm_deferred_signal_deliver();
 }
 
 void swm_install_signal_reports(void) {

@@ -136,6 +136,9 @@ extern __thread int swm_tls_locks __attribute__((tls_model("initial-exec")));
 /// its reports are written, and the signal raised again, when the thread releases
 /// its last lock (shims.c).
 extern __thread volatile int swm_tls_deferred_signal __attribute__((tls_model("initial-exec")));
+/// The process that noted swm_tls_deferred_signal: after fork() the child keeps a
+/// signal only if it noted it itself.
+extern __thread volatile pid_t swm_tls_deferred_pid __attribute__((tls_model("initial-exec")));
 void swm_deferred_signal_deliver(void);
 static inline __attribute__((always_inline)) void swm_locks_enter(void) {
     swm_tls_locks++;
@@ -184,7 +187,13 @@ static inline __attribute__((always_inline)) void swm_unlock(int32_t *l) {
 /// Only for the child after fork(): no other thread exists, so the lock is simply free.
 static inline void swm_lock_reset(int32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELAXED); }
 /// In the child after fork(): the forking thread's locks were reset, not released.
-static inline void swm_locks_reset(void) { swm_tls_locks = 0; swm_tls_deferred_signal = 0; }
+/// A signal noted before the fork was the parent's, which delivers it itself; one
+/// noted since (the child's fork handler holds the locks it inherited) is the
+/// child's, delivered when its fork handlers are done (shims.c).
+static inline void swm_locks_reset(void) {
+    swm_tls_locks = 0;
+    if (swm_tls_deferred_signal != 0 && swm_tls_deferred_pid != getpid()) swm_tls_deferred_signal = 0;
+}
 /// Installs the handler that writes the exit reports when SIGINT, SIGTERM, SIGHUP
 /// or SIGPIPE ends the process, for those of them whose action is the default.
 void swm_install_signal_reports(void);
