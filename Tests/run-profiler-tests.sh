@@ -1187,6 +1187,23 @@ fork_signal_case() {
 }
 check "profile/a signal sent to a child as it is forked ends it" fork_signal_case
 
+# A program started with stdin closed (a daemon, a child spawned with close
+# actions) must find it closed: libunwind's address-check pipe, opened at its
+# first walk, must not take descriptor 0.
+closed_stdin_case() {
+    local dir="$work/closed_stdin.d" mode out
+    mkdir -p "$dir"
+    printf '#include <errno.h>\n#include <fcntl.h>\n#include <stdio.h>\n#include <stdlib.h>\nvoid *kept[100]; int main(void) { for (int i = 0; i < 100; i++) kept[i] = malloc(100 + i); int closed = fcntl(0, F_GETFD) == -1 && errno == EBADF; printf("stdin %%s\\n", closed ? "closed" : "open"); return !closed; }\n' >"$dir/prog.c"
+    "$CC" -O1 "$dir/prog.c" -o "$dir/prog" >"$dir/cc.log" 2>&1 || { show compiler "$dir/cc.log"; return 1; }
+    for mode in SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_SAMPLE=4096 "SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_WALK=libunwind"; do
+        # shellcheck disable=SC2086
+        out=$(timeout "$timeout_s" env LD_PRELOAD="$lib" $mode SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT=/dev/null \
+            "$dir/prog" <&- 2>&1) || { echo "    $mode: $out"; return 1; }
+        echo "    $mode: $out"
+    done
+}
+check "profile/a program started with stdin closed finds it closed" closed_stdin_case
+
 # The temporary name a report is written under before it is renamed over its
 # path is predictable: a symbolic link waiting there must not be written
 # through (Tests/profile/planted_link.c), nor may `swiftmalloc report -o` follow

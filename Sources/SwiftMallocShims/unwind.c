@@ -63,6 +63,31 @@ static int swm_find_self(struct dl_phdr_info *info, size_t size, void *data) {
 
 void *swm_own_site_address(void) { return (void *)(uintptr_t)&swm_unwinder_open; }
 
+/// libunwind's first walk opens the pipe it checks addresses through and keeps it.
+/// A program started with descriptor 0, 1 or 2 closed (a daemon, a child spawned
+/// with close actions) would find that pipe under the number it expects closed,
+/// and read libunwind's bytes as its input. The first walk is made here, with the
+/// closed ones among 0-2 held by /dev/null, which are closed again afterwards.
+static void swm_unwinder_first_walk(void) {
+    int saved = errno;
+    int held[3] = {0, 0, 0};
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        int got = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (got == fd) {
+            held[fd] = 1;
+        } else {
+            if (got >= 0) close(got);
+            break;
+        }
+    }
+    void *frames[4];
+    swm_unw_backtrace(frames, 4);
+    for (int fd = 0; fd < 3; fd++)
+        if (held[fd]) close(fd);
+    errno = saved;
+}
+
 int swm_unwinder_open(void) {
     dl_iterate_phdr(swm_find_self, (void *)(uintptr_t)&swm_unwinder_open);
     // What the loader and libunwind allocate from here on is the profiler's own
@@ -79,6 +104,7 @@ int swm_unwinder_open(void) {
         swm_unw_local_addr_space = (void **)dlsym(h, "_ULx86_64_local_addr_space");
     }
     swm_stackwalk_open(h);
+    if (swm_unw_backtrace != NULL) swm_unwinder_first_walk();
     if (swm_unw_backtrace == NULL) swm_code_rebuild();   // frame-pointer walks from now on
     swm_tls_capturing = 0;
     __atomic_store_n(&swm_unwinder_ready, 1, __ATOMIC_RELEASE);
