@@ -59,7 +59,7 @@ odd_values() {
 }
 odd_values -- SWIFTMALLOC_SHARDS SWIFTMALLOC_PROFILE_DEPTH SWIFTMALLOC_PROFILE_SAMPLE SWIFTMALLOC_REPORT_INTERVAL \
     SWIFTMALLOC_GATHER_MAPPINGS SWIFTMALLOC_STATS SWIFTMALLOC_CHECK SWIFTMALLOC_MIXED SWIFTMALLOC_BACKGROUND \
-    SWIFTMALLOC_THP SWIFTMALLOC_PROFILE SWIFTMALLOC_PROFILE_WALK SWIFTMALLOC_PROFILE_SIGNALS
+    SWIFTMALLOC_THP SWIFTMALLOC_PROFILE SWIFTMALLOC_PROFILE_WALK SWIFTMALLOC_PROFILE_SIGNALS SWIFTMALLOC_STATS_FILE
 # The profiler's own settings again with profiling on (SWIFTMALLOC_PROFILE_DEPTH=2^64-1
 # once crashed the program at start-up then).
 odd_values SWIFTMALLOC_PROFILE=1 -- SWIFTMALLOC_PROFILE_DEPTH SWIFTMALLOC_REPORT_INTERVAL SWIFTMALLOC_PROFILE_WALK \
@@ -120,5 +120,28 @@ if gcc -O0 -g -Wall -I "$here/../include" -o "$work/hardened" "$here/check/harde
     fi
 else
     fail "Tests/check/hardened.c does not compile"
+fi
+
+# SWIFTMALLOC_STATS_FILE: the fork test's parent and children each write their
+# statistics to a file of their own (%p), and none reach stderr; a file that
+# cannot be made is named on stderr with the reason.
+if [ -x "$work/fork" ]; then
+    mkdir -p "$work/stats"
+    (cd "$work" && SWIFTMALLOC_STATS_FILE="$work/stats/s.%p" LD_PRELOAD="$lib" timeout 300 ./fork >"$work/sf.out" 2>"$work/sf.err")
+    rc=$?
+    files=$(ls "$work/stats" | wc -l)
+    whole=$(grep -l '^total: held' "$work/stats"/s.* 2>/dev/null | wc -l)
+    if [ $rc -eq 0 ] && [ "$files" -ge 2 ] && [ "$whole" -eq "$files" ] && ! grep -q 'swiftmalloc' "$work/sf.err"; then
+        pass "statistics file: $files processes wrote their own, none on stderr"
+    else
+        fail "statistics file: exit $rc, $files files, $whole with the totals"; tail -n 5 "$work/sf.err"
+    fi
+    (cd "$work" && SWIFTMALLOC_STATS_FILE="$work/no/such/dir/s.%p" LD_PRELOAD="$lib" timeout 60 ./api >/dev/null 2>"$work/sf.err")
+    rc=$?
+    if [ $rc -eq 0 ] && grep -q "^swiftmalloc: could not write the statistics to $work/no/such/dir/s\.[0-9]* (ENOENT)" "$work/sf.err"; then
+        pass "statistics file that cannot be made: named, with ENOENT"
+    else
+        fail "statistics file that cannot be made: exit $rc"; tail -n 5 "$work/sf.err"
+    fi
 fi
 summary

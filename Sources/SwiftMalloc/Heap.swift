@@ -58,6 +58,8 @@ struct Heap {
     var forkCount: UInt = 0
     /// Where exit reports go: a duplicate of stderr taken at start-up when one is due.
     var reportFD: Int32 = 2
+    /// SWIFTMALLOC_STATS_FILE: the exit statistics go to this file instead (empty: to reportFD).
+    var statsTemplate = PathTemplate()
     /// The heap profiler, when SWIFTMALLOC_PROFILE or SWIFTMALLOC_PROFILE_SAMPLE is set.
     var profiler: UnsafeMutablePointer<Profiler>? = nil
     /// The library's constructor has run (threads may be created from now on).

@@ -52,6 +52,18 @@ func decimal(_ v: UnsafePointer<CChar>) -> UInt? {
 extension UnsafeMutablePointer where Pointee == Heap {
     func readEnvironment() {
         pointee.config.statsAtExit = flag("SWIFTMALLOC_STATS")
+        // The statistics into a file of each process's own (%p: its pid) rather
+        // than stderr, which programs and their tests may read.
+        if let path = environment("SWIFTMALLOC_STATS_FILE"), path[0] != 0 {
+            pointee.config.statsAtExit = true
+            if !pointee.statsTemplate.set(path) {
+                withLine { out in
+                    out.text("swiftmalloc: SWIFTMALLOC_STATS_FILE is longer than ")
+                    out.decimal(UInt(reportTemplateLimit))
+                    out.text(" bytes or has more than 4 %p: the statistics go to stderr\n")
+                }
+            }
+        }
         pointee.config.check = flag("SWIFTMALLOC_CHECK")
         // One row of central lists per CPU the process may use (at most maxShards), so
         // threads running at once rarely share a class lock.
@@ -181,7 +193,9 @@ func writeFinalReports(reason: StaticString) {
     // same stderr, else nowhere (the profile file is still written).
     let fd = heap.pointee.reportFD
     if fd >= 0 && swm_report_fd_intact(fd) == 0 { heap.pointee.reportFD = swm_report_fd_intact(2) != 0 ? 2 : -1 }
-    if heap.pointee.config.statsAtExit { heap.printStats(fd: heap.pointee.reportFD) }
+    if heap.pointee.config.statsAtExit {
+        if heap.pointee.statsTemplate.isEmpty { heap.printStats(fd: heap.pointee.reportFD) } else { heap.writeStatsFile() }
+    }
     if heap.pointee.profiler != nil {
         heap.stopIntervalReports()
         swm_walk_check_report(heap.pointee.reportFD)

@@ -87,37 +87,9 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
     }
 
-    /// Writes `value` in decimal at out[o...] (at most 20 bytes), advancing o.
-    private func appendDecimal(_ value: UInt, _ out: UnsafeMutablePointer<CChar>, _ o: inout Int) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var v = value
-        var n = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            repeat { d[n] = UInt8(48 &+ v % 10); v /= 10; n &+= 1 } while v > 0
-            while n > 0 { n &-= 1; out[o] = CChar(bitPattern: d[n]); o &+= 1 }
-        }
-    }
-
     /// SWIFTMALLOC_REPORT (or swiftmalloc.%p.report) with %p replaced by the pid.
     private func reportPath(into out: UnsafeMutablePointer<CChar>, capacity: Int, profiler: UnsafeMutablePointer<Profiler>) {
-        withUnsafeMutableBytes(of: &profiler.pointee.reportTemplate) { t in
-            var template = t.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self)
-            let fallback: StaticString = "swiftmalloc.%p.report"
-            if template[0] == 0 { template = UnsafeMutablePointer<UInt8>(mutating: fallback.utf8Start) }
-            var o = 0
-            var i = 0
-            while template[i] != 0 && o < capacity &- 24 {
-                if template[i] == 37 && template[i &+ 1] == 112 {   // "%p"
-                    appendDecimal(UInt(swm_getpid()), out, &o)
-                    i &+= 2
-                } else {
-                    out[o] = CChar(bitPattern: template[i])
-                    o &+= 1
-                    i &+= 1
-                }
-            }
-            out[o] = 0
-        }
+        profiler.pointee.reportTemplate.expand(fallback: "swiftmalloc.%p.report", into: out, capacity: capacity)
     }
 
     private func printProfileSummary(path: UnsafePointer<CChar>, written: Bool, error: Int32) {

@@ -104,12 +104,8 @@ struct Profiler {
     var reportInterval: UInt64 = 0
     var reportLock: Int32 = 0
     var finalStarted = false
-    /// SWIFTMALLOC_REPORT, copied (NUL-terminated); empty: swiftmalloc.%p.report.
-    var reportTemplate: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    /// SWIFTMALLOC_REPORT; empty: swiftmalloc.%p.report.
+    var reportTemplate = PathTemplate()
 }
 
 extension UnsafeMutablePointer where Pointee == Profiler {
@@ -486,22 +482,6 @@ extension UnsafeMutablePointer where Pointee == Profiler {
     }
 }
 
-/// The longest SWIFTMALLOC_REPORT taken: with each of at most 4 `%p` replaced by a
-/// pid (at most 10 digits) and the suffix of the file written beside it
-/// (`.<pid>.<tid>.tmp`), the path fits the 256-byte buffers that hold it.
-let reportTemplateLimit = 190
-
-/// Whether `template` fits those buffers (see reportTemplateLimit).
-func reportTemplateFits(_ template: UnsafePointer<CChar>) -> Bool {
-    var i = 0, pids = 0
-    while template[i] != 0 {
-        if template[i] == 37 && template[i &+ 1] == 112 { pids &+= 1 }   // "%p"
-        i &+= 1
-        if i > reportTemplateLimit { return false }
-    }
-    return pids <= 4
-}
-
 extension UnsafeMutablePointer where Pointee == Heap {
     /// Sets up profiling from the environment; called once at initialization.
     func configureProfiler(sampleMean: UInt, depth: Int, reportTemplate: UnsafePointer<CChar>?, quiet: Bool) {
@@ -528,12 +508,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             profiler.pointee.timeline = t.bindMemory(to: TimelineSample.self, capacity: timelineCapacity)
         }
         if let template = reportTemplate {
-            if reportTemplateFits(template) {
-                withUnsafeMutableBytes(of: &profiler.pointee.reportTemplate) { out in
-                    var i = 0
-                    while i < out.count &- 1 && template[i] != 0 { out[i] = UInt8(bitPattern: template[i]); i &+= 1 }
-                }
-            } else {
+            if !profiler.pointee.reportTemplate.set(template) {
                 withLine { out in
                     out.text("swiftmalloc: SWIFTMALLOC_REPORT is longer than ")
                     out.decimal(UInt(reportTemplateLimit))

@@ -155,6 +155,34 @@ extension UnsafeMutablePointer where Pointee == Heap {
     }
 
     /// The statistics table; `fd` is usually stderr.
+    /// The exit statistics into this process's SWIFTMALLOC_STATS_FILE; one that
+    /// cannot be written is named, with the reason, on the reports' stream.
+    func writeStatsFile() {
+        withStackBytes256 { raw in
+            let path = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
+            pointee.statsTemplate.expand(fallback: "", into: path, capacity: raw.count)
+            let fd = swm_open_write(path)
+            var error: Int32 = fd < 0 ? swm_get_errno() : 0
+            if fd >= 0 {
+                let xfsz = swm_xfsz_hold()
+                printStats(fd: fd)
+                if swm_close(fd) != 0 { error = swm_get_errno() }
+                swm_xfsz_release(xfsz)
+            }
+            if fd >= 0 && error == 0 { return }
+            withLine(fd: pointee.reportFD) { out in
+                out.text("swiftmalloc: could not write the statistics to ")
+                out.cString(path)
+                if let name = swm_errno_name(error) {
+                    out.text(" (")
+                    out.cString(name)
+                    out.byte(41)
+                }
+                out.byte(10)
+            }
+        }
+    }
+
     func printStats(fd: Int32) {
         settleProfileTallies()
         var storage = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
