@@ -1204,6 +1204,24 @@ closed_stdin_case() {
 }
 check "profile/a program started with stdin closed finds it closed" closed_stdin_case
 
+# A program that dup2s files onto the numbers of libunwind's address-check pipe
+# (Tests/profile/fd_reuse.c), as Java's process launcher does before exec: the
+# profiler must not read, write or close them, in any mode that may call libunwind.
+fd_reuse_case() {
+    local prog="$work/fd_reuse" dir="$work/fd_reuse.d" mode status
+    build_profile_prog fd_reuse || return 1
+    for mode in SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_SAMPLE=1 "SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_WALK=libunwind" \
+                "SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_WALK=check"; do
+        status=0
+        # shellcheck disable=SC2086
+        timeout "$timeout_s" env LD_PRELOAD="$lib" $mode SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT="$dir/r.%p" \
+            "$prog" "$dir/file" >"$dir/out" 2>&1 || status=$?
+        [ "$status" -eq 0 ] || { echo "    $mode: exit status $status"; show output "$dir/out"; return 1; }
+        echo "    $mode: $(cat "$dir/out")"
+    done
+}
+check "profile/files put under the numbers of libunwind's pipe stay the program's" fd_reuse_case
+
 # The temporary name a report is written under before it is renamed over its
 # path is predictable: a symbolic link waiting there must not be written
 # through (Tests/profile/planted_link.c), nor may `swiftmalloc report -o` follow

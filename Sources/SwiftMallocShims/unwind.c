@@ -63,11 +63,74 @@ static int swm_find_self(struct dl_phdr_info *info, size_t size, void *data) {
 
 void *swm_own_site_address(void) { return (void *)(uintptr_t)&swm_unwinder_open; }
 
-/// libunwind's first walk opens the pipe it checks addresses through and keeps it.
-/// A program started with descriptor 0, 1 or 2 closed (a daemon, a child spawned
-/// with close actions) would find that pipe under the number it expects closed,
-/// and read libunwind's bytes as its input. The first walk is made here, with the
-/// closed ones among 0-2 held by /dev/null, which are closed again afterwards.
+// libunwind's address checks. At its first walk libunwind opens a pipe (the two
+// lowest free descriptors) and keeps the two numbers; to check an address it reads
+// the pipe empty and writes one byte from the address into it, and when the read
+// fails it closes both numbers and opens a new pipe. A program that has since
+// closed those numbers and opened its own under them (dup2 onto 3 before exec, as
+// Java's process launcher does; a daemon closing everything) would have its
+// descriptors read, written or closed under it. So the first walk is made here and
+// the pipe's numbers and inode noted; before every entry into libunwind they are
+// checked: both still the pipe, libunwind may run; both closed, a new pipe is made
+// under the same numbers; anything else (the program owns one of them), the walk
+// does without libunwind (frame pointers) until that changes.
+static int swm_check_pipe[2] = {-1, -1};
+static dev_t swm_check_pipe_dev;
+static ino_t swm_check_pipe_ino;
+static int32_t swm_check_pipe_lock;
+
+/// The two lowest free descriptor numbers (pipe2 takes those), from 0 up.
+static void swm_lowest_free(int out[2]) {
+    int found = 0;
+    for (int fd = 0; fd < 4096 && found < 2; fd++)
+        if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) out[found++] = fd;
+    if (found < 2) out[0] = out[1] = -1;
+}
+
+/// Whether `fd` is an end of the noted pipe (1), closed (0), or something else (-1).
+static int swm_pipe_end_state(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return errno == EBADF ? 0 : -1;
+    return S_ISFIFO(st.st_mode) && st.st_dev == swm_check_pipe_dev && st.st_ino == swm_check_pipe_ino ? 1 : -1;
+}
+
+/// Notes `fds` as libunwind's pipe when they are the two ends of one.
+static int swm_note_pipe(const int fds[2]) {
+    struct stat a, b;
+    if (fds[0] < 0 || fstat(fds[0], &a) != 0 || fstat(fds[1], &b) != 0 || !S_ISFIFO(a.st_mode) ||
+        a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        return 0;
+    swm_check_pipe_dev = a.st_dev;
+    swm_check_pipe_ino = a.st_ino;
+    return 1;
+}
+
+/// Whether libunwind may run now (see above). errno is left as it was.
+static int swm_unwinder_pipe_ok(void) {
+    if (swm_check_pipe[0] < 0) return 1;   // no pipe of libunwind's known: nothing to guard
+    int saved = errno;
+    swm_lock(&swm_check_pipe_lock);
+    int r = swm_pipe_end_state(swm_check_pipe[0]), w = swm_pipe_end_state(swm_check_pipe[1]);
+    int ok = r == 1 && w == 1;
+    if (r == 0 && w == 0) {
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) {
+            if (fds[0] == swm_check_pipe[0] && fds[1] == swm_check_pipe[1] && swm_note_pipe(fds)) {
+                ok = 1;
+            } else {
+                close(fds[0]);
+                close(fds[1]);
+            }
+        }
+    }
+    swm_unlock(&swm_check_pipe_lock);
+    errno = saved;
+    return ok;
+}
+
+/// The first walk, with the closed ones among descriptors 0-2 held by /dev/null
+/// meanwhile (a program started with stdin closed would otherwise find the pipe
+/// there), and the pipe it opens noted.
 static void swm_unwinder_first_walk(void) {
     int saved = errno;
     int held[3] = {0, 0, 0};
@@ -81,8 +144,14 @@ static void swm_unwinder_first_walk(void) {
             break;
         }
     }
+    int fds[2];
+    swm_lowest_free(fds);
     void *frames[4];
     swm_unw_backtrace(frames, 4);
+    if (swm_note_pipe(fds)) {
+        swm_check_pipe[0] = fds[0];
+        swm_check_pipe[1] = fds[1];
+    }
     for (int fd = 0; fd < 3; fd++)
         if (held[fd]) close(fd);
     errno = saved;
@@ -293,6 +362,7 @@ static int swm_unwind_forbidden;    // this process was forked while one was ins
 
 int swm_unwind_enter(void) {
     if (__atomic_load_n(&swm_unwind_forbidden, __ATOMIC_RELAXED)) return 0;
+    if (!swm_unwinder_pipe_ok()) return 0;
     // Sequentially consistent on both sides: either this thread sees the pending
     // fork, or the fork sees this thread inside.
     __atomic_fetch_add(&swm_unwinders_inside, 1, __ATOMIC_SEQ_CST);
