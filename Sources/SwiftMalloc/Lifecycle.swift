@@ -239,8 +239,12 @@ func swm_fork_parent() {
 @_cdecl("swm_fork_child")
 func swm_fork_child() {
     guard let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self) else { return }
+    // The thread's count of held locks stays the one inherited from the fork until
+    // everything is reset, so an ending signal that comes meanwhile is noted, not
+    // handled: its handler would wait for a lock not reset yet (the profiler's).
+    // The child's last fork handler delivers it (shims.c).
+    defer { swm_locks_reset() }
     heap.resetAllLocks()
-    swm_locks_reset()
     swm_helpers_fork_child()
     if let profiler = heap.pointee.profiler {
         swm_lock_reset(&profiler.pointee.lock)
