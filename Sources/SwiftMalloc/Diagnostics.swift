@@ -140,6 +140,21 @@ func withLine(fd: Int32 = 2, _ body: (inout TextBuffer) -> Void) {
     }
 }
 
+/// "could not write the WHAT to PATH (ENAME)": a report or the statistics that
+/// could not be written, with errno `error`'s name when it has one.
+func writeFailureLine(_ out: inout TextBuffer, _ what: StaticString, path: UnsafePointer<CChar>, error: Int32) {
+    out.text("swiftmalloc: could not write the ")
+    out.text(what)
+    out.text(" to ")
+    out.cString(path)
+    if let name = swm_errno_name(error) {
+        out.text(" (")
+        out.cString(name)
+        out.byte(41)
+    }
+    out.byte(10)
+}
+
 /// What went wrong with a pointer handed to free/realloc/malloc_usable_size.
 /// A raw-value enum: a plain one gets a synthesized Hashable conformance whose
 /// witnesses pull in the standard library's hash seeding, and with it a libc

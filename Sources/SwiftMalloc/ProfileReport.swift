@@ -140,14 +140,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
                 out.cString(path)
                 out.text(")\n")
             } else {
-                out.text("swiftmalloc: could not write the report to ")
-                out.cString(path)
-                if let name = swm_errno_name(error) {
-                    out.text(" (")
-                    out.cString(name)
-                    out.byte(41)
-                }
-                out.byte(10)
+                writeFailureLine(&out, "report", path: path, error: error)
             }
         }
     }

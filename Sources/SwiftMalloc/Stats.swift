@@ -170,16 +170,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
                 swm_xfsz_release(xfsz)
             }
             if fd >= 0 && error == 0 { return }
-            withLine(fd: pointee.reportFD) { out in
-                out.text("swiftmalloc: could not write the statistics to ")
-                out.cString(path)
-                if let name = swm_errno_name(error) {
-                    out.text(" (")
-                    out.cString(name)
-                    out.byte(41)
-                }
-                out.byte(10)
-            }
+            withLine(fd: pointee.reportFD) { out in writeFailureLine(&out, "statistics", path: path, error: error) }
         }
     }
 
