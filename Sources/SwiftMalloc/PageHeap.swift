@@ -35,6 +35,10 @@ let decayNanoseconds: UInt64 = 1_000_000_000
 
 struct PageHeap {
     var lock: Int32 = 0
+    /// Hardened mode's check (PageHeapCheck.swift): free runs the last walk met,
+    /// and the operations' credit towards the next walk.
+    var checkedRuns: UInt = 0
+    var checkCredit: UInt = 0
     var bins: UnsafeMutablePointer<UnsafeMutablePointer<Span>?>? = nil
     var binMask: (UInt64, UInt64, UInt64) = (0, 0, 0)
     var dirtyHead: UnsafeMutablePointer<Span>? = nil

@@ -1,16 +1,25 @@
 // The page heap's invariants (PageHeap.swift, Span.swift), checked. Hardened mode
-// (SWIFTMALLOC_CHECK=1) runs the check after every page-heap allocation, release
-// and in-place growth, so the fuzzer and the fault-injection runs in that mode
-// stop at the first operation that breaks one.
+// (SWIFTMALLOC_CHECK=1) runs the check after page-heap allocations, releases and
+// in-place growths: after every one while the heap has at most
+// pageHeapCheckCredit free runs, so the fuzzer and the fault-injection runs in
+// that mode stop at the first operation that breaks one; on a larger heap after
+// every (runs / pageHeapCheckCredit)th, so the walks, O(runs) each, cost at most
+// that many run visits per operation instead of growing with the heap (a program
+// that freed a large heap block by block took quadratic time).
 import SwiftMallocShims
 
 /// Heaps with more free runs than this are not checked (the walk is O(runs)).
 let pageHeapCheckMaxRuns = 20_000
+/// Run visits each operation pays towards the next walk.
+let pageHeapCheckCredit: UInt = 64
 
 extension UnsafeMutablePointer where Pointee == PageHeap {
     /// Walks every bin and the dirty list and aborts, naming the broken invariant and
     /// the run's start, at the first violation. Caller holds `lock`.
     func verify(heap: UnsafeMutablePointer<Heap>) {
+        pointee.checkCredit &+= pageHeapCheckCredit
+        if pointee.checkCredit < pointee.checkedRuns { return }
+        pointee.checkCredit = 0
         let bins = pointee.bins.unsafelyUnwrapped
         var freePages: UInt = 0, dirtyPages: UInt = 0
         var runs = 0, dirtyRuns = 0
@@ -24,7 +33,10 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
             if marked != (cursor != nil) { internalFailure("page heap: bin mask disagrees with bin", UInt(b)) }
             while let r = cursor {
                 runs &+= 1
-                if runs > pageHeapCheckMaxRuns { return }
+                if runs > pageHeapCheckMaxRuns {
+                    pointee.checkedRuns = UInt(runs)
+                    return
+                }
                 let start = r.pointee.start, end = r.pointee.end
                 if r.pointee.state != .freeRun { internalFailure("page heap: a binned run is not free", start) }
                 if binIndex(r.pointee.pageCount) != b { internalFailure("page heap: run in the wrong bin", start) }
@@ -50,6 +62,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
             }
             b &+= 1
         }
+        pointee.checkedRuns = UInt(runs)
         var onList = 0
         var prev: UnsafeMutablePointer<Span>? = nil
         var d = pointee.dirtyHead
