@@ -1222,6 +1222,21 @@ fd_reuse_case() {
 }
 check "profile/files put under the numbers of libunwind's pipe stay the program's" fd_reuse_case
 
+# A program that ends holding every descriptor it may have (a leak of them):
+# the profile and the statistics file are still written, the soft descriptor
+# limit raised by one while each is (Tests/profile/descriptors_exhausted.c).
+descriptors_exhausted_case() {
+    local prog="$work/descriptors_exhausted" dir="$work/descriptors_exhausted.d" status=0
+    build_profile_prog descriptors_exhausted || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_STATS_FILE="$dir/stats" \
+        SWIFTMALLOC_REPORT="$dir/r.report" "$prog" >"$dir/out" 2>&1 || status=$?
+    [ "$status" -eq 0 ] || { echo "    exit status $status"; show output "$dir/out"; return 1; }
+    grep -q '^total: held' "$dir/stats" 2>/dev/null || { echo "    no statistics file"; show output "$dir/out"; return 1; }
+    grep -q '^swiftmalloc: report written to ' "$dir/out" || { echo "    no summary line"; show output "$dir/out"; return 1; }
+    live_check "with every descriptor taken" "$dir/r.report" leak_at_exit 10000 20
+}
+check "profile/a program that ends holding every descriptor still gets its profile and statistics" descriptors_exhausted_case
+
 # The temporary name a report is written under before it is renamed over its
 # path is predictable: a symbolic link waiting there must not be written
 # through (Tests/profile/planted_link.c), nor may `swiftmalloc report -o` follow

@@ -159,7 +159,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
     private func writeProfileNow(to path: UnsafePointer<CChar>, reason: StaticString, fresh: Bool) -> ProfileWrite {
         guard let profiler = pointee.profiler else { return .notOpened }
         settleProfileTallies()
-        let fd = fresh ? swm_open_new(path) : swm_open_write(path)
+        let (fd, room) = openMakingRoom { fresh ? swm_open_new(path) : swm_open_write(path) }
+        defer { restoreRoom(room) }
         if fd < 0 { return .notOpened }
         let scratchBytes = UInt(ReportScratch.textBytes &+ ReportScratch.procBytes)
         var mapped = OSPages.map(scratchBytes)

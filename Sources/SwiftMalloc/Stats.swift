@@ -161,7 +161,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         withStackBytes256 { raw in
             let path = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
             pointee.statsTemplate.expand(fallback: "", into: path, capacity: raw.count)
-            let fd = swm_open_write(path)
+            let (fd, room) = openMakingRoom { swm_open_write(path) }
             var error: Int32 = fd < 0 ? swm_get_errno() : 0
             if fd >= 0 {
                 let xfsz = swm_xfsz_hold()
@@ -169,9 +169,37 @@ extension UnsafeMutablePointer where Pointee == Heap {
                 if swm_close(fd) != 0 { error = swm_get_errno() }
                 swm_xfsz_release(xfsz)
             }
+            restoreRoom(room)
             if fd >= 0 && error == 0 { return }
             withLine(fd: pointee.reportFD) { out in writeFailureLine(&out, "statistics", path: path, error: error) }
         }
+    }
+
+    /// Opens a report's file with `open`. When the process holds every descriptor
+    /// its soft limit allows (EMFILE: a program that leaks them), the limit is raised
+    /// by up to four if the hard limit leaves room, else the reports' own duplicate of
+    /// stderr is closed if that frees a number under the limit; `room` says which,
+    /// for restoreRoom once the file is closed. errno is open's.
+    func openMakingRoom(_ open: () -> Int32) -> (fd: Int32, room: RoomMade) {
+        let fd = open()
+        if fd >= 0 || swm_get_errno() != EMFILE { return (fd, .none) }
+        var saved: UInt = 0
+        if swm_nofile_raise(&saved) != 0 { return (open(), .limitRaised(saved)) }
+        let limit = swm_nofile_soft()
+        if pointee.reportFD <= 2 || UInt(pointee.reportFD) >= limit { swm_set_errno(EMFILE); return (-1, .none) }
+        _ = swm_close(pointee.reportFD)
+        return (open(), .reportFDClosed)
+    }
+
+    /// Undoes what openMakingRoom did, after the file is closed; errno is kept.
+    func restoreRoom(_ room: RoomMade) {
+        let error = swm_get_errno()
+        switch room {
+        case .none: break
+        case .limitRaised(let saved): swm_nofile_restore(saved)
+        case .reportFDClosed: pointee.reportFD = swm_dup_stderr()
+        }
+        swm_set_errno(error)
     }
 
     func printStats(fd: Int32) {
@@ -466,4 +494,11 @@ public func swiftmalloc_mallopt(_ param: Int32, _ value: Int32) -> Int32 {
     default:
         return 0
     }
+}
+
+/// What openMakingRoom did to open a file past the descriptor limit.
+enum RoomMade {
+    case none
+    case limitRaised(UInt)
+    case reportFDClosed
 }

@@ -327,6 +327,29 @@ static inline void swm_cancel_restore(int old) {
 /// SIGXFSZ held off while the calling thread writes a report: a write past the file
 /// size limit (RLIMIT_FSIZE) then fails with EFBIG instead of ending the process.
 /// Returns whether the signal was blocked already (for swm_xfsz_release).
+/// A report's file when the process holds as many descriptors as its soft limit
+/// allows (EMFILE): the soft limit is raised by up to four, if the hard limit
+/// leaves room (the file, and /proc files the report reads meanwhile), until the
+/// file is closed. Returns whether it was, with the old limit in *saved.
+static inline int swm_nofile_raise(unsigned long *saved) {
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY || r.rlim_cur >= r.rlim_max) return 0;
+    *saved = (unsigned long)r.rlim_cur;
+    r.rlim_cur = r.rlim_max - r.rlim_cur > 4 ? r.rlim_cur + 4 : r.rlim_max;
+    return setrlimit(RLIMIT_NOFILE, &r) == 0;
+}
+/// The soft limit on descriptors (RLIM_INFINITY or an unreadable one: ULONG_MAX).
+static inline unsigned long swm_nofile_soft(void) {
+    struct rlimit r;
+    return getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur != RLIM_INFINITY ? (unsigned long)r.rlim_cur : (unsigned long)-1;
+}
+/// Puts back the soft limit swm_nofile_raise raised.
+static inline void swm_nofile_restore(unsigned long saved) {
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+    r.rlim_cur = (rlim_t)saved;
+    (void)setrlimit(RLIMIT_NOFILE, &r);
+}
 static inline int swm_xfsz_hold(void) {
     sigset_t set, old;
     sigemptyset(&set);
