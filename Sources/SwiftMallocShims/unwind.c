@@ -362,11 +362,12 @@ static int swm_unwind_forbidden;    // this process was forked while one was ins
 
 int swm_unwind_enter(void) {
     if (__atomic_load_n(&swm_unwind_forbidden, __ATOMIC_RELAXED)) return 0;
-    if (!swm_unwinder_pipe_ok()) return 0;
     // Sequentially consistent on both sides: either this thread sees the pending
     // fork, or the fork sees this thread inside.
     __atomic_fetch_add(&swm_unwinders_inside, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&swm_unwind_fork_pending, __ATOMIC_SEQ_CST)) {
+    // The pipe's check takes a lock: only inside, so that a fork waits for it
+    // rather than leave the child that lock held.
+    if (__atomic_load_n(&swm_unwind_fork_pending, __ATOMIC_SEQ_CST) || !swm_unwinder_pipe_ok()) {
         __atomic_fetch_sub(&swm_unwinders_inside, 1, __ATOMIC_SEQ_CST);
         return 0;
     }
