@@ -56,13 +56,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         // than stderr, which programs and their tests may read.
         if let path = environment("SWIFTMALLOC_STATS_FILE"), path[0] != 0 {
             pointee.config.statsAtExit = true
-            if !pointee.statsTemplate.set(path) {
-                withLine { out in
-                    out.text("swiftmalloc: SWIFTMALLOC_STATS_FILE is longer than ")
-                    out.decimal(UInt(reportTemplateLimit))
-                    out.text(" bytes or has more than 4 %p: the statistics go to stderr\n")
-                }
-            }
+            pointee.statsTemplate.set(path, from: "SWIFTMALLOC_STATS_FILE", instead: "the statistics go to stderr")
         }
         pointee.config.check = flag("SWIFTMALLOC_CHECK")
         // One row of central lists per CPU the process may use (at most maxShards), so

@@ -508,13 +508,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
             profiler.pointee.timeline = t.bindMemory(to: TimelineSample.self, capacity: timelineCapacity)
         }
         if let template = reportTemplate {
-            if !profiler.pointee.reportTemplate.set(template) {
-                withLine { out in
-                    out.text("swiftmalloc: SWIFTMALLOC_REPORT is longer than ")
-                    out.decimal(UInt(reportTemplateLimit))
-                    out.text(" bytes or has more than 4 %p: the profile goes to swiftmalloc.<pid>.report in the working directory\n")
-                }
-            }
+            profiler.pointee.reportTemplate.set(template, from: "SWIFTMALLOC_REPORT",
+                                                instead: "the profile goes to swiftmalloc.<pid>.report in the working directory")
         }
         pointee.profiler = profiler
     }

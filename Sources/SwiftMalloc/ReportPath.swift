@@ -1,7 +1,8 @@
 // Paths the exit reports are written to: a template from the environment
 // (SWIFTMALLOC_REPORT, SWIFTMALLOC_STATS_FILE) kept in a fixed buffer, with `%p`
 // replaced by the process id when a report is written, so each process of a
-// program that forks gets its own file. Never allocates.
+// program that forks gets its own file; and the opening of those files when the
+// process has no descriptor left under its limit. Never allocates.
 import SwiftMallocShims
 
 /// The longest template taken: with each of at most 4 `%p` replaced by a pid (at
@@ -41,15 +42,26 @@ struct PathTemplate {
 
     var isEmpty: Bool { bytes.0 & 0xFF == 0 }
 
-    /// Copies `template`; false (and nothing kept) when it does not fit.
-    mutating func set(_ template: UnsafePointer<CChar>) -> Bool {
-        if !reportTemplateFits(template) { return false }
+    /// Copies `template`, the value of variable `name`; one that does not fit is
+    /// refused with a line on stderr saying so and what happens `instead`.
+    mutating func set(_ template: UnsafePointer<CChar>, from name: StaticString, instead: StaticString) {
+        if !reportTemplateFits(template) {
+            withLine { out in
+                out.text("swiftmalloc: ")
+                out.text(name)
+                out.text(" is longer than ")
+                out.decimal(UInt(reportTemplateLimit))
+                out.text(" bytes or has more than 4 %p: ")
+                out.text(instead)
+                out.byte(10)
+            }
+            return
+        }
         withUnsafeMutableBytes(of: &bytes) { out in
             var i = 0
             while i < out.count &- 1 && template[i] != 0 { out[i] = UInt8(bitPattern: template[i]); i &+= 1 }
             out[i] = 0
         }
-        return true
     }
 
     /// The path for this process into `out` (`capacity` bytes, at least 256): the
@@ -73,4 +85,40 @@ struct PathTemplate {
             out[o] = 0
         }
     }
+}
+
+extension UnsafeMutablePointer where Pointee == Heap {
+    /// Opens a report's file with `open`. When the process holds every descriptor
+    /// its soft limit allows (EMFILE: a program that leaks them), the limit is raised
+    /// by up to four if the hard limit leaves room, else the reports' own duplicate of
+    /// stderr is closed if that frees a number under the limit; `room` says which,
+    /// for restoreRoom once the file is closed. errno is open's.
+    func openMakingRoom(_ open: () -> Int32) -> (fd: Int32, room: RoomMade) {
+        let fd = open()
+        if fd >= 0 || swm_get_errno() != EMFILE { return (fd, .none) }
+        var saved: UInt = 0
+        if swm_nofile_raise(&saved) != 0 { return (open(), .limitRaised(saved)) }
+        let limit = swm_nofile_soft()
+        if pointee.reportFD <= 2 || UInt(pointee.reportFD) >= limit { swm_set_errno(EMFILE); return (-1, .none) }
+        _ = swm_close(pointee.reportFD)
+        return (open(), .reportFDClosed)
+    }
+
+    /// Undoes what openMakingRoom did, after the file is closed; errno is kept.
+    func restoreRoom(_ room: RoomMade) {
+        let error = swm_get_errno()
+        switch room {
+        case .none: break
+        case .limitRaised(let saved): swm_nofile_restore(saved)
+        case .reportFDClosed: pointee.reportFD = swm_dup_stderr()
+        }
+        swm_set_errno(error)
+    }
+}
+
+/// What openMakingRoom did to open a file past the descriptor limit.
+enum RoomMade {
+    case none
+    case limitRaised(UInt)
+    case reportFDClosed
 }

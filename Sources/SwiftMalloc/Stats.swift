@@ -175,33 +175,6 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
     }
 
-    /// Opens a report's file with `open`. When the process holds every descriptor
-    /// its soft limit allows (EMFILE: a program that leaks them), the limit is raised
-    /// by up to four if the hard limit leaves room, else the reports' own duplicate of
-    /// stderr is closed if that frees a number under the limit; `room` says which,
-    /// for restoreRoom once the file is closed. errno is open's.
-    func openMakingRoom(_ open: () -> Int32) -> (fd: Int32, room: RoomMade) {
-        let fd = open()
-        if fd >= 0 || swm_get_errno() != EMFILE { return (fd, .none) }
-        var saved: UInt = 0
-        if swm_nofile_raise(&saved) != 0 { return (open(), .limitRaised(saved)) }
-        let limit = swm_nofile_soft()
-        if pointee.reportFD <= 2 || UInt(pointee.reportFD) >= limit { swm_set_errno(EMFILE); return (-1, .none) }
-        _ = swm_close(pointee.reportFD)
-        return (open(), .reportFDClosed)
-    }
-
-    /// Undoes what openMakingRoom did, after the file is closed; errno is kept.
-    func restoreRoom(_ room: RoomMade) {
-        let error = swm_get_errno()
-        switch room {
-        case .none: break
-        case .limitRaised(let saved): swm_nofile_restore(saved)
-        case .reportFDClosed: pointee.reportFD = swm_dup_stderr()
-        }
-        swm_set_errno(error)
-    }
-
     func printStats(fd: Int32) {
         settleProfileTallies()
         var storage = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
@@ -496,9 +469,3 @@ public func swiftmalloc_mallopt(_ param: Int32, _ value: Int32) -> Int32 {
     }
 }
 
-/// What openMakingRoom did to open a file past the descriptor limit.
-enum RoomMade {
-    case none
-    case limitRaised(UInt)
-    case reportFDClosed
-}

@@ -324,9 +324,6 @@ static inline void swm_cancel_restore(int old) {
     int ignored;
     (void)pthread_setcancelstate(old, &ignored);
 }
-/// SIGXFSZ held off while the calling thread writes a report: a write past the file
-/// size limit (RLIMIT_FSIZE) then fails with EFBIG instead of ending the process.
-/// Returns whether the signal was blocked already (for swm_xfsz_release).
 /// A report's file when the process holds as many descriptors as its soft limit
 /// allows (EMFILE): the soft limit is raised by up to four, if the hard limit
 /// leaves room (the file, and /proc files the report reads meanwhile), until the
@@ -350,6 +347,9 @@ static inline void swm_nofile_restore(unsigned long saved) {
     r.rlim_cur = (rlim_t)saved;
     (void)setrlimit(RLIMIT_NOFILE, &r);
 }
+/// SIGXFSZ held off while the calling thread writes a report: a write past the file
+/// size limit (RLIMIT_FSIZE) then fails with EFBIG instead of ending the process.
+/// Returns whether the signal was blocked already (for swm_xfsz_release).
 static inline int swm_xfsz_hold(void) {
     sigset_t set, old;
     sigemptyset(&set);
