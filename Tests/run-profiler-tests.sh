@@ -1077,6 +1077,25 @@ signal_frame_case() {
 }
 check "profile/a signal handler's stacks name the signal trampoline" signal_frame_case
 
+# A coroutine's allocations: its stack ends at glibc's __start_context, named as
+# such, not after the function before it (Tests/profile/coroutine.c), whether the
+# frames were walked by the learned rules (compared with libunwind's walk in
+# check mode) or by libunwind.
+coroutine_case() {
+    local dir="$work/coroutine.d" walk stack
+    for walk in "" check libunwind; do
+        SWIFTMALLOC_PROFILE_WALK=$walk profiled_folded coroutine || return 1
+        stack=$(grep ';coroutine_body;keep_from_coroutine 7770$' "$dir/folded")
+        echo "    ${walk:-cached}: ${stack:-no stack through the coroutine with 7770 bytes}"
+        [ "$stack" = "__start_context;coroutine_body;keep_from_coroutine 7770" ] ||
+            { show "folded stacks" "$dir/folded"; return 1; }
+        if [ "$walk" = check ]; then
+            grep -q 'cached walks compared with libunwind, 0 differed' "$dir/out" || { show output "$dir/out"; return 1; }
+        fi
+    done
+}
+check "profile/a coroutine's stacks end at the context start" coroutine_case
+
 # A program that allocates rarely (twenty blocks 10 ms apart) still has its peak
 # in the timeline (Tests/profile/timeline_sparse.c).
 timeline_sparse_case() {

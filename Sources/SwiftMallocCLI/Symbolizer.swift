@@ -192,12 +192,12 @@ final class Symbolizer: @unchecked Sendable {
         // 1. Place every address in its module and find what is not cached yet.
         // Return addresses point after the call: the byte before is looked up,
         // which is inside the call instruction and so on its line. Not so for a
-        // signal frame (the handler "returns" to the start of the kernel's
-        // trampoline) and the frame it interrupted (the exact instruction).
+        // return address that no call pushed (see EntryStub) and for the frame a
+        // signal interrupted (the exact instruction).
         struct Placed { var module: ModuleRecord?; var offset: UInt64; var link: UInt64 }
         struct Key: Hashable { var address: UInt64; var exact: Bool }
-        // Per distinct address: its module and whether it is a signal trampoline.
-        struct AddressInfo { var module: ModuleRecord?; var trampoline: Bool }
+        // Per distinct address: its module and the stub that starts there, if any.
+        struct AddressInfo { var module: ModuleRecord?; var stub: EntryStub? }
         var addressInfo: [UInt64: AddressInfo] = [:]
         var keyIndex: [Key: Int32] = [:]
         var placed: [Placed] = []
@@ -216,12 +216,12 @@ final class Symbolizer: @unchecked Sendable {
                 } else {
                     let module = profile.module(containing: address)
                     // Without symbolization no module file is opened.
-                    let trampoline = enabled ? module.map { isSignalTrampoline($0, address) } ?? false : false
-                    info = AddressInfo(module: module, trampoline: trampoline)
+                    let stub = enabled ? module.flatMap { entryStub($0, address) } : nil
+                    info = AddressInfo(module: module, stub: stub)
                     addressInfo[address] = info
                 }
-                let key = Key(address: address, exact: info.trampoline || afterSignalFrame)
-                afterSignalFrame = info.trampoline
+                let key = Key(address: address, exact: info.stub != nil || afterSignalFrame)
+                afterSignalFrame = info.stub == .signalReturn
                 if let index = keyIndex[key] {
                     siteKeys.append(index)
                     continue
@@ -300,30 +300,27 @@ final class Symbolizer: @unchecked Sendable {
         return out
     }
 
-    /// Module path and file offset → whether the code there is a signal return
-    /// trampoline.
-    private var trampolines: [String: [UInt64: Bool]] = [:]
+    /// Module path and file offset → the stub that starts there, if any.
+    private var stubs: [String: [UInt64: EntryStub?]] = [:]
     private var openModules: [String: FileHandle?] = [:]
 
-    /// Whether `address` is the start of the kernel's signal return trampoline
-    /// (glibc's `__restore_rt` on x86-64: `mov $15, %rax; syscall`), read from the
-    /// module's file, as debuggers recognize a signal frame.
-    private func isSignalTrampoline(_ module: ModuleRecord, _ address: UInt64) -> Bool {
+    /// The stub whose first instruction is at `address`, read from the module's
+    /// file, as debuggers recognize a signal frame.
+    private func entryStub(_ module: ModuleRecord, _ address: UInt64) -> EntryStub? {
         #if arch(x86_64)
         let offset = module.fileOffset(of: address)
-        if let known = trampolines[module.path]?[offset] { return known }
-        let code: [UInt8] = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05]
-        var found = false
+        if let known = stubs[module.path]?[offset] { return known }
+        var found: EntryStub? = nil
         if openModules[module.path] == nil { openModules[module.path] = RegularFile.open(module.path) }
         if offset <= UInt64(Int64.max), let handle = openModules[module.path] ?? nil,
            (try? handle.seek(toOffset: offset)) != nil,
-           let bytes = try? handle.read(upToCount: code.count) {
-            found = Array(bytes) == code
+           let bytes = try? handle.read(upToCount: EntryStub.longestCode) {
+            found = EntryStub.starting(Array(bytes))
         }
-        trampolines[module.path, default: [:]][offset] = found
+        stubs[module.path, default: [:]][offset] = .some(found)
         return found
         #else
-        return false
+        return nil
         #endif
     }
 
