@@ -37,7 +37,7 @@ libdir=$(dirname "$lib")
 shift
 timeout_s=${C_TEST_TIMEOUT:-120}
 # These tests run a third time, preloaded with SWIFTMALLOC_MIXED=1 (mixed spans).
-MIXED_TESTS="api badfree fork mixed pagemap_window refill rss shards stress threads"
+MIXED_TESTS="api badfree fork late_address_limit mixed pagemap_window refill rss shards stress threads"
 # These run again preloaded under an address-space limit that leaves the library
 # without its flat page map (the two-level lookup only).
 TWOLEVEL_TESTS="api badfree fork stress threads"

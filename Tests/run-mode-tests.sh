@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the C stress, fork, threads, cancellation, out-of-memory and API tests again in the allocator's other
+# Runs the C stress, fork, threads, cancellation, out-of-memory, late address-space limit and API tests again in the allocator's other
 # modes: statistics (SWIFTMALLOC_STATS=1, tracking), profiling (SWIFTMALLOC_PROFILE=1
 # and sampled), checking (SWIFTMALLOC_CHECK=1), without the background purger, and
 # with several shards of central lists;
@@ -12,7 +12,7 @@ lib=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 ulimit -c 0
-for t in api stress fork threads cancel oom_recovery; do
+for t in api stress fork threads cancel oom_recovery late_address_limit; do
     gcc -O2 -g -pthread -Wall -I "$here/../include" -o "$work/$t" "$here/c/$t.c" || { fail "$t: does not compile"; continue; }
 done
 # Three shards of central lists (more than this machine may have CPUs) with tracked
@@ -20,7 +20,7 @@ done
 modes=("SWIFTMALLOC_STATS=1" "SWIFTMALLOC_PROFILE=1" "SWIFTMALLOC_PROFILE_SAMPLE=65536" "SWIFTMALLOC_CHECK=1" "SWIFTMALLOC_BACKGROUND=0"
        "SWIFTMALLOC_SHARDS=3 SWIFTMALLOC_STATS=1" "SWIFTMALLOC_SHARDS=3 SWIFTMALLOC_PROFILE_SAMPLE=4096")
 for mode in "${modes[@]}"; do
-    for t in api stress fork threads cancel oom_recovery; do
+    for t in api stress fork threads cancel oom_recovery late_address_limit; do
         [ -x "$work/$t" ] || continue
         # shellcheck disable=SC2086 # a mode is one or more NAME=VALUE words
         if (cd "$work" && env $mode SWIFTMALLOC_REPORT="$work/report.%p" LD_PRELOAD="$lib" \

@@ -114,7 +114,7 @@ public func swiftmalloc_free(_ ptr: UnsafeMutableRawPointer?) {
 @inline(__always)
 private func free(_ ptr: UnsafeMutableRawPointer?, call: StaticString) {
     let p = UInt(bitPattern: ptr)
-    if swm_page_flat_get() != nil { return freeFast(p, swm_page_flat_span(p).unsafelyUnwrapped.assumingMemoryBound(to: Span.self), call: call) }
+    if let flat = swm_page_flat_get() { return freeFast(p, swm_page_flat_span(flat, p).unsafelyUnwrapped.assumingMemoryBound(to: Span.self), call: call) }
     // The root index is masked rather than range-checked: an address above the
     // 47-bit space aliases some leaf, but then p - span.start is at least 2^47 minus
     // the span's end, never a carved block's offset, so it fails the test below.
@@ -132,7 +132,7 @@ func swm_free_flat(_ ptr: UnsafeMutableRawPointer?) {
     let p = UInt(bitPattern: ptr)
     // An address outside the window aliases an entry inside it; as above, the
     // block-start test then fails and the slow path looks it up through the root.
-    freeFast(p, swm_page_flat_span(p).unsafelyUnwrapped.assumingMemoryBound(to: Span.self), call: "free()")
+    freeFast(p, swm_page_flat_span_unretired(p).unsafelyUnwrapped.assumingMemoryBound(to: Span.self), call: "free()")
 }
 
 /// `span` is the page's descriptor, or the zero descriptor (fastLimit 0) where the
@@ -178,7 +178,8 @@ func swm_free_tracked(_ ptr: UnsafeMutableRawPointer?) {
     let p = UInt(bitPattern: ptr)
     // The flat map where there is one (an alias for an address outside its window
     // fails blockIndex, which is exact).
-    let found = swm_page_flat_get() != nil ? decodeEntry(swm_page_flat_entry(p)) : spanOwning(p)
+    let flat = swm_page_flat_get()
+    let found = flat != nil ? decodeEntry(swm_page_flat_entry(flat, p)) : spanOwning(p)
     if let heap = swm_heap_get()?.assumingMemoryBound(to: Heap.self),
        let span = found, span.pointee.state == .small,
        !span.pointee.forSampling, let index = span.pointee.blockIndex(of: p), let tc = heap.currentCache() {

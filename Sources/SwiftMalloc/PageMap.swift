@@ -40,6 +40,50 @@ func reserveFlatPageMap(around address: UInt) {
     swm_page_flat_set(reserved + guardBytes, address & ~((UInt(1) << flatWindowShift) &- 1))
 }
 
+/// Gives back the flat map's reservation but its leaves, once an address-space limit
+/// set after start-up (setrlimit, or `prlimit` from outside) refuses the allocator a
+/// mapping: the 32 GiB of it would stand against every later one. Called on the
+/// way to ENOMEM (Heap.allocateAfterTrim); true when it gave something back, so
+/// that the allocation is worth trying again. Takes the page heap lock.
+///
+/// Order: `free` is switched to its two-level entry and lookups see no flat map
+/// before any of it is unmapped, and makeLeaf, under the same lock, makes fresh
+/// leaves from then on. The leaves stay where they are (the root points at them),
+/// and so do the guard page (the zero descriptor, and entries' encoding base) and
+/// the map's first page, which `free(NULL)` reads. A thread still running the old
+/// entry reads entries of blocks it holds, in leaves that stay; only a bad pointer
+/// (or one outside the window) then may meet a hole, where it would have aborted.
+func retireFlatPageMap(_ heap: UnsafeMutablePointer<Heap>) -> Bool {
+    guard swm_page_flat_get() != nil, swm_address_space_limited() != 0 else { return false }
+    let pageHeap = heap.pageHeapPointer
+    swm_lock(&pageHeap.pointee.lock)
+    defer { swm_unlock(&pageHeap.pointee.lock) }
+    guard let flat = swm_page_flat_get() else { return false }
+    swm_use_general_free()
+    swm_page_flat_retire()
+    let pieceBytes = (UInt(1) << leafBits) &* 8
+    let pieces = UInt(1) << (flatIndexBits &- leafBits)
+    let firstRoot = Int(truncatingIfNeeded: swm_page_window_get() >> (pageShift &+ leafBits))
+    let base = UInt(bitPattern: flat)
+    let root = pageMapRoot
+    // Unmaps [from, to) of the reservation, never its first page.
+    func unmap(_ from: UInt, _ to: UInt) {
+        let start = max(from, base &+ pageSize)
+        if to > start { OSPages.unmap(UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped, to &- start) }
+    }
+    var holeStart: UInt? = nil
+    var i: UInt = 0
+    while i < pieces {
+        let piece = base &+ i &* pieceBytes
+        let isLeaf = UInt(bitPattern: root[firstRoot &+ Int(i)]) == piece
+        if isLeaf, let h = holeStart { unmap(h, piece); holeStart = nil }
+        if !isLeaf && holeStart == nil { holeStart = piece }
+        i &+= 1
+    }
+    if let h = holeStart { unmap(h, base &+ pieces &* pieceBytes) }
+    return true
+}
+
 /// A new leaf for root index `r`: its piece of the flat map, made writable, when the
 /// GiB lies in the window; otherwise, or when the system refuses that (a sandbox
 /// without mprotect), fresh pages: the flat map's piece then stays zero, so `free`

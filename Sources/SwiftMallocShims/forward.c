@@ -160,6 +160,13 @@ void swm_use_flat_free(void) {
 #endif
 }
 
+void swm_use_general_free(void) {
+#ifndef SWIFTMALLOC_PREFIXED_ONLY
+    void *flat = (void *)swm_free_flat;
+    __atomic_compare_exchange_n(&swm_free_entry, &flat, (void *)swiftmalloc_free, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+#endif
+}
+
 extern void *swm_malloc_sampled(size_t);
 void swm_use_sampled_malloc(void) {
     swm_select_entries((void *)swm_malloc_sampled, (void *)swiftmalloc_calloc, (void *)swiftmalloc_realloc);

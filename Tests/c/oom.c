@@ -60,6 +60,7 @@ static void verify_and_free(struct block *head, long n, size_t size) {
 }
 
 int main(void) {
+    shed_address_space_reservations();
     long used = vm_size_kib();
     CHECK(used > 0, "cannot read VmSize");
     struct rlimit rl = { (rlim_t)(used + 300 * 1024) * 1024, RLIM_INFINITY };

@@ -133,6 +133,7 @@ int main(void)
     pthread_t t[THREADS];
     struct rlimit original;
     CHECK(getrlimit(RLIMIT_AS, &original) == 0, "getrlimit failed");
+    shed_address_space_reservations();
     CHECK(pthread_barrier_init(&step, NULL, THREADS + 1) == 0, "pthread_barrier_init failed");
     for (int i = 0; i < THREADS; i++) {
         holdings[i] = calloc(MAX_BLOCKS, sizeof(struct held));

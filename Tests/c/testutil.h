@@ -57,6 +57,29 @@ static inline size_t opaque_size(size_t n)
     return n;
 }
 
+/* For a test that sets an address-space limit relative to the process's size:
+ * the library reserves its flat page map (32 GiB of address space) at start-up
+ * and gives the reservation back at the first allocation a limit refuses. This
+ * lets that happen first (a limit at the current size, one allocation that needs
+ * a new mapping), so that the size then measured is the one the limit applies to. */
+#include <sys/resource.h>
+static inline void shed_address_space_reservations(void)
+{
+    struct rlimit original, now;
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &pages) != 1) pages = 0;
+        fclose(f);
+    }
+    if (pages <= 0 || getrlimit(RLIMIT_AS, &original) != 0) return;
+    now.rlim_cur = (rlim_t)pages * 4096;
+    now.rlim_max = original.rlim_max;
+    if (now.rlim_cur > original.rlim_cur || setrlimit(RLIMIT_AS, &now) != 0) return;
+    free(opaque_ptr(malloc(opaque_size(64 << 20))));
+    setrlimit(RLIMIT_AS, &original);
+}
+
 /* xorshift64* — deterministic, seeded per test / per thread. */
 typedef struct { uint64_t s; } rng_t;
 

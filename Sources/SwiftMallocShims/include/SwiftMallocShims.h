@@ -91,22 +91,33 @@ extern void *swm_page_flat __attribute__((visibility("hidden")));
 extern uintptr_t swm_page_window __attribute__((visibility("hidden")));
 extern uintptr_t swm_page_entry_base __attribute__((visibility("hidden")));
 #define SWM_PAGE_FLAT_GUARD 4096
-static inline __attribute__((always_inline)) uintptr_t *swm_page_flat_get(void) { return (uintptr_t *)swm_page_flat; }
+/// The flat map for lookups, NULL without one or once retired (swm_page_flat_retire).
+/// Read once per lookup and passed to the functions below.
+static inline __attribute__((always_inline)) uintptr_t *swm_page_flat_get(void) {
+    return (uintptr_t *)__atomic_load_n(&swm_page_flat, __ATOMIC_RELAXED);
+}
 static inline __attribute__((always_inline)) uintptr_t swm_page_window_get(void) { return swm_page_window; }
 static inline __attribute__((always_inline)) uintptr_t swm_page_entry_base_get(void) { return swm_page_entry_base; }
-/// The flat map's entry for `p`'s page, entry (p >> 12) mod 2^32, as stored (0
+/// Flat map `flat`'s entry for `p`'s page, entry (p >> 12) mod 2^32, as stored (0
 /// where none). The empty asm keeps the index a 32-bit value, taken with one
 /// zero-extending move instead of a 64-bit mask that needs an instruction of its
 /// own to load.
-static inline __attribute__((always_inline)) uintptr_t swm_page_flat_entry(uintptr_t p) {
+static inline __attribute__((always_inline)) uintptr_t swm_page_flat_entry(const uintptr_t *flat, uintptr_t p) {
     uint32_t i = (uint32_t)(p >> 12);
     __asm__("" : "+r"(i));
-    return ((const uintptr_t *)swm_page_flat)[i];
+    return flat[i];
 }
-/// The descriptor the flat map gives for `p`'s page, the zero descriptor where
+/// The descriptor flat map `flat` gives for `p`'s page, the zero descriptor where
 /// none; the base is folded into the field loads' addressing.
-static inline __attribute__((always_inline)) void *swm_page_flat_span(uintptr_t p) {
-    return (void *)((const char *)swm_page_flat - SWM_PAGE_FLAT_GUARD + swm_page_flat_entry(p));
+static inline __attribute__((always_inline)) void *swm_page_flat_span(const uintptr_t *flat, uintptr_t p) {
+    return (void *)((const char *)flat - SWM_PAGE_FLAT_GUARD + swm_page_flat_entry(flat, p));
+}
+/// The same through swm_page_entry_base, which a retirement leaves as it was: for
+/// `free`'s flat entry, which a thread may still be running when the map retires
+/// (it then reads only entries of blocks it holds, whose leaves stay mapped).
+static inline __attribute__((always_inline)) void *swm_page_flat_span_unretired(uintptr_t p) {
+    const char *base = (const char *)swm_page_entry_base;
+    return (void *)(base + swm_page_flat_entry((const uintptr_t *)(base + SWM_PAGE_FLAT_GUARD), p));
 }
 /// Installs the flat map whose zero descriptor is the guard page below `flat`.
 static inline void swm_page_flat_set(void *flat, uintptr_t window) {
@@ -114,6 +125,9 @@ static inline void swm_page_flat_set(void *flat, uintptr_t window) {
     swm_page_entry_base = (uintptr_t)flat - SWM_PAGE_FLAT_GUARD;
     swm_page_flat = flat;
 }
+/// Retires the flat map (PageMap.swift, retireFlatPageMap): lookups take the two
+/// levels from now on. swm_page_entry_base stays: entries keep their encoding.
+static inline void swm_page_flat_retire(void) { __atomic_store_n(&swm_page_flat, NULL, __ATOMIC_RELEASE); }
 
 // ---- Process-wide root --------------------------------------------------------
 // swm_heap: the allocator's global state (a Heap in the Swift core), mapped at
@@ -501,6 +515,9 @@ void swm_use_sampled_malloc(void);
 void swm_use_tracked_free(void);
 /// Points the exported free at the variant that reads the flat page map.
 void swm_use_flat_free(void);
+/// Points it back at swiftmalloc_free if it was at the flat variant (the flat map
+/// retires); leaves tracking mode's entry as it is.
+void swm_use_general_free(void);
 
 // ---- Stack capture for the profiler ---------------------------------------------------
 /// Loads libunwind's unw_backtrace with dlopen (so the library needs no libunwind
