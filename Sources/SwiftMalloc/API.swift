@@ -251,18 +251,25 @@ public func swiftmalloc_posix_memalign(_ memptr: UnsafeMutablePointer<UnsafeMuta
     if !isPowerOfTwo(a) || a % 8 != 0 { return EINVAL }
     guard let heap = currentHeap() else { return ENOMEM }
     heap.startPurgerIfWanted()
-    guard let p = heap.allocateAligned(UInt(bitPattern: size), alignment: a) else { return ENOMEM }
+    // ENOMEM in errno as well, as glibc leaves it (POSIX asks only for the result).
+    guard let p = heap.allocateAligned(UInt(bitPattern: size), alignment: a) else { swm_set_errno(ENOMEM); return ENOMEM }
     memptr?.pointee = p
     return 0
 }
 
-/// memalign and aligned_alloc as glibc 2.36: an alignment that is not a power of two
-/// is rounded up to one; one above 2^63 fails with EINVAL.
+/// The alignment memalign and aligned_alloc give a block asked for with `alignment`,
+/// as glibc 2.36: one that is not a power of two is rounded up to one (0 to 1);
+/// nil above 2^63, which they refuse.
+func effectiveAlignment(_ alignment: UInt) -> UInt? {
+    if alignment > (UInt(1) << 63) { return nil }
+    if isPowerOfTwo(alignment) { return alignment }
+    return alignment <= 1 ? 1 : UInt(1) << (UInt(swm_log2(UInt64(alignment))) &+ 1)
+}
+
+/// memalign and aligned_alloc (see effectiveAlignment; EINVAL where it is nil).
 @inline(never)
 func alignedAllocate(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
-    var a = alignment
-    if a > (UInt(1) << 63) { return fail(EINVAL) }
-    if !isPowerOfTwo(a) { a = a <= 1 ? 1 : UInt(1) << (UInt(swm_log2(UInt64(a))) &+ 1) }
+    guard let a = effectiveAlignment(alignment) else { return fail(EINVAL) }
     guard let heap = currentHeap() else { return fail(ENOMEM) }
     heap.startPurgerIfWanted()
     guard let p = heap.allocateAligned(size, alignment: a) else { return fail(ENOMEM) }
@@ -314,7 +321,8 @@ public func swiftmalloc_free_aligned_sized(_ ptr: UnsafeMutableRawPointer?, _ al
 }
 
 /// Check mode: a sized free must give the size the block was allocated with (and
-/// an alignment its address has), as C23 requires; a mismatch, which the caller's
+/// the alignment it was allocated with, which its address has: aligned_alloc's
+/// effective one, see effectiveAlignment), as C23 requires; a mismatch, which the caller's
 /// bookkeeping got wrong, is reported. Other modes rely on neither.
 @inline(__always)
 private func checkSizedFree(_ ptr: UnsafeMutableRawPointer?, size: UInt, alignment: UInt, call: StaticString) {

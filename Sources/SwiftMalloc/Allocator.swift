@@ -474,7 +474,8 @@ extension UnsafeMutablePointer where Pointee == Heap {
         case .large, .huge: requested = span.pointee.requested
         default: return
         }
-        let misaligned = alignment == 0 || alignment & (alignment &- 1) != 0 || p & (alignment &- 1) != 0
+        let effective = effectiveAlignment(alignment)
+        let misaligned = effective == nil || p & (effective.unsafelyUnwrapped &- 1) != 0
         if requested != size || misaligned {
             reportSizedFreeMismatch(call, p, requested: requested, size: size, alignment: misaligned ? alignment : 0)
         }

@@ -446,26 +446,26 @@ extension UnsafeMutablePointer where Pointee == Heap {
 public func swiftmalloc_mallopt(_ param: Int32, _ value: Int32) -> Int32 {
     guard let heap = currentHeap() else { return 0 }
     switch param {
+    // A negative value is taken as glibc takes it, converted to size_t: for these two
+    // thresholds, never (no trimming; no block with a mapping of its own).
     case M_TRIM_THRESHOLD:
-        if value < 0 { return 0 }
         let ph = heap.pageHeapPointer
         swm_lock(&ph.pointee.lock)
-        ph.pointee.dirtyLimitPages = UInt(value) >> pageShift
+        ph.pointee.dirtyLimitPages = UInt(bitPattern: Int(value)) >> pageShift
         ph.enforceDirtyLimit(now: swm_now_ns())
         swm_unlock(&ph.pointee.lock)
         return 1
     case M_MMAP_THRESHOLD:
-        if value < 0 { return 0 }
-        heap.pointee.config.hugeThreshold = max(UInt(value), maxSmallSize &+ 1)
+        heap.pointee.config.hugeThreshold = max(UInt(bitPattern: Int(value)), maxSmallSize &+ 1)
         return 1
     case M_MXFAST:
         // Accepted within glibc's range (0 to 80 × sizeof(size_t) / 4 bytes), as glibc
         // does; no counterpart in this design (see README).
         return value >= 0 && value <= 80 &* Int32(MemoryLayout<Int>.size) / 4 ? 1 : 0
-    case M_TOP_PAD, M_MMAP_MAX, M_CHECK_ACTION, M_PERTURB, M_ARENA_TEST, M_ARENA_MAX:
-        return 1   // accepted; no counterpart in this design (see README)
     default:
-        return 0
+        // Accepted, as glibc accepts every other parameter, known (M_TOP_PAD,
+        // M_MMAP_MAX, M_PERTURB, …) or not; no counterpart in this design (see README).
+        return 1
     }
 }
 

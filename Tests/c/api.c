@@ -377,9 +377,14 @@ static void test_posix_memalign(void)
     {
         void *sentinel = (void *)(uintptr_t)0x1234560ull;
         void *mp = sentinel;
-        int rc = posix_memalign(&mp, 64, opaque_size(SIZE_MAX - 10));
+        /* Called through a pointer: the compiler takes posix_memalign to leave errno as it was. */
+        int (*volatile memalign_call)(void **, size_t, size_t) = posix_memalign;
+        errno = 0;
+        int rc = memalign_call(&mp, 64, opaque_size(SIZE_MAX - 10));
         CHECK(rc == ENOMEM, "posix_memalign(64, SIZE_MAX-10) returned %d, expected ENOMEM", rc);
         CHECK(mp == sentinel, "failed posix_memalign changed *memptr to %p", mp);
+        /* glibc leaves ENOMEM in errno too (POSIX asks only for the result). */
+        CHECK(errno == ENOMEM, "failed posix_memalign left errno %d, glibc's is ENOMEM", errno);
         mp = sentinel;
         rc = posix_memalign(&mp, 4096, opaque_size((size_t)PTRDIFF_MAX + 1));
         CHECK(rc == ENOMEM, "posix_memalign(4096, PTRDIFF_MAX+1) returned %d, expected ENOMEM", rc);
@@ -698,6 +703,19 @@ static void test_mallinfo_trim_opt(void)
     CHECK(t == 0 || t == 1, "malloc_trim(0) returned %d", t);
     t = malloc_trim(1 << 20);
     CHECK(t == 0 || t == 1, "malloc_trim(1 MiB) returned %d", t);
+
+    /* As glibc: a negative threshold is taken as a huge one (-1: never trim, no
+     * block with a mapping of its own), and every other parameter is accepted. */
+    CHECK(mallopt(M_TRIM_THRESHOLD, -1) == 1, "mallopt(M_TRIM_THRESHOLD, -1) refused (glibc accepts it)");
+    CHECK(mallopt(M_MMAP_THRESHOLD, -1) == 1, "mallopt(M_MMAP_THRESHOLD, -1) refused (glibc accepts it)");
+    {
+        void *big = malloc(opaque_size(100 << 20));
+        CHECK(big != NULL, "malloc(100 MiB) failed with M_MMAP_THRESHOLD at -1");
+        memset(big, 1, 100 << 20);
+        free(big);
+    }
+    CHECK(mallopt(M_TOP_PAD, 1 << 16) == 1 && mallopt(M_PERTURB, 0) == 1 && mallopt(12345, 1) == 1,
+          "mallopt refused a parameter glibc accepts");
 
     int o = mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     CHECK(o == 1, "mallopt(M_MMAP_THRESHOLD, 256 KiB) returned %d", o);

@@ -20,7 +20,8 @@
  *                    and writing up to it is fine: must exit 0
  *   sized            (no mistake) free_sized and free_aligned_sized with the sizes
  *                    and alignments of malloc, calloc, realloc and aligned_alloc
- *                    blocks: must exit 0
+ *                    blocks, including alignments aligned_alloc rounds up to a
+ *                    power of two (0, 3, 24, 100, 3000): must exit 0
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -101,6 +102,9 @@ int main(int argc, char **argv) {
             free_sized(realloc(malloc(n), n + 7), n + 7);
             for (size_t a = 16; a <= 65536; a *= 16)
                 free_aligned_sized(aligned_alloc(a, (n + a - 1) / a * a), a, (n + a - 1) / a * a);
+            static const size_t rounded[] = { 0, 3, 24, 100, 3000 };
+            for (size_t k = 0; k < sizeof rounded / sizeof *rounded; k++)
+                free_aligned_sized(aligned_alloc(rounded[k], n), rounded[k], n);
         }
         free_sized(NULL, 10);
         return 0;
