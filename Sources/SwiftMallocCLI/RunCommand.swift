@@ -331,7 +331,8 @@ struct RunCommand: ParsableCommand {
             } else if others.isEmpty {
                 why += ". A process writes its profile when it exits (exit(), a return from main, _exit()) or "
                     + "when SIGINT, SIGTERM, SIGHUP or SIGPIPE ends it; one killed otherwise (SIGKILL, a crash) "
-                    + "writes none. Is \(library) built with the profiler?"
+                    + "writes none, nor does one that ends with the exit_group system call itself, as Go programs "
+                    + "do: --interval N writes the profile while it runs. Is \(library) built with the profiler?"
             }
             notes.append(why)
             if others.count == 1 {
