@@ -1036,6 +1036,23 @@ print(t["alloc_count"], t["free_count"], t["live_count"], t["live_bytes"], h["re
 }
 check "profile/reallocs in place, and the heap's requested bytes and peak, in full and sampled mode" realloc_chain_case
 
+# Threads taking turns with one 256 KiB block each: the heap's peak is one block,
+# not the blocks of every thread whose free was not merged yet (it read 16 of them:
+# 4.0 MiB requested at a peak of 316 KiB held; Tests/profile/peak_threads.c).
+peak_threads_case() {
+    local prog="$work/peak_threads" dir="$work/peak_threads.d" figures
+    build_profile_prog peak_threads -pthread || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/r.report" "$prog" >"$dir/out" 2>&1 || { show output "$dir/out"; return 1; }
+    "$cli" report "$dir/r.report" --format json >"$dir/json" 2>"$work/err" || { show stderr "$work/err"; return 1; }
+    figures=$(python3 -c 'import json,sys; h=json.load(open(sys.argv[1]))["heap"]
+print(h["peak_requested_bytes"], h["peak_held_bytes"])' "$dir/json")
+    echo "    peak: $figures (requested, held)"
+    set -- $figures
+    [ "$1" -ge 262144 ] && [ "$1" -lt 393216 ] && [ "$1" -le "$2" ]
+}
+check "profile/the heap's peak while threads take turns with their blocks" peak_threads_case
+
 # Sampled estimates without bias where a sample stands for a fraction of a block
 # more (blocks as large as the mean gap), and for realloc(NULL, n), which the
 # sampler missed (Tests/profile/sampled_weights.c).

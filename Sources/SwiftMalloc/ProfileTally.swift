@@ -163,8 +163,11 @@ extension UnsafeMutablePointer where Pointee == Profiler {
 
     /// Adds what tally `t` counted since its last merge to the shared counters.
     /// `owned`: the caller is `t`'s thread, or that thread no longer runs, so the
-    /// slots are freed as well. Caller holds `lock`.
-    func merge(_ t: UnsafeMutablePointer<ProfileTally>, owned: Bool, heap: UnsafeMutablePointer<Heap>) {
+    /// slots are freed as well. `checkPeak`: then sees whether the heap is at a new
+    /// peak (see below); off while a caller merges every tally, which checks once
+    /// they all are. Caller holds `lock`, and holds threadsLock only with `checkPeak` off.
+    func merge(_ t: UnsafeMutablePointer<ProfileTally>, owned: Bool, heap: UnsafeMutablePointer<Heap>,
+               checkPeak: Bool = true) {
         let sites = pointee.sites.unsafelyUnwrapped
         var w = 0
         while w < tallySlots / 64 {
@@ -221,13 +224,35 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         }
         // Signed: with several threads the shared total can be below zero for a
         // while (a block freed and merged by one thread, its allocation not yet by
-        // another), and such a total is no peak.
-        if Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) { notePeak(heap: heap) }
+        // another), and such a total is no peak. It can be above the heap's, too: a
+        // thread that freed blocks and then waits leaves those frees unmerged while
+        // others merge allocations (threads taking turns with one large block each
+        // showed a peak of all of them). So a total above the peak is a new peak only
+        // once every other thread's tally is merged as well.
+        if checkPeak && Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) {
+            mergeOthers(t, heap: heap)
+            if Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) { notePeak(heap: heap) }
+        }
         if owned {
             let events = t.pointee.events
             t.pointee.events = 0
             noteEvents(events, heap: heap)
         }
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == Profiler {
+    /// Merges every running thread's tally but `t` (as a reporter does, see
+    /// `settleProfileTallies`). Caller holds `lock`, not threadsLock.
+    @inline(never)
+    func mergeOthers(_ t: UnsafeMutablePointer<ProfileTally>, heap: UnsafeMutablePointer<Heap>) {
+        swm_lock(&heap.pointee.threadsLock)
+        var tc = heap.pointee.threads
+        while let c = tc {
+            if c.tally != t { merge(c.tally, owned: false, heap: heap, checkPeak: false) }
+            tc = c.pointee.next
+        }
+        swm_unlock(&heap.pointee.threadsLock)
     }
 }
 
@@ -242,10 +267,13 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_lock(&pointee.threadsLock)
         var tc = pointee.threads
         while let t = tc {
-            profiler.merge(t.tally, owned: t == mine, heap: self)
+            profiler.merge(t.tally, owned: t == mine, heap: self, checkPeak: false)
             tc = t.pointee.next
         }
         swm_unlock(&pointee.threadsLock)
+        if Int(bitPattern: profiler.pointee.liveRequested) > Int(bitPattern: profiler.pointee.peakRequested) {
+            profiler.notePeak(heap: self)
+        }
         swm_unlock(&profiler.pointee.lock)
     }
 }
