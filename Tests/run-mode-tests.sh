@@ -97,7 +97,8 @@ fi
 
 # Hardened mode: each corruption must abort with a one-line report.
 if gcc -O0 -g -Wall -I "$here/../include" -o "$work/hardened" "$here/check/hardened.c"; then
-    for c in overflow-small overflow-large overflow-realloc write-after-free write-after-free-deep double-free-late \
+    for c in overflow-small overflow-large overflow-realloc write-after-free write-after-free-deep \
+             write-after-free-drained write-after-free-drained-many double-free-late \
              overflow-exact-32 overflow-exact-4096 overflow-exact-65536 usable-freed \
              sized-small sized-large sized-aligned; do
         (cd "$work" && SWIFTMALLOC_CHECK=1 LD_PRELOAD="$lib" timeout 60 ./hardened "$c" >"$work/h.out" 2>"$work/h.err") 2>/dev/null

@@ -2,7 +2,8 @@
 // from their shard's list and flush each block back to the list that owns its span;
 // a span that becomes empty goes straight back to the page heap, where any class
 // (or a large block) can reuse its pages at once (or, while the page heap's lock is
-// contended, to the shard's stash: SpanStash.swift). Shards exist so that threads
+// contended, to the shard's stash: SpanStash.swift; check mode keeps a few on the
+// list: checkQuarantine). Shards exist so that threads
 // running at once take different locks: one lock per class, shared by every
 // producer/consumer pair, stopped throughput growing past 4 threads.
 //
@@ -49,8 +50,17 @@ struct Central {
     /// shard whose neighbours are all busy stops looking at their lists.
     var stealWait: UInt16 = 0
     var stealBackoff: UInt16 = 0
-    // 60 bytes: one list per cache line (Heap checks the stride).
+    /// Check mode: empty spans kept on `partial` (see checkQuarantine).
+    var emptyKept: UInt32 = 0
+    // 64 bytes: one list per cache line (Heap checks the stride).
 }
+
+/// Check mode keeps up to this many emptied spans per list on its partial list
+/// instead of giving them back, their freed blocks still filled, so that a write
+/// into a block freed with the rest of its span is caught when a block is taken
+/// from it again (Central.take), as one into a span that holds other blocks is.
+/// A span emptied past that is checked block by block as it goes back.
+let checkQuarantine: UInt32 = 4
 
 /// A batch of free blocks linked through their first word. `count` includes a
 /// *pending* run: `pendingCount` never-used blocks from `pendingStart`, `pendingSize`
@@ -115,6 +125,14 @@ let freedFillLimit: UInt = 4096
     if end <= 16 { return }
     UnsafeMutableRawPointer(bitPattern: block &+ 16).unsafelyUnwrapped
         .initializeMemory(as: UInt8.self, repeating: freedFillByte(heap), count: Int(end &- 16))
+}
+
+/// Check mode: reports a write into freed block `block` since its free (its first
+/// word's pattern, its free key, its fill).
+@inline(__always) func verifyFreed(_ block: UInt, size: UInt, heap: UnsafeMutablePointer<Heap>) {
+    if nextFree(block) != freedPattern(block, heap: heap) { reportCorruption(block, at: 0) }
+    if freeMark(block) != heap.pointee.freeKey { reportCorruption(block, at: 8) }
+    if let at = damagedFill(block, size: size, heap: heap) { reportCorruption(block, at: at) }
 }
 
 /// The offset of the first byte of freed block `block`'s fill that changed, or nil.
@@ -198,9 +216,8 @@ extension UnsafeMutablePointer where Pointee == Central {
             let index = Int(s.takeFreeIndex())
             let block = s.pointee.start &+ UInt(index) &* UInt(s.pointee.blockSize)
             if heap.pointee.config.check {
-                if nextFree(block) != freedPattern(block, heap: heap) { reportCorruption(block, at: 0) }
-                if freeMark(block) != heap.pointee.freeKey { reportCorruption(block, at: 8) }
-                if let at = damagedFill(block, size: UInt(s.pointee.blockSize), heap: heap) { reportCorruption(block, at: at) }
+                verifyFreed(block, size: UInt(s.pointee.blockSize), heap: heap)
+                if s.pointee.live == 0 { pointee.emptyKept &-= 1 }
             }
             if let info = slots { setFreeMark(block, UInt(bitPattern: info + index)) }
             s.pointee.live &+= 1
@@ -304,7 +321,9 @@ extension UnsafeMutablePointer where Pointee == Central {
             var s = other.pointee.partial
             var scanned = 0
             while let c = s, scanned < stealScan {
-                if c.pointee.carved == c.pointee.capacity && (best == nil || c.pointee.live < best.unsafelyUnwrapped.pointee.live) { best = c }
+                // An empty span is one check mode keeps (emptyKept counts it here).
+                if c.pointee.carved == c.pointee.capacity && c.pointee.live > 0 &&
+                    (best == nil || c.pointee.live < best.unsafelyUnwrapped.pointee.live) { best = c }
                 s = c.pointee.next
                 scanned &+= 1
             }
@@ -382,10 +401,32 @@ extension UnsafeMutablePointer where Pointee == Central {
         span.pointee.live &-= 1
         pointee.liveBlocks &-= 1
         if span.pointee.live == 0 {
+            if heap.pointee.config.check {
+                if pointee.emptyKept < checkQuarantine {
+                    pointee.emptyKept &+= 1
+                    if wasFull { linkPartial(span) }
+                    return
+                }
+                verifyFreedBlocks(of: span, heap: heap)
+            }
             if !wasFull { unlinkPartial(span) }
             releaseSpan(span, heap: heap)
         } else if wasFull {
             linkPartial(span)
+        }
+    }
+
+    /// Check mode: every carved block of empty span `span` still holds the pattern
+    /// and fill its free wrote. Caller holds `lock`.
+    @inline(never)
+    private func verifyFreedBlocks(of span: UnsafeMutablePointer<Span>, heap: UnsafeMutablePointer<Heap>) {
+        let size = UInt(span.pointee.blockSize)
+        var block = span.pointee.start
+        var i: UInt16 = 0
+        while i < span.pointee.carved {
+            verifyFreed(block, size: size, heap: heap)
+            block &+= size
+            i &+= 1
         }
     }
 

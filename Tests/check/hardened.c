@@ -8,6 +8,11 @@
  *   write-after-free overwrite a freed block's first word, then allocate again
  *   write-after-free-deep  write one byte at offset 200 of a freed 256-byte block,
  *                    then allocate again
+ *   write-after-free-drained  write into a freed 200-byte block after every other
+ *                    block of its span was freed too, then allocate again
+ *   write-after-free-drained-many  the same after 64 spans of 200-byte blocks were
+ *                    emptied (more than are kept for checking): caught as the
+ *                    emptied spans go back
  *   double-free-late free a block, let it be overwritten, free it again
  *   overflow-exact-N write one byte past a block of N bytes, a size with no
  *                    rounding of its own (32, 4096 or 65536: a class size, whole pages)
@@ -61,6 +66,20 @@ int main(int argc, char **argv) {
         ((volatile char *)a[5])[200] = 1;            /* the use after free, past the first words */
         for (int i = 0; i < 8; i++) a[i] = malloc(256);
         free(keep);
+    } else if (strcmp(c, "write-after-free-drained") == 0) {
+        char *a[64];
+        for (int i = 0; i < 64; i++) a[i] = malloc(200);
+        for (int i = 0; i < 64; i++) free(a[i]);
+        a[0][100] = 1;                               /* the use after free, its span empty */
+        for (int i = 0; i < 64; i++) a[i] = malloc(200);
+    } else if (strcmp(c, "write-after-free-drained-many") == 0) {
+        enum { N = 64 * 64 };
+        static char *a[N];
+        for (int i = 0; i < N; i++) a[i] = malloc(200);
+        a[N - 1][150] = 1;                           /* a live block: no fault of its own */
+        free(a[N - 1]);
+        ((volatile char *)a[N - 1])[150] = 2;        /* the use after free, before its span empties */
+        for (int i = 0; i < N - 1; i++) free(a[i]);
     } else if (strcmp(c, "double-free-late") == 0) {
         void *keep = malloc(48);
         char *p = malloc(48);
