@@ -538,9 +538,10 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
     }
 
     /// Unmaps every chunk that lies wholly inside a free run (splitting the run around
-    /// it), so its address space goes back to the system. Returns the pages unmapped.
-    /// Caller holds `lock`.
-    func releaseFreeChunks(heap: UnsafeMutablePointer<Heap>) -> UInt {
+    /// it), so its address space goes back to the system; `cleanOnly`: only inside
+    /// runs with no dirty page (purged, so unused for the decay time at least).
+    /// Returns the pages unmapped. Caller holds `lock`.
+    func releaseFreeChunks(heap: UnsafeMutablePointer<Heap>, cleanOnly: Bool = false) -> UInt {
         guard let chunks = pointee.chunks else { return 0 }
         let map = heap.pageMapPointer
         var released: UInt = 0
@@ -552,6 +553,7 @@ extension UnsafeMutablePointer where Pointee == PageHeap {
                 var cursor = pointee.bins.unsafelyUnwrapped[b]
                 while let run = cursor, !again {
                     cursor = run.pointee.next
+                    if cleanOnly && run.pointee.dirtyPages != 0 { continue }
                     var c = 0
                     while c < pointee.chunkCount {
                         let start = chunks[c &* 2], pages = chunks[c &* 2 &+ 1]

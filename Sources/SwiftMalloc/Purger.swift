@@ -1,7 +1,8 @@
 // The background purger: a process that stops calling the allocator still gives its
 // free pages back, so the page heap can keep freed pages for reuse while the program
 // is busy. One detached thread (all signals blocked) wakes every quarter second and
-// purges the runs unused for the decay time (1 s), gives the spans of shard
+// purges the runs unused for the decay time (1 s) (and, under an address-space
+// limit, unmaps the page heap's chunks that lie in purged free runs), gives the spans of shard
 // stashes unused for a whole interval back to the page heap, merges the mixed
 // arenas' idle return stacks and gives back the pages inside their free ranges
 // unchanged for a second (ReturnStack.swift); once nothing has been dirty for
@@ -74,8 +75,13 @@ func swm_purger_main() {
         }
         let stashed = heap.drainStashes(onlyIdle: true)
         let mixedPending = heap.purgeMixed(all: false)
+        // Under an address-space limit, address space the heap does not use is what
+        // the program's own mappings and new threads' stacks may be refused for:
+        // chunks free since their purge are unmapped, as glibc unmaps freed chunks.
+        let limited = swm_address_space_limited() != 0
         swm_lock(&pageHeap.pointee.lock)
         pageHeap.purgeExpired(now: swm_now_ns())
+        if limited { _ = pageHeap.releaseFreeChunks(heap: heap, cleanOnly: true) }
         idle = pageHeap.pointee.dirtyPagesTotal == 0 && !stashed && !mixedPending ? idle &+ 1 : 0
         if idle >= purgerIdleWakes {
             if heap.pointee.purgerState == .running { heap.pointee.purgerState = .idle }
