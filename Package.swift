@@ -26,8 +26,10 @@ let package = Package(
             swiftSettings: [
                 .enableExperimentalFeature("Embedded"),
                 // Leaf functions (the malloc/free fast paths) need no frame pointer; the
-                // rest keep theirs, so frame-pointer stack walks still work.
-                .unsafeFlags(["-no-allocations", "-Xcc", "-momit-leaf-frame-pointer"]),
+                // rest keep theirs, so frame-pointer stack walks still work. Debug
+                // information without references into the module cache or a name
+                // index, which gdb warns about (the linker concatenates the latter).
+                .unsafeFlags(["-no-allocations", "-Xcc", "-momit-leaf-frame-pointer", "-Xfrontend", "-no-clang-module-breadcrumbs", "-Xllvm", "-accel-tables=Disable"]),
             ],
             // -z nodelete: a dlclose of the library never unmaps it. Its background
             // threads and the thread-exit destructors of every thread that used it

@@ -146,6 +146,19 @@ for l in "$lib" "$plib"; do
     if [ "$needed" = "libc.so.6 " ]; then pass "deps: $name needs libc only"; else fail "deps: $name needs libc only"; echo "    NEEDED: $needed"; fi
 done
 
+# Debug information a debugger reads whole: no references into the Swift compiler's
+# module cache (gdb looked for each .pcm file and warned) and no name index, which
+# the linker concatenates object by object (gdb warned and ignored it). The
+# SwiftPM build, which has debug information in release mode, too.
+for l in "$lib" "$plib" "$root/.build/release/libswiftmalloc.so"; do
+    [ -f "$l" ] || continue
+    if readelf -S "$l" | grep -q '\.debug_names' || readelf --debug-dump=info "$l" 2>/dev/null | grep -q '\.pcm'; then
+        fail "debug info: $l has no module-cache references or name index"
+    else
+        pass "debug info: $(basename "$l") has no module-cache references or name index"
+    fi
+done
+
 # The libraries load under glibc 2.34 and later (Ubuntu 22.04, RHEL 9): no symbol
 # version above GLIBC_2.34 (the standard library's hash seeding once brought in
 # arc4random_buf, GLIBC_2.36; scripts/other-glibc.sh runs the tests under such a glibc).
