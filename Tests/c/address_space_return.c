@@ -26,17 +26,6 @@
 
 #define BLOCKS 1200
 
-static long address_space_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%ld", &pages) != 1) pages = 0;
-        fclose(f);
-    }
-    return pages * 4;
-}
-
 static void *thread_body(void *arg) { return arg; }
 
 int main(void)

@@ -44,17 +44,6 @@ static void verify(const unsigned char *p, size_t n, unsigned char v)
     CHECK(p[n - 1] == v, "block %p of %zu bytes changed at its end", (const void *)p, n);
 }
 
-static long address_space_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%ld", &pages) != 1) pages = 0;
-        fclose(f);
-    }
-    return pages * 4;
-}
-
 static unsigned char *volatile exchange[THREADS][PER_THREAD];
 static size_t exchange_size[THREADS][PER_THREAD];
 static pthread_barrier_t made;

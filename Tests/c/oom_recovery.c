@@ -62,17 +62,6 @@ static void check(const struct held *h)
     CHECK(h->block[0] == v && h->block[h->size - 1] == v, "block %p of %zu bytes changed", (void *)h->block, h->size);
 }
 
-static long process_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%ld", &pages) != 1) pages = 0;
-        fclose(f);
-    }
-    return pages * 4;
-}
-
 static void *worker(void *arg)
 {
     int id = (int)(intptr_t)arg;
@@ -142,7 +131,7 @@ int main(void)
     for (int i = 0; i < THREADS; i++)
         CHECK(pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i) == 0, "pthread_create failed");
     for (int round = 0; round < ROUNDS; round++) {
-        struct rlimit limited = { (rlim_t)(process_kib() + 192 * 1024) * 1024, original.rlim_max };
+        struct rlimit limited = { (rlim_t)(address_space_kib() + 192 * 1024) * 1024, original.rlim_max };
         CHECK(setrlimit(RLIMIT_AS, &limited) == 0, "setrlimit failed");
         pthread_barrier_wait(&step);
         pthread_barrier_wait(&step);

@@ -63,17 +63,25 @@ static inline size_t opaque_size(size_t n)
  * lets that happen first (a limit at the current size, one allocation that needs
  * a new mapping), so that the size then measured is the one the limit applies to. */
 #include <sys/resource.h>
-static inline void shed_address_space_reservations(void)
+
+/* The process's address space in KiB (/proc/self/statm's size), 0 if unknown. */
+static inline long address_space_kib(void)
 {
-    struct rlimit original, now;
     FILE *f = fopen("/proc/self/statm", "r");
     long pages = 0;
     if (f != NULL) {
         if (fscanf(f, "%ld", &pages) != 1) pages = 0;
         fclose(f);
     }
-    if (pages <= 0 || getrlimit(RLIMIT_AS, &original) != 0) return;
-    now.rlim_cur = (rlim_t)pages * 4096;
+    return pages * 4;
+}
+
+static inline void shed_address_space_reservations(void)
+{
+    struct rlimit original, now;
+    long kib = address_space_kib();
+    if (kib <= 0 || getrlimit(RLIMIT_AS, &original) != 0) return;
+    now.rlim_cur = (rlim_t)kib * 1024;
     now.rlim_max = original.rlim_max;
     if (now.rlim_cur > original.rlim_cur || setrlimit(RLIMIT_AS, &now) != 0) return;
     free(opaque_ptr(malloc(opaque_size(64 << 20))));
