@@ -20,7 +20,11 @@ enum InputFile {
     }
 
     /// Every byte of `path` up to its end; errors are one line naming the path.
-    static func read(_ path: String) throws -> Data {
+    /// `accepts` sees the bytes read so far after each read until it returns true
+    /// (it throws to refuse the input), so that an input that is no profile at all
+    /// (`/dev/zero`, a large binary file) is refused after its first bytes rather
+    /// than read whole.
+    static func read(_ path: String, accepts: (Data, _ atEnd: Bool) throws -> Bool = { _, _ in true }) throws -> Data {
         let name = displayName(path)
         let fd: Int32
         if path == standardInput {
@@ -39,6 +43,7 @@ enum InputFile {
         }
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var accepted = false
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n == 0 { break }
@@ -47,7 +52,9 @@ enum InputFile {
                 throw ProfileError("\(name): cannot read the file: \(String(cString: strerror(errno)))")
             }
             data.append(contentsOf: buffer[0..<n])
+            if !accepted { accepted = try accepts(data, false) }
         }
+        if !accepted { _ = try accepts(data, true) }
         return data
     }
 }

@@ -157,8 +157,35 @@ struct Profile {
 extension Profile {
     /// Reads and parses a profile file, or standard input for "-".
     static func load(path: String) throws -> Profile {
-        let data = try InputFile.read(path)
-        return try data.withUnsafeBytes { try parse(bytes: $0, path: InputFile.displayName(path)) }
+        let name = InputFile.displayName(path)
+        let data = try InputFile.read(path) { try startsLikeProfile($0, atEnd: $1, path: name) }
+        return try data.withUnsafeBytes { try parse(bytes: $0, path: name) }
+    }
+
+    static let headerRecord = "swiftmalloc-profile"
+
+    /// Whether the first bytes of an input, `data`, show it is a profile: true
+    /// once its first line that is not blank begins with the header record, false
+    /// while that is still undecided; throws what `parse` would for any other
+    /// first line (or, at the end, for none).
+    static func startsLikeProfile(_ data: Data, atEnd: Bool, path: String) throws -> Bool {
+        let blank: Set<UInt8> = [0x0A, 0x0D, 0x20, 0x09]
+        guard let first = data.firstIndex(where: { !blank.contains($0) }) else {
+            if atEnd { throw ProfileError("\(path): empty file, not a swiftmalloc profile") }
+            return false
+        }
+        let lineEnd = data[first...].firstIndex(of: 0x0A)
+        let line = data[first..<(lineEnd ?? data.endIndex)]
+        if line.count < headerRecord.utf8.count && lineEnd == nil && !atEnd { return false }
+        if line.starts(with: headerRecord.utf8) { return true }
+        throw notAProfile(path, firstLine: Substring(String(decoding: line.prefix(240), as: UTF8.self)))
+    }
+
+    /// The error for an input whose first line is not the header; the line is shown
+    /// as a terminal would not act on it (a binary file's bytes, escapes).
+    static func notAProfile(_ path: String, firstLine line: Substring) -> ProfileError {
+        ProfileError("\(path): not a swiftmalloc profile (the first line should be "
+            + "'swiftmalloc-profile 1', found '\(Format.visible(String(line.prefix(60))))')")
     }
 
     /// Parses the text of a profile file.
@@ -204,9 +231,8 @@ extension Profile {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard let record = fields.first else { continue }
             if !sawHeader {
-                guard record == "swiftmalloc-profile", fields.count >= 2, let version = number(fields[1]) else {
-                    throw ProfileError("\(path): not a swiftmalloc profile (the first line should be "
-                        + "'swiftmalloc-profile 1', found '\(line.prefix(60))')")
+                guard record == headerRecord, fields.count >= 2, let version = number(fields[1]) else {
+                    throw notAProfile(path, firstLine: line)
                 }
                 profile.version = version
                 if version > 1 {
