@@ -138,12 +138,20 @@ struct RunCommand: ParsableCommand {
         case .exited(let code):
             throw ExitCode(code)
         case .signaled(let sig):
-            // Die the same way, for the signals that do not dump core, so that a
-            // shell sees an interrupted command as interrupted.
-            if [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGKILL, SIGUSR1, SIGUSR2, SIGALRM].contains(sig) {
-                signal(sig, SIG_DFL)
-                kill(getpid(), sig)
-            }
+            // Die the same way, so that a shell or a parent's waitpid sees the command
+            // as killed by that signal; with no core file of this tool's own for the
+            // signals that dump core (as timeout(1) does). A signal whose default
+            // action does not end a process leaves the exit status below.
+            var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
+            _ = getrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
+            noCore.rlim_cur = 0
+            _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
+            signal(sig, SIG_DFL)
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, sig)
+            sigprocmask(SIG_UNBLOCK, &set, nil)
+            kill(getpid(), sig)
             throw ExitCode(128 + sig)
         }
     }
