@@ -203,8 +203,11 @@ extension UnsafeMutablePointer where Pointee == Heap {
         out.text("\ndepth ")
         out.decimal(UInt(profiler.pointee.depth))
         out.text(profiler.pointee.libunwind ? "\nunwinder libunwind" : "\nunwinder frame-pointer")
+        // The report's moment: its elapsed time and the timeline's last point (a
+        // report of a large profile takes a while to write).
+        let takenAt = swm_now_ns()
         out.text("\nelapsed_ns ")
-        out.decimal(UInt(swm_now_ns() &- profiler.pointee.startedAt))
+        out.decimal(UInt(takenAt &- profiler.pointee.startedAt))
         out.text("\nreason ")
         out.text(reason)
         out.byte(10)
@@ -229,13 +232,15 @@ extension UnsafeMutablePointer where Pointee == Heap {
         swm_lock(&profiler.pointee.lock)
         if let t = profiler.pointee.timeline {
             var k = 0
-            while k < profiler.pointee.timelineCount {
+            let end = takenAt &- profiler.pointee.startedAt
+            while k < profiler.pointee.timelineCount && t[k].elapsed <= end {
                 writeSample(&out, t[k])
                 k &+= 1
             }
             // The timeline ends where the report is taken, however long ago the last
-            // event-driven point was.
-            writeSample(&out, profiler.timelinePoint(at: swm_now_ns(), heap: self))
+            // event-driven point was (points other threads added while it was written
+            // come after it, and are left out).
+            writeSample(&out, profiler.timelinePoint(at: takenAt, heap: self))
         }
         swm_unlock(&profiler.pointee.lock)
         out.text("end\n")
