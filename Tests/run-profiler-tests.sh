@@ -217,7 +217,20 @@ EOF
         grep -q "not a swiftmalloc profile" "$work/err" || { show stderr "$work/err"; return 1; }
         if "$cli" report "$work/no-such-file" >"$work/out" 2>"$work/err"; then echo "    exit 0 for a missing file"; return 1; fi
         grep -q "no such file" "$work/err" || { show stderr "$work/err"; return 1; }
-        echo "    clear errors, non-zero exit"
+        # An endless input, and a large file that is no profile, are refused at their
+        # first bytes (they were read whole: /dev/zero ran out of memory).
+        truncate -s 4G "$work/sparse.bin"
+        for endless in /dev/zero "$work/sparse.bin"; do
+            if timeout 20 "$cli" report "$endless" >"$work/out" 2>"$work/err"; then echo "    exit 0 for $endless"; return 1; fi
+            grep -q "not a swiftmalloc profile" "$work/err" || { echo "    $endless:"; show stderr "$work/err"; return 1; }
+        done
+        rm -f "$work/sparse.bin"
+        # A first line with terminal escapes is shown escaped.
+        printf '\033]0;title\007\033[2J text\n' >"$work/escapes.report"
+        "$cli" report "$work/escapes.report" >"$work/out" 2>"$work/err"
+        grep -q "found '\\\\x1b\]0;title\\\\x07\\\\x1b\[2J text'" "$work/err" && ! grep -q $'\033' "$work/err" ||
+            { echo "    escapes:"; show stderr "$work/err"; return 1; }
+        echo "    clear errors, non-zero exit; endless and large inputs refused at once; escapes shown escaped"
     }
     check "report/errors" bad_case
 
@@ -783,6 +796,30 @@ PY
     echo "    SIGINT (130) and SIGQUIT (131) to swiftmalloc reach the command; Ctrl-C at a terminal still reports"
 }
 check "run/SIGINT and SIGQUIT sent to swiftmalloc reach the command" signals_case
+
+# A command killed by a signal: the tool dies of the same signal, so that a
+# parent's waitpid sees it (it exited 128+N for SIGSEGV, SIGABRT and SIGQUIT,
+# which dump core), without a core file of its own (where the system writes
+# core files into the working directory).
+signal_status_case() {
+    local d="$work/sigstatus.d"
+    mkdir -p "$d"
+    (cd "$d" && ulimit -c unlimited 2>/dev/null; SWIFTMALLOC_LIB="$lib" python3 - "$cli" "$d/r.%p" <<'PY'
+import subprocess, sys
+cli, report = sys.argv[1], sys.argv[2]
+bad = []
+for name, number in (("SEGV", 11), ("ABRT", 6), ("QUIT", 3), ("TERM", 15)):
+    # The command dumps no core itself; the tool runs with core files allowed.
+    r = subprocess.run([cli, "run", "--quiet", "--report", report, "--", "sh", "-c", "ulimit -c 0; kill -%s $$" % name])
+    if r.returncode != -number:
+        bad.append("%s: %d" % (name, r.returncode))
+print("    killed by SEGV, ABRT, QUIT, TERM: " + (", ".join(bad) if bad else "the tool died of each"))
+sys.exit(1 if bad else 0)
+PY
+    ) || return 1
+    if ls "$d" | grep -q '^core'; then echo "    a core file was left: $(ls "$d")"; return 1; fi
+}
+check "run/dies of the signal that killed the command, with no core file of its own" signal_status_case
 
 sigchld_ignored_case() {
     local rc
@@ -1588,6 +1625,23 @@ dlclose_run() { # MODE (cached, libunwind, check)
 }
 dlclose_case() { dlclose_run cached && dlclose_run libunwind && dlclose_run check; }
 check "profile/stacks stay whole and named when a plugin is unloaded and another loaded in its place" dlclose_case
+
+# A library unloaded again after another was unloaded from the same place: its
+# `unloaded` record moves to the end, so a reader that takes the most recent
+# record for an address names the library loaded last (A, B, A, B, A, B, then A:
+# the records listed A before B, so frames were named after B).
+dlclose_again_case() {
+    local dir="$work/dlclose.d" last
+    [ -x "$dir/dlclose" ] || dlclose_run cached >/dev/null || return 1
+    timeout "$timeout_s" env LD_PRELOAD="$lib" SWIFTMALLOC_PROFILE=1 SWIFTMALLOC_PROFILE_QUIET=1 \
+        SWIFTMALLOC_REPORT="$dir/again.report" "$dir/dlclose" "$dir/plugin-a.so" "$dir/plugin-b.so" "$dir/plugin-a.so" \
+        >"$dir/again.out" 2>&1 || { show dlclose "$dir/again.out"; return 1; }
+    grep -q "B loaded where A was: yes" "$dir/again.out" || { echo "    (B was not loaded where A was: nothing to check)"; return 0; }
+    last=$(grep '^unloaded ' "$dir/again.report" | grep -E 'plugin-[ab]\.so$' | tail -n 1)
+    echo "    last unloaded record: ${last##*/}"
+    case "$last" in *plugin-a.so) ;; *) grep '^unloaded ' "$dir/again.report"; return 1 ;; esac
+}
+check "profile/a library unloaded again comes last among the unloaded records" dlclose_again_case
 
 # An unloaded library whose file name holds newlines (and what would read as
 # records after them) is one `unloaded` record per mapping, the newlines written

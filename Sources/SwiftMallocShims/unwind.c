@@ -243,16 +243,21 @@ static int swm_snapshot_module(struct dl_phdr_info *info, size_t size, void *arg
     return 0;
 }
 
-/// Whether the log holds `line` (n bytes, ending in a newline) already.
-static int swm_unloaded_has(const char *line, size_t n) {
+/// Takes `line` (n bytes, ending in a newline) out of the log if it is there, so
+/// that appending it again moves it to the end: the log stays in the order of
+/// each record's last unload, which readers rely on.
+static void swm_unloaded_drop(const char *line, size_t n) {
     size_t at = 0;
     while (at < swm_unloaded_length) {
         const char *eol = memchr(swm_unloaded_log + at, '\n', swm_unloaded_length - at);
         size_t length = eol != NULL ? (size_t)(eol - (swm_unloaded_log + at)) + 1 : swm_unloaded_length - at;
-        if (length == n && memcmp(swm_unloaded_log + at, line, n) == 0) return 1;
+        if (length == n && memcmp(swm_unloaded_log + at, line, n) == 0) {
+            memmove(swm_unloaded_log + at, swm_unloaded_log + at + n, swm_unloaded_length - at - n);
+            swm_unloaded_length -= n;
+            return;
+        }
         at += length;
     }
-    return 0;
 }
 
 /// Formats one `unloaded` record into `line`; its length, or 0 when it does not fit.
@@ -275,7 +280,8 @@ static int swm_unloaded_line(char *line, size_t capacity, uintptr_t start, uintp
 }
 
 /// Appends the libraries of snapshot `s` that are no longer loaded to the log
-/// (a library loaded and unloaded again at the same place once).
+/// (a library loaded and unloaded again at the same place once, where it was
+/// unloaded last).
 static void swm_log_unloaded(swm_module_snapshot *s) {
     for (int i = 0; i < s->count; i++) {
         swm_module_entry *e = &s->modules[i];
@@ -295,8 +301,9 @@ static void swm_log_unloaded(swm_module_snapshot *s) {
         for (int k = 0; k < e->segments && swm_unloaded_log != NULL; k++) {
             char line[PATH_MAX + 80];
             int n = swm_unloaded_line(line, sizeof line, e->start[k], e->end[k], e->offset[k], path);
-            if (n <= 0 || swm_unloaded_length + (size_t)n > SWM_UNLOADED_LOG_BYTES) break;
-            if (swm_unloaded_has(line, (size_t)n)) continue;
+            if (n <= 0) break;
+            swm_unloaded_drop(line, (size_t)n);
+            if (swm_unloaded_length + (size_t)n > SWM_UNLOADED_LOG_BYTES) break;
             memcpy(swm_unloaded_log + swm_unloaded_length, line, (size_t)n);
             swm_unloaded_length += (size_t)n;
         }

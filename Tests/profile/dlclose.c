@@ -4,15 +4,17 @@
  * stack through B is walked wrongly by a profiler that still applies what it
  * learned about A. Each load also leaks one 64-byte block allocated through the
  * plugin, which the leak report must name although the plugin is gone by then.
- * Prints whether B took A's addresses.
+ * Prints whether B took A's addresses. With a third plugin, loads it once more
+ * after the rounds (the same as A: a library unloaded again, whose `unloaded`
+ * record must then come last).
  *
- *     dlclose PLUGIN_A PLUGIN_B */
+ *     dlclose PLUGIN_A PLUGIN_B [PLUGIN_AGAIN] */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-void *leaked[6];   /* global: reachable at exit, and the compiler keeps the calls */
+void *leaked[8];   /* global: reachable at exit, and the compiler keeps the calls */
 static int leaks;
 
 __attribute__((noinline)) static void *call_plugin(const char *path, int count) {
@@ -37,8 +39,8 @@ __attribute__((noinline)) static void *call_plugin(const char *path, int count) 
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: dlclose PLUGIN_A PLUGIN_B\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: dlclose PLUGIN_A PLUGIN_B [PLUGIN_AGAIN]\n");
         return 2;
     }
     int same = 1;
@@ -47,6 +49,7 @@ int main(int argc, char **argv) {
         void *b = call_plugin(argv[2], 1000);
         if (a != b) same = 0;
     }
+    if (argc == 4) call_plugin(argv[3], 1);
     printf("B loaded where A was: %s\n", same ? "yes" : "no");
     return 0;
 }
