@@ -115,7 +115,7 @@ struct TextReport {
         if site.truncated {
             // At the library's maximum depth no option records more.
             let more = (profile.depth ?? 0) < Int64(RecorderLimits.maxDepth) ? "; --depth records more" : ""
-            out.append("          … (stack cut at \(profile.depth ?? 0) frames\(more))")
+            out.append("          … (stack cut at \(Format.plural(Int64(profile.depth ?? 0), "frame"))\(more))")
         }
     }
 
@@ -196,33 +196,46 @@ struct TextReport {
         out.append("")
         out.append("FRAGMENTATION: requested against held bytes")
         let classes = profile.classes.filter { $0.spans > 0 || $0.pagesReturned > 0 || $0.peakSpans > 0 }
+        // Sampled: requested bytes are estimates from the sampled blocks, held bytes
+        // exact; per class the estimate is far off where few blocks were sampled,
+        // so a utilization is marked as estimated and shown as at most 100%.
+        let sampled = profile.mode.isSampled
+        func utilization(_ requested: Int64, of held: Int64) -> String {
+            guard sampled, held > 0 else { return Format.percent(requested, of: held) }
+            return "~" + Format.percent(min(requested, held), of: held)
+        }
+        let estimated = sampled ? "~" : ""
         if classes.isEmpty {
             out.append("  no size-class records")
         } else {
             let rows = classes.map { c -> [String] in
                 [String(c.index), Format.count(c.blockSize), String(c.pagesPerSpan), Format.count(c.spans),
-                 Format.count(c.peakSpans), Format.count(c.liveBlocks), Format.count(c.requestedLive),
-                 Format.count(c.heldBytes), Format.percent(c.requestedLive, of: c.heldBytes),
+                 Format.count(c.peakSpans), Format.count(c.liveBlocks), estimated + Format.count(c.requestedLive),
+                 Format.count(c.heldBytes), utilization(c.requestedLive, of: c.heldBytes),
                  Format.count(c.pagesReturned)]
             }
             out += Format.table(["class", "block", "pages/span", "spans", "peak spans", "live blocks", "requested",
                                  "held", "util", "pages returned"], rows,
                                 rightAligned: Array(repeating: true, count: 10))
+            if sampled {
+                out.append("  sampled: requested bytes (~) are estimates from the sampled blocks, far off for a class "
+                    + "with few of them (its utilization is shown as at most 100%); held bytes are exact")
+            }
         }
         for (name, totals) in [("large", profile.large), ("huge", profile.huge)] {
             guard let totals, totals.liveCount != 0 || totals.heldBytes != 0 else { continue }
             out.append("  \(name): \(Format.plural(totals.liveCount, "block")), "
                 + "\(Format.bytesWithExact(totals.requestedLive)) requested, "
                 + "\(Format.bytesWithExact(totals.heldBytes)) held, "
-                + "utilization \(Format.percent(totals.requestedLive, of: totals.heldBytes))")
+                + "utilization \(utilization(totals.requestedLive, of: totals.heldBytes))")
         }
         if let heap = profile.heap {
-            out.append("  heap: \(Format.bytesWithExact(heap.requestedBytes)) requested in "
+            out.append("  heap: \(estimated)\(Format.bytesWithExact(heap.requestedBytes)) requested in "
                 + "\(Format.bytesWithExact(heap.heldBytes)) held, utilization "
-                + "\(Format.percent(heap.requestedBytes, of: heap.heldBytes))")
-            out.append("        peak \(Format.bytesWithExact(heap.peakRequestedBytes)) requested, "
+                + "\(utilization(heap.requestedBytes, of: heap.heldBytes))")
+            out.append("        peak \(estimated)\(Format.bytesWithExact(heap.peakRequestedBytes)) requested, "
                 + "\(Format.bytesWithExact(heap.peakHeldBytes)) held "
-                + "(utilization at most \(Format.percent(heap.peakRequestedBytes, of: heap.peakHeldBytes)))")
+                + "(utilization at most \(utilization(heap.peakRequestedBytes, of: heap.peakHeldBytes)))")
             out.append("        \(Format.bytesWithExact(heap.mappedBytes)) mapped, "
                 + "\(Format.bytesWithExact(heap.dirtyBytes)) dirty free, "
                 + "\(Format.bytesWithExact(heap.returnedBytes)) returned to the system")
