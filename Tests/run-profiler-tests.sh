@@ -1090,6 +1090,21 @@ print(h["peak_requested_bytes"], h["peak_held_bytes"])' "$dir/json")
 }
 check "profile/the heap's peak while threads take turns with their blocks" peak_threads_case
 
+# A sampling rate that is no positive number is named, not silently ignored (the
+# program then ran unprofiled with no word of why no report came).
+bad_sample_case() {
+    local v out
+    for v in abc 0 -5; do
+        out=$(SWIFTMALLOC_PROFILE_SAMPLE=$v SWIFTMALLOC_PROFILE_QUIET=1 SWIFTMALLOC_REPORT="$work/bad.%p" \
+            LD_PRELOAD="$lib" ls / 2>&1 >/dev/null)
+        [ "$out" = "swiftmalloc: SWIFTMALLOC_PROFILE_SAMPLE is not a positive number of bytes: profiling is off" ] ||
+            { echo "    SWIFTMALLOC_PROFILE_SAMPLE=$v: '$out'"; return 1; }
+    done
+    ls "$work"/bad.* >/dev/null 2>&1 && { echo "    a report was written"; return 1; }
+    echo "    abc, 0, -5: named on stderr, no profile"
+}
+check "profile/a sampling rate that is no number is named" bad_sample_case
+
 # Sampled estimates without bias where a sample stands for a fraction of a block
 # more (blocks as large as the mean gap), and for realloc(NULL, n), which the
 # sampler missed (Tests/profile/sampled_weights.c).

@@ -66,6 +66,14 @@ extension UnsafeMutablePointer where Pointee == Heap {
         // A mean gap above 2^40 bytes (a sample per TiB) is taken as 2^40: the
         // sampling arithmetic (ProfileMath) stays far from overflow.
         let sample = min(number("SWIFTMALLOC_PROFILE_SAMPLE") ?? 0, UInt(1) << 40)
+        if sample == 0, let v = environment("SWIFTMALLOC_PROFILE_SAMPLE"), v[0] != 0 {
+            // A value that is no positive number of bytes names no sampling rate: say so
+            // rather than leave the user waiting for a report.
+            withLine { out in
+                out.text("swiftmalloc: SWIFTMALLOC_PROFILE_SAMPLE is not a positive number of bytes: ")
+                out.text(flag("SWIFTMALLOC_PROFILE") ? "every allocation is recorded\n" : "profiling is off\n")
+            }
+        }
         if flag("SWIFTMALLOC_PROFILE") || sample > 0 {
             configureProfiler(sampleMean: sample, depth: Int(min(number("SWIFTMALLOC_PROFILE_DEPTH") ?? 32, UInt(maxProfileDepth))),
                               reportTemplate: environment("SWIFTMALLOC_REPORT"), quiet: flag("SWIFTMALLOC_PROFILE_QUIET"))
