@@ -34,7 +34,8 @@ struct RunCommand: ParsableCommand {
         discussion: """
             The command runs with LD_PRELOAD=libswiftmalloc.so and SWIFTMALLOC_PROFILE=1 \
             (or SWIFTMALLOC_PROFILE_SAMPLE=N with --sample). Its standard streams are its own; \
-            the report goes to stderr after it exits, and swiftmalloc exits with its status. \
+            the report goes to stderr after it exits, and swiftmalloc exits with its status \
+            (or dies of the signal that killed it). \
             The library is found through SWIFTMALLOC_LIB, else next to this executable, else in \
             ../lib relative to it. Each process writes its own profile (%p in the path is its \
             pid); the one of the command's own process is shown, the others are listed.
