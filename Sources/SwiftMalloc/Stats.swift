@@ -154,7 +154,6 @@ extension UnsafeMutablePointer where Pointee == Heap {
         return t
     }
 
-    /// The statistics table; `fd` is usually stderr.
     /// The exit statistics into this process's SWIFTMALLOC_STATS_FILE; one that
     /// cannot be written is named, with the reason, on the reports' stream.
     func writeStatsFile() {
@@ -175,6 +174,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
         }
     }
 
+    /// The statistics table; `fd` is usually stderr.
     func printStats(fd: Int32) {
         settleProfileTallies()
         var storage = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
@@ -468,4 +468,3 @@ public func swiftmalloc_mallopt(_ param: Int32, _ value: Int32) -> Int32 {
         return 1
     }
 }
-
