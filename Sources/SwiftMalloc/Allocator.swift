@@ -495,7 +495,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
     private func allocateAfterTrim(_ n: UInt, site: UInt32?, alignment: UInt) -> UnsafeMutableRawPointer? {
         let error = swm_get_errno()
         _ = trim()
-        _ = retireFlatPageMap(self)
+        retireFlatPageMap(self)
         swm_set_errno(error)
         return alignment <= 16 ? allocateOnce(n, site: site) : allocateAlignedOnce(n, alignment: alignment)
     }

@@ -43,8 +43,8 @@ func reserveFlatPageMap(around address: UInt) {
 /// Gives back the flat map's reservation but its leaves, once an address-space limit
 /// set after start-up (setrlimit, or `prlimit` from outside) refuses the allocator a
 /// mapping: the 32 GiB of it would stand against every later one. Called on the
-/// way to ENOMEM (Heap.allocateAfterTrim); true when it gave something back, so
-/// that the allocation is worth trying again. Takes the page heap lock.
+/// way to ENOMEM (Heap.allocateAfterTrim), before the allocation is tried again.
+/// Takes the page heap lock.
 ///
 /// Order: `free` is switched to its two-level entry and lookups see no flat map
 /// before any of it is unmapped, and makeLeaf, under the same lock, makes fresh
@@ -53,12 +53,12 @@ func reserveFlatPageMap(around address: UInt) {
 /// the map's first page, which `free(NULL)` reads. A thread still running the old
 /// entry reads entries of blocks it holds, in leaves that stay; only a bad pointer
 /// (or one outside the window) then may meet a hole, where it would have aborted.
-func retireFlatPageMap(_ heap: UnsafeMutablePointer<Heap>) -> Bool {
-    guard swm_page_flat_get() != nil, swm_address_space_limited() != 0 else { return false }
+func retireFlatPageMap(_ heap: UnsafeMutablePointer<Heap>) {
+    guard swm_page_flat_get() != nil, swm_address_space_limited() != 0 else { return }
     let pageHeap = heap.pageHeapPointer
     swm_lock(&pageHeap.pointee.lock)
     defer { swm_unlock(&pageHeap.pointee.lock) }
-    guard let flat = swm_page_flat_get() else { return false }
+    guard let flat = swm_page_flat_get() else { return }
     swm_use_general_free()
     swm_page_flat_retire()
     let pieceBytes = (UInt(1) << leafBits) &* 8
@@ -81,7 +81,6 @@ func retireFlatPageMap(_ heap: UnsafeMutablePointer<Heap>) -> Bool {
         i &+= 1
     }
     if let h = holeStart { unmap(h, base &+ pieces &* pieceBytes) }
-    return true
 }
 
 /// A new leaf for root index `r`: its piece of the flat map, made writable, when the
