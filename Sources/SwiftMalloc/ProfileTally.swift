@@ -229,9 +229,9 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         // others merge allocations (threads taking turns with one large block each
         // showed a peak of all of them). So a total above the peak is a new peak only
         // once every other thread's tally is merged as well.
-        if checkPeak && Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) {
+        if checkPeak && totalAbovePeak {
             mergeOthers(t, heap: heap)
-            if Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) { notePeak(heap: heap) }
+            if totalAbovePeak { notePeak(heap: heap) }
         }
         if owned {
             let events = t.pointee.events
@@ -271,9 +271,7 @@ extension UnsafeMutablePointer where Pointee == Heap {
             tc = t.pointee.next
         }
         swm_unlock(&pointee.threadsLock)
-        if Int(bitPattern: profiler.pointee.liveRequested) > Int(bitPattern: profiler.pointee.peakRequested) {
-            profiler.notePeak(heap: self)
-        }
+        if profiler.totalAbovePeak { profiler.notePeak(heap: self) }
         swm_unlock(&profiler.pointee.lock)
     }
 }

@@ -364,7 +364,7 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         count(site: site, size: size, held: held, allocated: allocated)
         if allocated {
             pointee.liveRequested &+= size
-            if Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested) { notePeak(heap: heap) }
+            if totalAbovePeak { notePeak(heap: heap) }
         } else {
             pointee.liveRequested &-= size
         }
@@ -429,6 +429,12 @@ extension UnsafeMutablePointer where Pointee == Profiler {
         swm_lock(&pointee.lock)
         sampleTimeline(heap: heap)
         swm_unlock(&pointee.lock)
+    }
+
+    /// The shared live total is above the heap's peak, compared signed: with
+    /// several threads the total can be below zero for a while (ProfileTally.swift).
+    @inline(__always) var totalAbovePeak: Bool {
+        Int(bitPattern: pointee.liveRequested) > Int(bitPattern: pointee.peakRequested)
     }
 
     /// The live total is the heap's new peak: every site's current values are now
